@@ -1,0 +1,138 @@
+import { z } from "zod";
+import { METHODS } from "../probe/prober.js";
+
+/**
+ * The result message, version 1: one shape on MQTT, in `test --json` and in the store's payload.
+ * Keys are snake_case with units in the name. A breaking change means a new `schema` string; the
+ * collector rejects versions it does not know rather than guessing.
+ */
+export const RESULT_SCHEMA_ID = "qosprobe.result/1";
+
+const ms = z.number().finite();
+const nullableMs = ms.nullable();
+const count = z.number().int().nonnegative();
+const isoUtc = z.iso.datetime({ offset: false });
+
+export const VerdictValue = z.enum(["pass", "fail", "insufficient"]);
+export type VerdictValue = z.infer<typeof VerdictValue>;
+
+export const PROFILES = ["internet-3.2.2", "voip-4.2"] as const;
+export const ProfileId = z.enum(PROFILES);
+export type ProfileId = z.infer<typeof ProfileId>;
+
+export const RttStats = z
+  .object({
+    min: nullableMs,
+    mean: nullableMs,
+    median: nullableMs,
+    p95: nullableMs,
+    p99: nullableMs,
+    max: nullableMs,
+    stddev: nullableMs,
+  })
+  .strict();
+export type RttStats = z.infer<typeof RttStats>;
+
+/** Which delays the spec's max − min was taken over. */
+export const DvBasis = z.enum(["round-trip", "one-way-forward", "one-way-reverse"]);
+
+export const DelayVariation = z
+  .object({
+    /** Spec 3.2.2.2 / 4.2.3: maximum − minimum delay in the interval. The verdict uses this. */
+    max_minus_min: nullableMs,
+    basis: DvBasis,
+    /** RFC 3393 IPDV between consecutive packets: mean of |D(i) − D(i−1)|. */
+    ipdv_mean_abs: nullableMs,
+    /** RFC 5481 PDV: 99th percentile of D(i) − min(D). */
+    pdv_p99: nullableMs,
+    /** RFC 3550 §6.4.1 interarrival jitter estimate J (gain 1/16) at the end of the interval. */
+    jitter_rfc3550: nullableMs,
+  })
+  .strict();
+export type DelayVariation = z.infer<typeof DelayVariation>;
+
+export const OneWayStats = z
+  .object({ min: nullableMs, mean: nullableMs, max: nullableMs, max_minus_min: nullableMs })
+  .strict();
+
+export const OneWay = z
+  .object({ forward: OneWayStats, reverse: OneWayStats, clock_synced: z.boolean() })
+  .strict();
+export type OneWay = z.infer<typeof OneWay>;
+
+export const Packets = z
+  .object({
+    sent: count,
+    received: count,
+    lost: count,
+    duplicates: count,
+    reordered: count,
+    late: count,
+  })
+  .strict();
+export type Packets = z.infer<typeof Packets>;
+
+export const Verdicts = z
+  .object({
+    profile: ProfileId,
+    /** Which delay the delay verdict judged: mean RTT (3.2.2.1) or one-way delay (4.2.2). */
+    delay_basis: z.enum(["round-trip", "one-way", "round-trip-half"]),
+    rtt: VerdictValue,
+    delay_variation: VerdictValue,
+    loss: VerdictValue,
+  })
+  .strict();
+export type Verdicts = z.infer<typeof Verdicts>;
+
+/** How far the interval can be trusted: a struggling sender or an unsynced clock is flagged, not hidden. */
+export const Quality = z
+  .object({
+    send_error_ms: z.object({ p50: nullableMs, p99: nullableMs }).strict(),
+    clock: z
+      .object({ synced: z.boolean(), source: z.string(), max_error_ms: ms.optional() })
+      .strict(),
+    /** e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted". */
+    flags: z.array(z.string()),
+  })
+  .strict();
+export type Quality = z.infer<typeof Quality>;
+
+export const ResultMessage = z
+  .object({
+    schema: z.literal(RESULT_SCHEMA_ID),
+    id: z.uuid({ version: "v7" }),
+    seq: count,
+    status: z.enum(["ok", "error"]),
+    error: z.object({ code: z.string(), message: z.string() }).strict().optional(),
+    agent: z
+      .object({
+        site: z.string().min(1),
+        operator: z.string().min(1),
+        province: z.string().min(1),
+        version: z.string(),
+      })
+      .strict(),
+    test: z
+      .object({
+        id: z.string().min(1),
+        method: z.enum(METHODS),
+        target: z.string(),
+        peer: z.object({ site: z.string(), province: z.string() }).strict().optional(),
+        distance_km: z.number().nonnegative().optional(),
+        packet_size_bytes: z.number().int().positive(),
+        dscp: z.number().int().min(0).max(63),
+        rate_pps: z.number().positive(),
+        diagnostic: z.boolean(),
+      })
+      .strict(),
+    interval: z.object({ start: isoUtc, end: isoUtc }).strict(),
+    packets: Packets,
+    loss_ratio: z.number().min(0).max(1).nullable(),
+    rtt_ms: RttStats,
+    delay_variation_ms: DelayVariation,
+    one_way_ms: OneWay.nullable(),
+    verdicts: Verdicts,
+    quality: Quality,
+  })
+  .strict();
+export type ResultMessage = z.infer<typeof ResultMessage>;
