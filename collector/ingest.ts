@@ -1,0 +1,187 @@
+import { type Clock, systemClock } from "../agent/clock.js";
+import type { Logger } from "../agent/log.js";
+import type { ResultMessage } from "../agent/publish/message.js";
+import type { RejectInput, ResultStore } from "./store/store.js";
+import { validateResult } from "./validate.js";
+
+export interface IngestOptions {
+  store: ResultStore;
+  log: Logger;
+  clock?: Clock;
+  /** Write as soon as this many messages (results plus rejects) wait. */
+  batchSize?: number;
+  /** Write whatever waits at least this often. */
+  flushIntervalMs?: number;
+  /** Above this many waiting messages new ones are refused ("unstored") until the store catches up. */
+  maxPending?: number;
+}
+
+/**
+ * What became of one delivery. "stored" covers a duplicate too (it was already safe); "rejected" means
+ * it is recorded in `rejects`; "unstored" means the store could not take it, so the MQTT layer should
+ * not acknowledge it and the broker will deliver it again.
+ */
+export type AcceptOutcome = "stored" | "rejected" | "unstored";
+
+export interface IngestCounters {
+  /** Valid result messages taken in. */
+  accepted: number;
+  /** Results written for the first time. */
+  stored: number;
+  /** Results whose id was already stored (QoS 1 redelivery). */
+  duplicates: number;
+  /** Payloads that failed validation. */
+  rejected: number;
+  /** Failed writes (each is retried on the next flush). */
+  store_errors: number;
+  /** Deliveries turned away because too many were waiting. */
+  refused: number;
+}
+
+interface Waiting<T> {
+  item: T;
+  settle: (outcome: AcceptOutcome) => void;
+}
+
+/**
+ * Validate, buffer and write result messages in batches. `accept` resolves once the message is in the
+ * store (or known unstorable), so the MQTT layer can acknowledge only what is safe. Never throws.
+ */
+export class Ingest {
+  private readonly store: ResultStore;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly batchSize: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxPending: number;
+  private results: Waiting<ResultMessage>[] = [];
+  private rejects: Waiting<RejectInput>[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+  /** A flush waiting behind the running one: later callers share it instead of queueing more. */
+  private queued: Promise<void> | undefined;
+  /** After a failed write only the timer retries, so a stream of arrivals cannot hammer a sick store. */
+  private failing = false;
+  private loop: Promise<void> | undefined;
+  private abort: AbortController | undefined;
+  private stopped = false;
+  private readonly count: IngestCounters = {
+    accepted: 0,
+    stored: 0,
+    duplicates: 0,
+    rejected: 0,
+    store_errors: 0,
+    refused: 0,
+  };
+
+  constructor(options: IngestOptions) {
+    this.store = options.store;
+    this.log = options.log;
+    this.clock = options.clock ?? systemClock;
+    this.batchSize = options.batchSize ?? 500;
+    this.flushIntervalMs = options.flushIntervalMs ?? 1000;
+    this.maxPending = options.maxPending ?? 20 * (options.batchSize ?? 500);
+  }
+
+  /** Start the periodic flush. */
+  start(): void {
+    if (this.loop || this.stopped) return;
+    const abort = new AbortController();
+    this.abort = abort;
+    this.loop = this.flushEvery(abort.signal);
+  }
+
+  /** Stop the periodic flush and write what waits; what still cannot be written settles "unstored". */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort?.abort();
+    await this.loop;
+    await this.flush();
+    const left = [...this.results, ...this.rejects];
+    this.results = [];
+    this.rejects = [];
+    for (const w of left) w.settle("unstored");
+    if (left.length > 0)
+      this.log.error({ unstored: left.length }, "ingest: stopped with messages not stored");
+  }
+
+  counters(): Readonly<IngestCounters> {
+    return { ...this.count };
+  }
+
+  /** Messages waiting to be written. */
+  pending(): number {
+    return this.results.length + this.rejects.length;
+  }
+
+  accept(topic: string, payload: Uint8Array | string): Promise<AcceptOutcome> {
+    if (this.stopped || this.pending() >= this.maxPending) {
+      this.count.refused += 1;
+      return Promise.resolve("unstored");
+    }
+    const verdict = validateResult(topic, payload);
+    return new Promise<AcceptOutcome>((settle) => {
+      if (verdict.ok) {
+        this.count.accepted += 1;
+        this.results.push({ item: verdict.message, settle });
+      } else {
+        this.count.rejected += 1;
+        this.log.warn({ topic, reason: verdict.reason }, "ingest: message rejected");
+        this.rejects.push({ item: { topic, reason: verdict.reason, raw: payload }, settle });
+      }
+      if (this.pending() >= this.batchSize && !this.failing) void this.flush();
+    });
+  }
+
+  /** Write everything waiting, one batch at a time; flushes never overlap. Never rejects. */
+  flush(): Promise<void> {
+    if (this.queued) return this.queued;
+    const next = this.flushing.then(() => {
+      this.queued = undefined;
+      return this.drain();
+    });
+    this.queued = next;
+    this.flushing = next;
+    return next;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending() > 0) {
+      this.failing = false;
+      const results = this.results.splice(0, this.batchSize);
+      const rejects = this.rejects.splice(0, this.batchSize - results.length);
+      try {
+        if (results.length > 0) {
+          const report = await this.store.insertResults(results.map((w) => w.item));
+          this.count.stored += report.inserted;
+          this.count.duplicates += report.duplicates;
+          for (const w of results) w.settle("stored");
+          results.length = 0;
+        }
+        if (rejects.length > 0) {
+          await this.store.insertRejects(rejects.map((w) => w.item));
+          for (const w of rejects) w.settle("rejected");
+        }
+      } catch (err) {
+        // Put the batch back in front, in order; the next flush tries again.
+        this.results.unshift(...results);
+        this.rejects.unshift(...rejects);
+        this.count.store_errors += 1;
+        this.failing = true;
+        this.log.warn({ err: (err as Error).message, waiting: this.pending() }, "ingest: store write failed");
+        return;
+      }
+    }
+  }
+
+  private async flushEvery(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.clock.sleep(this.flushIntervalMs, signal);
+      } catch {
+        return;
+      }
+      await this.flush();
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import pg from "pg";
+import type { Logger } from "../../agent/log.js";
+import type { SqlClient, SqlDatabase } from "./sql.js";
+import { SqlResultStore } from "./sql-store.js";
+import type { ResultStore } from "./store.js";
+
+export interface PostgresStoreOptions {
+  /** postgres://user@host:port/db (the password comes from the config's secret reference, not the YAML). */
+  url: string;
+  /** Pool size; a collector writes one batch at a time, so a few connections are plenty. */
+  maxConnections?: number;
+  log: Logger;
+  /** Where the NNN-name.sql migrations are; default: the ones shipped with the program. */
+  migrationsDir?: string;
+}
+
+/** A ResultStore on a PostgreSQL server through a `pg` pool. Connects lazily on the first query. */
+export function openPostgresStore(options: PostgresStoreOptions): ResultStore {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.maxConnections ?? 4,
+    application_name: "qos-probe collector",
+  });
+  // An idle client losing its server emits on the pool; unhandled, that would end the process.
+  pool.on("error", (err) => options.log.warn({ err: err.message }, "postgres: idle connection lost"));
+  return new SqlResultStore(poolDatabase(pool), { migrationsDir: options.migrationsDir });
+}
+
+function clientOf(q: pg.Pool | pg.PoolClient): SqlClient {
+  return {
+    async query<T>(text: string, params?: readonly unknown[]): Promise<T[]> {
+      const result = await q.query(text, params as unknown[] | undefined);
+      return result.rows as T[];
+    },
+    async exec(script: string): Promise<void> {
+      // Without parameters pg uses the simple query protocol, which accepts several statements.
+      await q.query(script);
+    },
+  };
+}
+
+function poolDatabase(pool: pg.Pool): SqlDatabase {
+  return {
+    ...clientOf(pool),
+    async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query("BEGIN");
+        const value = await fn(clientOf(client));
+        await client.query("COMMIT");
+        return value;
+      } catch (err) {
+        try {
+          await client.query("ROLLBACK");
+        } catch (rollbackErr) {
+          // The connection itself is gone: do not hand it back to the pool.
+          broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+        }
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}

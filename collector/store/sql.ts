@@ -1,0 +1,15 @@
+/**
+ * The few things the store needs from a SQL connection, so one implementation (sql-store.ts) serves both
+ * `pg` and PGlite. Both speak the same PostgreSQL dialect; only connection handling differs.
+ */
+export interface SqlClient {
+  query<T>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Run a script of several statements without parameters. */
+  exec(script: string): Promise<void>;
+}
+
+export interface SqlDatabase extends SqlClient {
+  /** Run `fn` in one transaction on one connection: COMMIT when it resolves, ROLLBACK when it throws. */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,137 @@
+import type { ResultMessage } from "../../agent/publish/message.js";
+
+/**
+ * The collector's storage, one interface for PostgreSQL and embedded PGlite. Inserts are idempotent on
+ * the result id because MQTT QoS 1 delivers at least once: a redelivery is counted, never stored twice.
+ */
+export interface ResultStore {
+  /** Apply pending migrations (each once, in its own transaction). Safe to call on every start. */
+  migrate(): Promise<MigrationReport>;
+  insertResults(msgs: readonly ResultMessage[]): Promise<InsertReport>;
+  insertRejects(rows: readonly RejectInput[]): Promise<void>;
+  upsertStatus(status: SiteStatusInput): Promise<void>;
+  /** Results whose interval starts in [from, to), oldest first. */
+  queryResults(filter: ResultFilter): Promise<ResultRow[]>;
+  /** Rejects received in [from, to), oldest first. */
+  queryRejects(filter: RejectFilter): Promise<RejectRow[]>;
+  listSites(): Promise<SiteStatusRow[]>;
+  close(): Promise<void>;
+}
+
+export interface MigrationReport {
+  /** Versions applied by this call, ascending; empty when the schema was already current. */
+  applied: number[];
+  /** The highest version now in `schema_migrations`. */
+  current: number;
+}
+
+export interface InsertReport {
+  inserted: number;
+  /** Messages whose id was already stored (or repeated within the batch). */
+  duplicates: number;
+}
+
+export interface RejectInput {
+  topic: string;
+  reason: string;
+  raw: Uint8Array | string;
+}
+
+export interface ResultFilter {
+  from: Date;
+  to: Date;
+  operator?: string;
+  /** The measuring (agent) site. */
+  site?: string;
+}
+
+export interface RejectFilter {
+  from: Date;
+  to: Date;
+  limit?: number;
+}
+
+export type SiteState = "online" | "offline";
+
+export interface SiteStatusInput {
+  operator: string;
+  province: string;
+  site: string;
+  state: SiteState;
+  /** When the heartbeat was received; leave out for a Last Will (`offline`) so the last one is kept. */
+  last_heartbeat?: Date;
+  /** Fields a Last Will does not carry may be left out: the stored values are kept. */
+  outbox_depth?: number;
+  dropped?: number;
+  version?: string;
+  config_version?: string;
+  payload?: unknown;
+}
+
+export interface SiteStatusRow {
+  operator: string;
+  province: string;
+  site: string;
+  state: SiteState;
+  last_heartbeat: Date | null;
+  updated_at: Date;
+  outbox_depth: number | null;
+  dropped: number | null;
+  version: string | null;
+  config_version: string | null;
+  payload: unknown;
+}
+
+/** One stored result: the flattened columns (snake_case, as in SQL) plus the full message. */
+export interface ResultRow {
+  id: string;
+  received_at: Date;
+  seq: number;
+  status: ResultMessage["status"];
+  operator: string;
+  agent_site: string;
+  agent_province: string;
+  agent_version: string;
+  test_id: string;
+  method: ResultMessage["test"]["method"];
+  target: string;
+  peer_site: string | null;
+  peer_province: string | null;
+  distance_km: number | null;
+  packet_size_bytes: number;
+  diagnostic: boolean;
+  interval_start: Date;
+  interval_end: Date;
+  sent: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  late: number;
+  loss_ratio: number | null;
+  rtt_mean_ms: number | null;
+  rtt_min_ms: number | null;
+  rtt_max_ms: number | null;
+  rtt_median_ms: number | null;
+  rtt_p95_ms: number | null;
+  rtt_p99_ms: number | null;
+  dv_max_minus_min_ms: number | null;
+  dv_basis: ResultMessage["delay_variation_ms"]["basis"];
+  profile: ResultMessage["verdicts"]["profile"];
+  delay_basis: ResultMessage["verdicts"]["delay_basis"];
+  verdict_rtt: ResultMessage["verdicts"]["rtt"];
+  verdict_delay_variation: ResultMessage["verdicts"]["delay_variation"];
+  verdict_loss: ResultMessage["verdicts"]["loss"];
+  payload: ResultMessage;
+}
+
+export interface RejectRow {
+  id: number;
+  received_at: Date;
+  topic: string;
+  reason: string;
+  /** The stored bytes (cut to the store's bound). */
+  raw: Uint8Array;
+  /** The length of the payload as received. */
+  raw_size: number;
+}

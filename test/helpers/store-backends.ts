@@ -1,0 +1,70 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { silentLogger } from "../../agent/log.js";
+import { openPgliteStore } from "../../collector/store/pglite.js";
+import { openPostgresStore } from "../../collector/store/postgres.js";
+import type { ResultStore } from "../../collector/store/store.js";
+
+/** The machine's PostgreSQL (trust auth); each test run makes and drops its own database in it. */
+export const PG_ADMIN_URL = process.env.QOSPROBE_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+export interface TestBackend {
+  name: "postgres" | "pglite";
+  /** Make an empty store; `dispose` closes it and removes its database or directory. */
+  open(): Promise<{ store: ResultStore; dispose: () => Promise<void>; dataDir?: string }>;
+}
+
+export const backends: TestBackend[] = [
+  {
+    name: "postgres",
+    async open() {
+      const dbName = `qosprobe_test_${randomBytes(6).toString("hex")}`;
+      const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${dbName}`);
+      } finally {
+        await admin.end();
+      }
+      const url = new URL(PG_ADMIN_URL);
+      url.pathname = `/${dbName}`;
+      const store = openPostgresStore({ url: url.toString(), log: silentLogger() });
+      return {
+        store,
+        dispose: async () => {
+          await store.close().catch(() => {});
+          const cleanup = new pg.Client({ connectionString: PG_ADMIN_URL });
+          await cleanup.connect();
+          try {
+            await cleanup.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+          } finally {
+            await cleanup.end();
+          }
+        },
+      };
+    },
+  },
+  {
+    name: "pglite",
+    async open() {
+      const dataDir = await mkdtemp(join(tmpdir(), "qosprobe-pglite-"));
+      try {
+        const store = await openPgliteStore({ dataDir });
+        return {
+          store,
+          dataDir,
+          dispose: async () => {
+            await store.close().catch(() => {});
+            await rm(dataDir, { recursive: true, force: true });
+          },
+        };
+      } catch (err) {
+        await rm(dataDir, { recursive: true, force: true });
+        throw err;
+      }
+    },
+  },
+];

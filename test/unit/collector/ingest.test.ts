@@ -1,0 +1,172 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../../../agent/clock.js";
+import { silentLogger } from "../../../agent/log.js";
+import type { ResultMessage } from "../../../agent/publish/message.js";
+import { Ingest } from "../../../collector/ingest.js";
+import type {
+  InsertReport,
+  RejectInput,
+  ResultStore,
+  SiteStatusInput,
+} from "../../../collector/store/store.js";
+import { makeResult, resultTopic } from "../../helpers/result-factory.js";
+
+/**
+ * An in-memory store recording each call: the batching logic is what is under test here; the SQL is
+ * tested against real PostgreSQL and PGlite in test/integration/collector/store.test.ts.
+ */
+class MemoryStore implements ResultStore {
+  readonly ids = new Set<string>();
+  readonly resultBatches: string[][] = [];
+  readonly rejectBatches: RejectInput[][] = [];
+  /** Calls to fail before succeeding again. */
+  failNext = 0;
+
+  async migrate() {
+    return { applied: [], current: 1 };
+  }
+  async insertResults(msgs: readonly ResultMessage[]): Promise<InsertReport> {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error("connection refused");
+    }
+    this.resultBatches.push(msgs.map((m) => m.id));
+    let inserted = 0;
+    for (const m of msgs) {
+      if (!this.ids.has(m.id)) inserted += 1;
+      this.ids.add(m.id);
+    }
+    return { inserted, duplicates: msgs.length - inserted };
+  }
+  async insertRejects(rows: readonly RejectInput[]): Promise<void> {
+    this.rejectBatches.push([...rows]);
+  }
+  async upsertStatus(_s: SiteStatusInput): Promise<void> {}
+  async queryResults() {
+    return [];
+  }
+  async queryRejects() {
+    return [];
+  }
+  async listSites() {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
+const body = (m: ResultMessage) => Buffer.from(JSON.stringify(m));
+/** Let promise callbacks (a flush's awaits) run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe("Ingest", () => {
+  let ingest: Ingest | undefined;
+  afterEach(async () => {
+    await ingest?.stop();
+    ingest = undefined;
+  });
+
+  it("writes a batch when batchSize messages wait", async () => {
+    const store = new MemoryStore();
+    ingest = new Ingest({ store, log: silentLogger(), clock: new FakeClock(), batchSize: 3 });
+    const msgs = [makeResult({ seq: 1 }), makeResult({ seq: 2 }), makeResult({ seq: 3 })];
+    const first = msgs.slice(0, 2).map((m) => ingest?.accept(resultTopic(m), body(m)));
+    await settle();
+    expect(store.resultBatches).toEqual([]); // 2 < 3: still waiting
+    const third = ingest.accept(resultTopic(msgs[2]!), body(msgs[2]!));
+    expect(await Promise.all([...first, third])).toEqual(["stored", "stored", "stored"]);
+    expect(store.resultBatches).toEqual([msgs.map((m) => m.id)]);
+    expect(ingest.counters()).toEqual({
+      accepted: 3,
+      stored: 3,
+      duplicates: 0,
+      rejected: 0,
+      store_errors: 0,
+      refused: 0,
+    });
+  });
+
+  it("writes what waits every flushIntervalMs once started", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    ingest = new Ingest({ store, log: silentLogger(), clock, batchSize: 100, flushIntervalMs: 1000 });
+    ingest.start();
+    const m = makeResult();
+    const outcome = ingest.accept(resultTopic(m), body(m));
+    await clock.advance(999);
+    await settle();
+    expect(store.resultBatches).toHaveLength(0);
+    await clock.advance(1); // the 1000 ms tick
+    expect(await outcome).toBe("stored");
+    expect(store.resultBatches).toEqual([[m.id]]);
+  });
+
+  it("counts a redelivery as a duplicate, and a bad payload as rejected with its reason", async () => {
+    const store = new MemoryStore();
+    ingest = new Ingest({ store, log: silentLogger(), clock: new FakeClock(), batchSize: 100 });
+    const m = makeResult();
+    const topic = resultTopic(m);
+    const outcomes = [
+      ingest.accept(topic, body(m)),
+      ingest.accept(topic, body(m)),
+      ingest.accept(topic, Buffer.from('{"schema":"qosprobe.result/9"}')),
+    ];
+    await ingest.flush();
+    expect(await Promise.all(outcomes)).toEqual(["stored", "stored", "rejected"]);
+    // One batch [m, m]: inserted 1, duplicate 1.
+    expect(ingest.counters()).toMatchObject({ accepted: 2, stored: 1, duplicates: 1, rejected: 1 });
+    expect(store.rejectBatches).toEqual([
+      [
+        {
+          topic,
+          reason: "unsupported schema qosprobe.result/9",
+          raw: Buffer.from('{"schema":"qosprobe.result/9"}'),
+        },
+      ],
+    ]);
+  });
+
+  it("keeps a batch the store refused and writes it on the next tick", async () => {
+    const store = new MemoryStore();
+    store.failNext = 1;
+    const clock = new FakeClock();
+    ingest = new Ingest({ store, log: silentLogger(), clock, batchSize: 100, flushIntervalMs: 500 });
+    ingest.start();
+    const m = makeResult();
+    const outcome = ingest.accept(resultTopic(m), body(m));
+    await clock.advance(500); // first write fails
+    await settle();
+    expect(ingest.counters()).toMatchObject({ store_errors: 1, stored: 0 });
+    expect(ingest.pending()).toBe(1);
+    await clock.advance(500); // second write succeeds
+    expect(await outcome).toBe("stored");
+    expect(ingest.counters()).toMatchObject({ store_errors: 1, stored: 1 });
+    expect(ingest.pending()).toBe(0);
+  });
+
+  it("flushes on stop; what the store still refuses settles unstored; later deliveries are refused", async () => {
+    const store = new MemoryStore();
+    ingest = new Ingest({ store, log: silentLogger(), clock: new FakeClock(), batchSize: 100 });
+    const a = makeResult({ seq: 1 });
+    const stored = ingest.accept(resultTopic(a), body(a));
+    await ingest.flush();
+    const b = makeResult({ seq: 2 });
+    store.failNext = 1;
+    const unstored = ingest.accept(resultTopic(b), body(b));
+    await ingest.stop();
+    expect([await stored, await unstored]).toEqual(["stored", "unstored"]);
+    expect(await ingest.accept(resultTopic(b), body(b))).toBe("unstored");
+    expect(ingest.counters()).toMatchObject({ accepted: 2, stored: 1, store_errors: 1, refused: 1 });
+  });
+
+  it("refuses deliveries beyond maxPending until the store catches up", async () => {
+    const store = new MemoryStore();
+    ingest = new Ingest({ store, log: silentLogger(), clock: new FakeClock(), batchSize: 10, maxPending: 2 });
+    const msgs = [1, 2, 3].map((seq) => makeResult({ seq }));
+    const outcomes = msgs.map((m) => ingest?.accept(resultTopic(m), body(m)));
+    // Two wait (below batchSize 10, so unwritten); the third finds 2 ≥ maxPending 2.
+    expect(await outcomes[2]).toBe("unstored");
+    await ingest.flush();
+    expect(await Promise.all(outcomes.slice(0, 2))).toEqual(["stored", "stored"]);
+    expect(ingest.counters()).toMatchObject({ accepted: 2, stored: 2, refused: 1 });
+  });
+});

@@ -1,0 +1,48 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadMigrations } from "../../../../collector/store/migrate.js";
+
+describe("loadMigrations", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "qosprobe-migrations-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("finds the shipped migrations: 001-initial creates the three tables", async () => {
+    const shipped = await loadMigrations();
+    expect(shipped.map((m) => [m.version, m.name])).toEqual([[1, "initial"]]);
+    const creates = [...(shipped[0]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
+    expect(creates).toEqual(["results", "rejects", "site_status"]);
+  });
+
+  it("orders by version and ignores files that are not .sql", async () => {
+    await writeFile(join(dir, "002-add-index.sql"), "CREATE INDEX b ON t (b);");
+    await writeFile(join(dir, "001-base.sql"), "CREATE TABLE t (b int);");
+    await writeFile(join(dir, "README.md"), "notes");
+    expect(await loadMigrations(dir)).toEqual([
+      { version: 1, name: "base", sql: "CREATE TABLE t (b int);" },
+      { version: 2, name: "add-index", sql: "CREATE INDEX b ON t (b);" },
+    ]);
+  });
+
+  it("refuses a gap in versions", async () => {
+    await writeFile(join(dir, "001-base.sql"), "");
+    await writeFile(join(dir, "003-late.sql"), "");
+    await expect(loadMigrations(dir)).rejects.toMatchObject({
+      code: "STORE",
+      message: "migration 003-late.sql has version 3, expected 2",
+    });
+  });
+
+  it("refuses a file name without a version", async () => {
+    await writeFile(join(dir, "base.sql"), "");
+    await expect(loadMigrations(dir)).rejects.toMatchObject({
+      message: "migration file name base.sql is not NNN-name.sql",
+    });
+  });
+});
