@@ -1,0 +1,261 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { QosProbeError } from "../../errors.js";
+import { type NtpTime, readNtp, writeNtp } from "./ntp.js";
+
+/**
+ * STAMP test packet codec: RFC 8762 §4.2 (Session-Sender) and §4.3 (Session-Reflector), both modes,
+ * with the RFC 8972 §3 Session-Sender Identifier in the octets RFC 8762 left MBZ. Octet offsets are
+ * written next to each field. Parsing is lenient for TWAMP-light peers (RFC 5357 Appendix I), which
+ * send shorter packets: a field that is present is used, a field that is absent is null.
+ */
+
+export type StampMode = "unauthenticated" | "authenticated";
+
+/** Base packet sizes, the same in both directions (RFC 8762 §4.2.1, §4.2.2, §4.3.1, §4.3.2). */
+export const UNAUTH_BASE_BYTES = 44;
+export const AUTH_BASE_BYTES = 112;
+/** Authenticated mode: HMAC in octets 96..111, covering octets 0..95 (RFC 8762 §4.4). */
+export const HMAC_OFFSET = 96;
+export const HMAC_BYTES = 16;
+/** A TWAMP-light sender packet: Sequence Number, Timestamp, Error Estimate (RFC 5357 §4.1.2). */
+export const MIN_SENDER_BYTES = 14;
+/** The shortest reply that still names the packet it answers (Session-Sender Sequence Number, 24..27). */
+export const MIN_REFLECTOR_BYTES = 28;
+/** RFC 8972 §4.2 Extra Padding TLV type; its 4-octet header is Flags, Type, Length (§4). */
+export const TLV_EXTRA_PADDING = 1;
+const TLV_HEADER_BYTES = 4;
+
+export function baseBytes(mode: StampMode): number {
+  return mode === "authenticated" ? AUTH_BASE_BYTES : UNAUTH_BASE_BYTES;
+}
+
+export interface SenderPacket {
+  seq: number;
+  timestamp: NtpTime;
+  /** Raw 16-bit Error Estimate (see error-estimate.ts). */
+  errorEstimate: number;
+  /** RFC 8972 SSID; 0 = not used. */
+  ssid: number;
+}
+
+export interface ParsedSenderPacket extends Omit<SenderPacket, "ssid"> {
+  /** Null when a short TWAMP-light packet ends before octet 16. */
+  ssid: number | null;
+  mode: StampMode;
+  length: number;
+}
+
+export interface ReflectorPacket {
+  /** Reflector's own sequence number (= sender's in stateless mode). */
+  seq: number;
+  /** T3, transmit time. */
+  timestamp: NtpTime;
+  errorEstimate: number;
+  ssid: number;
+  /** T2, receive time. */
+  receiveTimestamp: NtpTime;
+  senderSeq: number;
+  /** T1 as the sender wrote it, echoed. */
+  senderTimestamp: NtpTime;
+  senderErrorEstimate: number;
+  /** TTL / Hop Limit of the received packet; 0 = not known. */
+  senderTtl: number;
+}
+
+export interface ParsedReflectorPacket
+  extends Omit<ReflectorPacket, "senderTimestamp" | "senderErrorEstimate" | "senderTtl"> {
+  senderTimestamp: NtpTime | null;
+  senderErrorEstimate: number | null;
+  senderTtl: number | null;
+  mode: StampMode;
+  length: number;
+}
+
+/** HMAC-SHA-256 over octets 0..95, truncated to 128 bits (RFC 8762 §4.4). */
+export function computeHmac(key: Buffer, packet: Buffer): Buffer {
+  return createHmac("sha256", key).update(packet.subarray(0, HMAC_OFFSET)).digest().subarray(0, HMAC_BYTES);
+}
+
+export function verifyHmac(key: Buffer, packet: Buffer): boolean {
+  if (packet.length < AUTH_BASE_BYTES) return false;
+  return timingSafeEqual(computeHmac(key, packet), packet.subarray(HMAC_OFFSET, HMAC_OFFSET + HMAC_BYTES));
+}
+
+/**
+ * Fill `buf[from..]` as padding. Four or more octets become one RFC 8972 Extra Padding TLV, so an
+ * RFC 8972 reflector reads well-formed TLVs instead of garbage; fewer than four cannot hold a TLV
+ * header and stay zero.
+ */
+export function writePadding(buf: Buffer, from: number): void {
+  buf.fill(0, from);
+  const room = buf.length - from;
+  if (room < TLV_HEADER_BYTES) return;
+  buf.writeUInt8(0, from); // STAMP TLV Flags
+  buf.writeUInt8(TLV_EXTRA_PADDING, from + 1);
+  buf.writeUInt16BE(room - TLV_HEADER_BYTES, from + 2);
+}
+
+export interface EncodeOptions {
+  /** UDP payload length; at least the base packet of the mode. */
+  length: number;
+  /** Present = authenticated mode. */
+  authKey?: Buffer;
+}
+
+export function encodeSenderPacket(p: SenderPacket, opts: EncodeOptions): Buffer {
+  const mode: StampMode = opts.authKey ? "authenticated" : "unauthenticated";
+  const base = baseBytes(mode);
+  const buf = Buffer.alloc(Math.max(base, opts.length));
+  buf.writeUInt32BE(p.seq >>> 0, 0); // 0..3 Sequence Number (both modes)
+  if (mode === "unauthenticated") {
+    writeNtp(buf, 4, p.timestamp); // 4..11 Timestamp
+    buf.writeUInt16BE(p.errorEstimate, 12); // 12..13 Error Estimate
+    buf.writeUInt16BE(p.ssid, 14); // 14..15 SSID; 16..43 MBZ
+  } else {
+    // 4..15 MBZ
+    writeNtp(buf, 16, p.timestamp); // 16..23 Timestamp
+    buf.writeUInt16BE(p.errorEstimate, 24); // 24..25 Error Estimate
+    buf.writeUInt16BE(p.ssid, 26); // 26..27 SSID; 28..95 MBZ
+  }
+  writePadding(buf, base);
+  if (opts.authKey) computeHmac(opts.authKey, buf).copy(buf, HMAC_OFFSET); // 96..111 HMAC
+  return buf;
+}
+
+/** Parse a Session-Sender packet. Throws PACKET_MALFORMED (too short) or PACKET_AUTH (HMAC). */
+export function parseSenderPacket(buf: Buffer, authKey?: Buffer): ParsedSenderPacket {
+  if (buf.length < MIN_SENDER_BYTES) {
+    throw new QosProbeError(
+      "PACKET_MALFORMED",
+      `test packet of ${buf.length} bytes, need ${MIN_SENDER_BYTES}`,
+    );
+  }
+  if (!authKey) {
+    return {
+      seq: buf.readUInt32BE(0),
+      timestamp: readNtp(buf, 4),
+      errorEstimate: buf.readUInt16BE(12),
+      ssid: buf.length >= 16 ? buf.readUInt16BE(14) : null,
+      mode: "unauthenticated",
+      length: buf.length,
+    };
+  }
+  if (!verifyHmac(authKey, buf)) {
+    throw new QosProbeError(
+      "PACKET_AUTH",
+      `authenticated test packet (${buf.length} bytes) failed HMAC check`,
+    );
+  }
+  return {
+    seq: buf.readUInt32BE(0),
+    timestamp: readNtp(buf, 16),
+    errorEstimate: buf.readUInt16BE(24),
+    ssid: buf.readUInt16BE(26),
+    mode: "authenticated",
+    length: buf.length,
+  };
+}
+
+/** Write the reflector base packet into a scratch buffer of the full base size. */
+function writeReflectorBase(p: ReflectorPacket, mode: StampMode): Buffer {
+  const buf = Buffer.alloc(baseBytes(mode));
+  buf.writeUInt32BE(p.seq >>> 0, 0); // 0..3 Sequence Number
+  if (mode === "unauthenticated") {
+    writeNtp(buf, 4, p.timestamp); // 4..11 Timestamp (T3)
+    buf.writeUInt16BE(p.errorEstimate, 12); // 12..13 Error Estimate
+    buf.writeUInt16BE(p.ssid, 14); // 14..15 SSID
+    writeNtp(buf, 16, p.receiveTimestamp); // 16..23 Receive Timestamp (T2)
+    buf.writeUInt32BE(p.senderSeq >>> 0, 24); // 24..27 Session-Sender Sequence Number
+    writeNtp(buf, 28, p.senderTimestamp); // 28..35 Session-Sender Timestamp
+    buf.writeUInt16BE(p.senderErrorEstimate, 36); // 36..37 Session-Sender Error Estimate; 38..39 MBZ
+    buf.writeUInt8(p.senderTtl, 40); // 40 Ses-Sender TTL; 41..43 MBZ
+  } else {
+    // 4..15 MBZ
+    writeNtp(buf, 16, p.timestamp); // 16..23 Timestamp (T3)
+    buf.writeUInt16BE(p.errorEstimate, 24); // 24..25 Error Estimate
+    buf.writeUInt16BE(p.ssid, 26); // 26..27 SSID; 28..31 MBZ
+    writeNtp(buf, 32, p.receiveTimestamp); // 32..39 Receive Timestamp (T2); 40..47 MBZ
+    buf.writeUInt32BE(p.senderSeq >>> 0, 48); // 48..51 Session-Sender Sequence Number; 52..63 MBZ
+    writeNtp(buf, 64, p.senderTimestamp); // 64..71 Session-Sender Timestamp
+    buf.writeUInt16BE(p.senderErrorEstimate, 72); // 72..73 Session-Sender Error Estimate; 74..79 MBZ
+    buf.writeUInt8(p.senderTtl, 80); // 80 Ses-Sender TTL; 81..95 MBZ; 96..111 HMAC
+  }
+  return buf;
+}
+
+export interface ReplyOptions {
+  /** Reply length: the request's length (symmetric size, RFC 8762 §4.3). */
+  length: number;
+  authKey?: Buffer;
+  /** The request, whose octets past the base packet (padding, TLVs) are copied back. */
+  request?: Buffer;
+}
+
+/**
+ * A Session-Reflector packet of exactly `length` octets. A reply shorter than the base packet (to a
+ * short TWAMP-light request) is the base layout cut at `length`; it must still hold octets 0..27.
+ */
+export function encodeReflectorPacket(p: ReflectorPacket, opts: ReplyOptions): Buffer {
+  const mode: StampMode = opts.authKey ? "authenticated" : "unauthenticated";
+  const base = baseBytes(mode);
+  const min = mode === "authenticated" ? AUTH_BASE_BYTES : MIN_REFLECTOR_BYTES;
+  if (opts.length < min) {
+    throw new QosProbeError("PACKET_MALFORMED", `a ${mode} reply needs ${min} bytes, not ${opts.length}`);
+  }
+  const buf = Buffer.alloc(opts.length);
+  writeReflectorBase(p, mode).copy(buf, 0, 0, Math.min(base, opts.length));
+  if (opts.request && opts.request.length > base) opts.request.copy(buf, base, base, opts.length);
+  if (opts.authKey) computeHmac(opts.authKey, buf).copy(buf, HMAC_OFFSET);
+  return buf;
+}
+
+/**
+ * Write the transmit timestamp T3 into a finished reply and re-sign it: the last thing before send,
+ * so the reflector's residence time includes its own encoding work.
+ */
+export function stampTransmitTime(reply: Buffer, t3: NtpTime, authKey?: Buffer): void {
+  if (authKey) {
+    writeNtp(reply, 16, t3);
+    computeHmac(authKey, reply).copy(reply, HMAC_OFFSET);
+  } else {
+    writeNtp(reply, 4, t3);
+  }
+}
+
+/** Parse a Session-Reflector packet. Throws PACKET_MALFORMED (too short) or PACKET_AUTH (HMAC). */
+export function parseReflectorPacket(buf: Buffer, authKey?: Buffer): ParsedReflectorPacket {
+  if (buf.length < MIN_REFLECTOR_BYTES) {
+    throw new QosProbeError("PACKET_MALFORMED", `reply of ${buf.length} bytes, need ${MIN_REFLECTOR_BYTES}`);
+  }
+  if (!authKey) {
+    return {
+      seq: buf.readUInt32BE(0),
+      timestamp: readNtp(buf, 4),
+      errorEstimate: buf.readUInt16BE(12),
+      ssid: buf.readUInt16BE(14),
+      receiveTimestamp: readNtp(buf, 16),
+      senderSeq: buf.readUInt32BE(24),
+      senderTimestamp: buf.length >= 36 ? readNtp(buf, 28) : null,
+      senderErrorEstimate: buf.length >= 38 ? buf.readUInt16BE(36) : null,
+      senderTtl: buf.length >= 41 ? buf.readUInt8(40) : null,
+      mode: "unauthenticated",
+      length: buf.length,
+    };
+  }
+  if (!verifyHmac(authKey, buf)) {
+    throw new QosProbeError("PACKET_AUTH", `authenticated reply (${buf.length} bytes) failed HMAC check`);
+  }
+  return {
+    seq: buf.readUInt32BE(0),
+    timestamp: readNtp(buf, 16),
+    errorEstimate: buf.readUInt16BE(24),
+    ssid: buf.readUInt16BE(26),
+    receiveTimestamp: readNtp(buf, 32),
+    senderSeq: buf.readUInt32BE(48),
+    senderTimestamp: readNtp(buf, 64),
+    senderErrorEstimate: buf.readUInt16BE(72),
+    senderTtl: buf.readUInt8(80),
+    mode: "authenticated",
+    length: buf.length,
+  };
+}

@@ -1,0 +1,238 @@
+import dgram from "node:dgram";
+import { type AddressInfo, type BlockList, isIPv6 } from "node:net";
+import { type Clock, systemClock } from "../../clock.js";
+import { QosProbeError } from "../../errors.js";
+import { type Logger, silentLogger } from "../../log.js";
+import type { ClockSyncState } from "../prober.js";
+import { buildAllowList, isAllowed } from "./allowlist.js";
+import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
+import { AnchoredClock, ntpFromEpochMs } from "./ntp.js";
+import {
+  AUTH_BASE_BYTES,
+  encodeReflectorPacket,
+  MIN_REFLECTOR_BYTES,
+  type ParsedSenderPacket,
+  parseSenderPacket,
+  stampTransmitTime,
+} from "./packet.js";
+import { SourceRateLimiter } from "./rate-limit.js";
+
+/** Which test packets the reflector answers. "both" tries HMAC first, then falls back to open mode. */
+export type ReflectorAuthMode = "open" | "authenticated" | "both";
+
+export interface ReflectorOptions {
+  /** Address to bind: "0.0.0.0", "::" (dual stack), "127.0.0.1", … */
+  host: string;
+  /** UDP port; 0 = any free port (see `address()`). */
+  port: number;
+  /** Source of the S bit and error bound in our Error Estimate; a function so updates flow in. */
+  clockSync: ClockSyncState | (() => ClockSyncState);
+  authMode?: ReflectorAuthMode;
+  /** Required for "authenticated" and "both". */
+  authKey?: Buffer;
+  /** Answer only these peers (addresses or CIDRs); absent or empty = everyone. */
+  allow?: readonly string[];
+  /** Per-source packets per second; absent or 0 = unlimited. */
+  rateLimitPps?: number;
+  /** Packets a source may send back to back; default one second's worth. */
+  rateLimitBurst?: number;
+  /** Per-session reflector sequence counter (RFC 8762 §4.3.1) instead of echoing the sender's. */
+  stateful?: boolean;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface ReflectorCounters {
+  received: number;
+  reflected: number;
+  dropped_malformed: number;
+  dropped_auth: number;
+  dropped_not_allowed: number;
+  dropped_rate_limited: number;
+}
+
+/** Sessions remembered in stateful mode before the oldest is forgotten (memory bound). */
+const MAX_STATEFUL_SESSIONS = 65_536;
+/** Follow wall-clock steps between packets, but never inside one packet's T2..T3. */
+const REANCHOR_EVERY_MS = 10_000;
+
+/**
+ * A STAMP Session-Reflector (RFC 8762 §4.3) on one UDP socket. Stateless by default: the reflector
+ * sequence number is the sender's. Replies are exactly as long as the request (symmetric size, and
+ * never an amplifier), with the request's padding and TLVs copied back.
+ */
+export class Reflector {
+  readonly counters: ReflectorCounters = {
+    received: 0,
+    reflected: 0,
+    dropped_malformed: 0,
+    dropped_auth: 0,
+    dropped_not_allowed: 0,
+    dropped_rate_limited: 0,
+  };
+  private socket: dgram.Socket | undefined;
+  private allowList: BlockList | undefined;
+  private limiter: SourceRateLimiter | undefined;
+  private time: AnchoredClock | undefined;
+  private lastAnchorMono = 0;
+  private logger: Logger | undefined;
+  private readonly sessions = new Map<string, number>();
+
+  constructor(private readonly opts: ReflectorOptions) {}
+
+  async start(): Promise<void> {
+    if (this.socket) return;
+    const mode = this.opts.authMode ?? "open";
+    if (mode !== "open" && !this.opts.authKey?.length) {
+      throw new QosProbeError("CONFIG_INVALID", `reflector auth mode "${mode}" needs an HMAC key`, {
+        hint: "give auth_key_file, or use auth mode open",
+      });
+    }
+    this.allowList = this.opts.allow?.length ? buildAllowList(this.opts.allow) : undefined;
+    const pps = this.opts.rateLimitPps ?? 0;
+    this.limiter =
+      pps > 0 ? new SourceRateLimiter(pps, this.opts.rateLimitBurst ?? Math.max(1, pps)) : undefined;
+    const clock = this.opts.clock ?? systemClock;
+    this.logger = this.opts.log ?? silentLogger();
+    this.time = new AnchoredClock(clock);
+    this.lastAnchorMono = clock.mono();
+
+    const socket = dgram.createSocket({ type: isIPv6(this.opts.host) ? "udp6" : "udp4" });
+    socket.on("message", (msg, rinfo) => this.onMessage(msg, rinfo));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        socket.close();
+        reject(
+          new QosProbeError(
+            "PROBE_SETUP",
+            `cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`,
+            {
+              cause: err,
+              hint: "ports below 1024 need CAP_NET_BIND_SERVICE",
+            },
+          ),
+        );
+      };
+      socket.once("error", onError);
+      socket.bind(this.opts.port, this.opts.host, () => {
+        socket.off("error", onError);
+        resolve();
+      });
+    });
+    socket.on("error", (err) => this.logger?.warn({ err }, "reflector socket error"));
+    this.socket = socket;
+  }
+
+  async stop(): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return;
+    this.socket = undefined;
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  /** The bound address and port (tests bind port 0). */
+  address(): AddressInfo {
+    if (!this.socket) throw new QosProbeError("PROBE_SETUP", "reflector is not started");
+    return this.socket.address();
+  }
+
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const clock = this.opts.clock ?? systemClock;
+    const t2Mono = clock.mono(); // T2: first thing on receipt
+    const time = this.time;
+    const socket = this.socket;
+    if (!time || !socket) return;
+    this.counters.received += 1;
+    try {
+      if (this.allowList && !isAllowed(this.allowList, rinfo.address)) {
+        this.counters.dropped_not_allowed += 1;
+        return;
+      }
+      if (this.limiter && !this.limiter.allow(rinfo.address, t2Mono)) {
+        this.counters.dropped_rate_limited += 1;
+        return;
+      }
+      const request = this.parse(msg);
+      if (!request) return;
+
+      const sync = typeof this.opts.clockSync === "function" ? this.opts.clockSync() : this.opts.clockSync;
+      const errorEstimate = encodeErrorEstimate(errorEstimateFromSync(sync));
+      const t2 = ntpFromEpochMs(time.epochMsAt(t2Mono));
+      const authKey = request.mode === "authenticated" ? this.opts.authKey : undefined;
+      const reply = encodeReflectorPacket(
+        {
+          seq: this.reflectorSeq(request, rinfo),
+          timestamp: t2, // overwritten with T3 just before send
+          errorEstimate,
+          ssid: request.ssid ?? 0,
+          receiveTimestamp: t2,
+          senderSeq: request.seq,
+          senderTimestamp: request.timestamp,
+          senderErrorEstimate: request.errorEstimate,
+          // Node's dgram cannot read the received TTL (no IP_RECVTTL ancillary data): 0 = not known.
+          senderTtl: 0,
+        },
+        { length: msg.length, request: msg, ...(authKey ? { authKey } : {}) },
+      );
+      stampTransmitTime(reply, ntpFromEpochMs(time.nowEpochMs()), authKey); // T3: just before send
+      socket.send(reply, rinfo.port, rinfo.address, (err) => {
+        if (err) this.logger?.debug({ err, peer: rinfo.address }, "reply not sent");
+        else this.counters.reflected += 1;
+      });
+      if (t2Mono - this.lastAnchorMono > REANCHOR_EVERY_MS) {
+        time.reanchor();
+        this.lastAnchorMono = clock.mono();
+      }
+    } catch (err) {
+      // A packet must never take the reflector down; anything unexpected counts as malformed.
+      this.counters.dropped_malformed += 1;
+      this.logger?.debug({ err, peer: rinfo.address }, "test packet dropped");
+    }
+  }
+
+  /** Parse by auth mode; counts and returns undefined for packets we will not answer. */
+  private parse(msg: Buffer): ParsedSenderPacket | undefined {
+    const mode = this.opts.authMode ?? "open";
+    // A reply as long as the request must hold at least the Session-Sender Sequence Number.
+    if (msg.length < MIN_REFLECTOR_BYTES) {
+      this.counters.dropped_malformed += 1;
+      return undefined;
+    }
+    const key = this.opts.authKey;
+    if (mode !== "open" && key && msg.length >= AUTH_BASE_BYTES) {
+      try {
+        return parseSenderPacket(msg, key);
+      } catch (err) {
+        if (mode === "authenticated") return this.reject(err);
+      }
+    }
+    if (mode === "authenticated") {
+      this.counters.dropped_auth += 1;
+      return undefined;
+    }
+    try {
+      return parseSenderPacket(msg);
+    } catch (err) {
+      return this.reject(err);
+    }
+  }
+
+  private reject(err: unknown): undefined {
+    if (err instanceof QosProbeError && err.code === "PACKET_AUTH") this.counters.dropped_auth += 1;
+    else this.counters.dropped_malformed += 1;
+    return undefined;
+  }
+
+  private reflectorSeq(request: ParsedSenderPacket, rinfo: dgram.RemoteInfo): number {
+    if (!this.opts.stateful) return request.seq;
+    const key = `${rinfo.address}|${rinfo.port}|${request.ssid ?? 0}`;
+    const next = this.sessions.get(key) ?? 0;
+    this.sessions.delete(key); // re-insert so Map order is least-recently-used first
+    if (this.sessions.size >= MAX_STATEFUL_SESSIONS) {
+      const oldest = this.sessions.keys().next().value;
+      if (oldest !== undefined) this.sessions.delete(oldest);
+    }
+    this.sessions.set(key, (next + 1) % 2 ** 32);
+    return next;
+  }
+}

@@ -1,0 +1,161 @@
+import dgram from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { QosProbeError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import type { ProbeContext, Prober, ProbeSpec } from "../prober.js";
+import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
+import { AnchoredClock, ntpFromEpochMs } from "./ntp.js";
+import { baseBytes, encodeSenderPacket, parseReflectorPacket, type StampMode } from "./packet.js";
+import { type ReplyVerdict, SessionBook } from "./session.js";
+
+/** IANA port for STAMP (RFC 8762 §4.1). */
+export const STAMP_PORT = 862;
+
+/** IP + UDP header bytes: spec.packet_size_bytes counts the whole IP packet. */
+const IP_UDP_OVERHEAD = { 4: 20 + 8, 6: 40 + 8 } as const;
+
+/** UDP payload length that makes the IP packet `ipBytes` long, never below the mode's base packet. */
+export function udpPayloadBytes(ipBytes: number, family: 4 | 6, mode: StampMode): number {
+  return Math.max(baseBytes(mode), ipBytes - IP_UDP_OVERHEAD[family]);
+}
+
+/** Gap before the next packet: fixed, or exponential with the same mean (RFC 2330 §11.1.1 Poisson). */
+export function nextGapMs(spec: Pick<ProbeSpec, "interval_ms" | "schedule">, random = Math.random): number {
+  if (spec.schedule === "poisson") return -Math.log(1 - random()) * spec.interval_ms;
+  return spec.interval_ms;
+}
+
+interface Target {
+  address: string;
+  family: 4 | 6;
+  port: number;
+}
+
+async function resolveTarget(spec: ProbeSpec): Promise<Target> {
+  try {
+    const found = await lookup(spec.host, { family: spec.family ?? 0, verbatim: true });
+    return { address: found.address, family: found.family === 6 ? 6 : 4, port: spec.port ?? STAMP_PORT };
+  } catch (err) {
+    throw new QosProbeError("PROBE_TARGET", `cannot resolve ${spec.host}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+async function openSocket(target: Target, dscp: number, log: Logger): Promise<dgram.Socket> {
+  const socket = dgram.createSocket(target.family === 6 ? "udp6" : "udp4");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", (err) => {
+      socket.close();
+      reject(new QosProbeError("PROBE_SETUP", `cannot open a UDP socket: ${err.message}`, { cause: err }));
+    });
+    socket.bind(0, () => resolve());
+  });
+  socket.removeAllListeners("error");
+  socket.on("error", (err) => log.debug({ err }, "stamp socket error"));
+  // Node's dgram has no TOS setter today; use one if a runtime provides it (DSCP sits above the 2 ECN bits).
+  const withTos = socket as unknown as { setTOS?: (tos: number) => void };
+  if (typeof withTos.setTOS === "function") withTos.setTOS(dscp << 2);
+  else if (dscp !== 0)
+    log.warn({ dscp }, "this Node.js cannot set DSCP on UDP sockets; probes leave with DSCP 0");
+  return socket;
+}
+
+/**
+ * The `stamp` prober: a STAMP Session-Sender (RFC 8762 §4.2) against one reflector. T1 and T4 come
+ * from the monotonic clock mapped onto the wall clock through a single anchor taken at the start, so
+ * T4 − T1 is a true interval even if NTP steps the wall clock mid-run, while T1/T4 remain on the UTC
+ * scale the reflector's T2/T3 use for one-way delays.
+ */
+export const stamp: Prober = async (spec, ctx) => {
+  const target = await resolveTarget(spec);
+  const socket = await openSocket(target, spec.dscp, ctx.log);
+  try {
+    return await runSession(socket, target, spec, ctx);
+  } finally {
+    socket.close();
+  }
+};
+
+async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec, ctx: ProbeContext) {
+  const { clock, signal } = ctx;
+  const authKey = spec.auth_key?.length ? spec.auth_key : undefined;
+  const mode: StampMode = authKey ? "authenticated" : "unauthenticated";
+  const length = udpPayloadBytes(spec.packet_size_bytes, target.family, mode);
+  const errorEstimate = encodeErrorEstimate(errorEstimateFromSync(ctx.clockSync));
+  const time = new AnchoredClock(clock);
+  const book = new SessionBook(spec.loss_timeout_ms, ctx.clockSync.synced, ctx.onSample);
+  const counts: Record<ReplyVerdict | "foreign" | "malformed" | "auth_failed", number> = {
+    matched: 0,
+    late: 0,
+    duplicate: 0,
+    "unknown-seq": 0,
+    "mismatched-timestamp": 0,
+    foreign: 0,
+    malformed: 0,
+    auth_failed: 0,
+  };
+  let allSent = false;
+  let wake: AbortController | undefined;
+
+  socket.on("message", (msg, rinfo) => {
+    const t4Mono = clock.mono(); // T4: first thing on receipt
+    if (rinfo.address !== target.address || rinfo.port !== target.port) {
+      counts.foreign += 1;
+      return;
+    }
+    try {
+      const reply = parseReflectorPacket(msg, authKey);
+      counts[book.reply(reply, t4Mono, ntpFromEpochMs(time.epochMsAt(t4Mono)))] += 1;
+    } catch (err) {
+      if (err instanceof QosProbeError && err.code === "PACKET_AUTH") counts.auth_failed += 1;
+      else counts.malformed += 1;
+    }
+    if (allSent && book.pendingCount === 0) wake?.abort();
+  });
+
+  const ssid = spec.ssid ?? 0;
+  let scheduled = clock.mono();
+  for (let seq = 0; seq < spec.count; seq += 1) {
+    if (seq > 0) scheduled += nextGapMs(spec);
+    try {
+      await clock.sleep(scheduled - clock.mono(), signal);
+    } catch {
+      break; // aborted: packets not yet sent are not part of the result
+    }
+    const sentMono = clock.mono();
+    book.expire(sentMono);
+    const t1 = ntpFromEpochMs(time.epochMsAt(sentMono));
+    const packet = encodeSenderPacket(
+      { seq, timestamp: t1, errorEstimate, ssid },
+      { length, ...(authKey ? { authKey } : {}) },
+    );
+    book.sent({ seq, sentMono, t1, sentAtMs: time.epochMsAt(sentMono), sendErrorMs: sentMono - scheduled });
+    socket.send(packet, target.port, target.address, (err) => {
+      if (!err) return;
+      ctx.log.debug({ err, seq }, "probe packet not sent");
+      book.sendFailed(seq);
+      if (allSent && book.pendingCount === 0) wake?.abort();
+    });
+  }
+  allSent = true;
+
+  // Wait out the last packet's slot (so a duplicate of the last reply is still seen), then any
+  // replies still due until their loss timeout; an abort stops waiting at once.
+  const slotEnd = scheduled + spec.interval_ms;
+  while (!signal.aborted && (book.pendingCount > 0 || clock.mono() < slotEnd)) {
+    const until = book.nextDeadline() ?? slotEnd;
+    wake = new AbortController();
+    try {
+      await clock.sleep(until - clock.mono(), AbortSignal.any([signal, wake.signal]));
+    } catch {
+      // woken: everything answered, or aborted
+    }
+    book.expire(clock.mono());
+  }
+
+  if (counts.auth_failed > 0)
+    ctx.log.warn({ auth_failed: counts.auth_failed }, "STAMP replies failed the HMAC check");
+  ctx.log.debug({ ...counts, pending: book.pendingCount }, "stamp session done");
+  return book.samples();
+}

@@ -1,0 +1,256 @@
+import { describe, expect, it } from "vitest";
+import { QosProbeError } from "../../../../agent/errors.js";
+import {
+  computeHmac,
+  encodeReflectorPacket,
+  encodeSenderPacket,
+  parseReflectorPacket,
+  parseSenderPacket,
+  stampTransmitTime,
+  verifyHmac,
+} from "../../../../agent/probe/stamp/packet.js";
+
+const KEY = Buffer.from("stamp-test-key", "ascii");
+const WRONG_KEY = Buffer.from("stamp-test-kez", "ascii");
+
+/** Hex with spaces and newlines for readability → bytes. */
+function hex(text: string): Buffer {
+  return Buffer.from(text.replace(/\s+/g, ""), "hex");
+}
+
+function zeros(n: number): string {
+  return "00".repeat(n);
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof QosProbeError ? err.code : "other";
+  }
+  return undefined;
+}
+
+// T1 = 0xE5A1B2C3 s + 0x40000000/2^32 s (a quarter second); T2 = …C3.8 (half), T3 = …C4.0.
+const T1 = { seconds: 0xe5a1b2c3, fraction: 0x40000000 };
+const T2 = { seconds: 0xe5a1b2c3, fraction: 0x80000000 };
+const T3 = { seconds: 0xe5a1b2c4, fraction: 0 };
+
+// RFC 8762 §4.2.1 + RFC 8972 §3: Seq 0..3 | Timestamp 4..11 | Error Estimate 12..13 | SSID 14..15 | MBZ 16..43
+const UNAUTH_SENDER = hex(`
+  00000007
+  E5A1B2C3 40000000
+  8F84
+  1234
+  ${zeros(28)}`);
+
+// RFC 8762 §4.2.2: Seq 0..3 | MBZ 4..15 | Timestamp 16..23 | EE 24..25 | SSID 26..27 | MBZ 28..95 | HMAC 96..111
+// HMAC = first 16 bytes of HMAC-SHA-256("stamp-test-key", octets 0..95), computed with Python's hmac.
+const AUTH_SENDER = hex(`
+  00000007
+  ${zeros(12)}
+  E5A1B2C3 40000000
+  8F84
+  1234
+  ${zeros(68)}
+  8d5435e07dc7130a376cfd36effc39ae`);
+
+// RFC 8762 §4.3.1: Seq 0..3 | T3 4..11 | EE 12..13 | SSID 14..15 | T2 16..23 | Sender Seq 24..27 |
+// Sender Timestamp 28..35 | Sender EE 36..37 | MBZ 38..39 | Sender TTL 40 | MBZ 41..43
+const UNAUTH_REFLECTOR = hex(`
+  00000007
+  E5A1B2C4 00000000
+  8F84
+  1234
+  E5A1B2C3 80000000
+  00000007
+  E5A1B2C3 40000000
+  0F84
+  0000
+  40
+  000000`);
+
+// RFC 8762 §4.3.2: Seq 0..3 | MBZ 4..15 | T3 16..23 | EE 24..25 | SSID 26..27 | MBZ 28..31 | T2 32..39 |
+// MBZ 40..47 | Sender Seq 48..51 | MBZ 52..63 | Sender Timestamp 64..71 | Sender EE 72..73 | MBZ 74..79 |
+// Sender TTL 80 | MBZ 81..95 | HMAC 96..111 (Python hmac over octets 0..95)
+const AUTH_REFLECTOR = hex(`
+  00000007
+  ${zeros(12)}
+  E5A1B2C4 00000000
+  8F84
+  1234
+  ${zeros(4)}
+  E5A1B2C3 80000000
+  ${zeros(8)}
+  00000007
+  ${zeros(12)}
+  E5A1B2C3 40000000
+  0F84
+  ${zeros(6)}
+  00
+  ${zeros(15)}
+  8eea00ce19a9fe71217403de8445563b`);
+
+describe("session-sender packet", () => {
+  it("encodes the 44-byte unauthenticated layout", () => {
+    const buf = encodeSenderPacket(
+      { seq: 7, timestamp: T1, errorEstimate: 0x8f84, ssid: 0x1234 },
+      { length: 44 },
+    );
+    expect(buf.toString("hex")).toBe(UNAUTH_SENDER.toString("hex"));
+  });
+
+  it("encodes the 112-byte authenticated layout with the HMAC over octets 0..95", () => {
+    const buf = encodeSenderPacket(
+      { seq: 7, timestamp: T1, errorEstimate: 0x8f84, ssid: 0x1234 },
+      { length: 112, authKey: KEY },
+    );
+    expect(buf.toString("hex")).toBe(AUTH_SENDER.toString("hex"));
+  });
+
+  it("pads past the base packet with one RFC 8972 Extra Padding TLV", () => {
+    // 52 bytes = 44 base + TLV header (flags 00, type 01, length 0004) + 4 value bytes.
+    const buf = encodeSenderPacket(
+      { seq: 7, timestamp: T1, errorEstimate: 0x8f84, ssid: 0x1234 },
+      { length: 52 },
+    );
+    expect(buf.toString("hex")).toBe(`${UNAUTH_SENDER.toString("hex")}0001000400000000`);
+    // 46 bytes: two octets of room cannot hold a TLV header, so they stay zero.
+    const short = encodeSenderPacket(
+      { seq: 7, timestamp: T1, errorEstimate: 0x8f84, ssid: 0x1234 },
+      { length: 46 },
+    );
+    expect(short.toString("hex")).toBe(`${UNAUTH_SENDER.toString("hex")}0000`);
+  });
+
+  it("never encodes below the base packet", () => {
+    const buf = encodeSenderPacket({ seq: 1, timestamp: T1, errorEstimate: 1, ssid: 0 }, { length: 20 });
+    expect(buf.length).toBe(44);
+  });
+
+  it("parses both hand-built layouts", () => {
+    const expected = { seq: 7, timestamp: T1, errorEstimate: 0x8f84, ssid: 0x1234 };
+    expect(parseSenderPacket(UNAUTH_SENDER)).toEqual({ ...expected, mode: "unauthenticated", length: 44 });
+    expect(parseSenderPacket(AUTH_SENDER, KEY)).toEqual({ ...expected, mode: "authenticated", length: 112 });
+  });
+
+  it("parses a 14-byte TWAMP-light packet with the SSID absent", () => {
+    const twampLight = hex("00000009 E5A1B2C3 40000000 0001");
+    expect(parseSenderPacket(twampLight)).toEqual({
+      seq: 9,
+      timestamp: T1,
+      errorEstimate: 1,
+      ssid: null,
+      mode: "unauthenticated",
+      length: 14,
+    });
+  });
+
+  it("rejects a 5-byte packet as malformed", () => {
+    expect(codeOf(() => parseSenderPacket(hex("0000000100")))).toBe("PACKET_MALFORMED");
+  });
+
+  it("accepts the right key and rejects a wrong key, a flipped bit and a short packet", () => {
+    expect(verifyHmac(KEY, AUTH_SENDER)).toBe(true);
+    expect(codeOf(() => parseSenderPacket(AUTH_SENDER, WRONG_KEY))).toBe("PACKET_AUTH");
+    const flipped = Buffer.from(AUTH_SENDER);
+    flipped[20] = (flipped[20] ?? 0) ^ 0x01; // one bit of the timestamp
+    expect(codeOf(() => parseSenderPacket(flipped, KEY))).toBe("PACKET_AUTH");
+    const flippedMac = Buffer.from(AUTH_SENDER);
+    flippedMac[111] = (flippedMac[111] ?? 0) ^ 0x80; // one bit of the HMAC itself
+    expect(codeOf(() => parseSenderPacket(flippedMac, KEY))).toBe("PACKET_AUTH");
+    expect(codeOf(() => parseSenderPacket(UNAUTH_SENDER, KEY))).toBe("PACKET_AUTH");
+  });
+});
+
+describe("session-reflector packet", () => {
+  const fields = {
+    seq: 7,
+    timestamp: T3,
+    errorEstimate: 0x8f84,
+    ssid: 0x1234,
+    receiveTimestamp: T2,
+    senderSeq: 7,
+    senderTimestamp: T1,
+    senderErrorEstimate: 0x0f84,
+  };
+
+  it("encodes the 44-byte unauthenticated layout", () => {
+    const buf = encodeReflectorPacket({ ...fields, senderTtl: 0x40 }, { length: 44 });
+    expect(buf.toString("hex")).toBe(UNAUTH_REFLECTOR.toString("hex"));
+  });
+
+  it("encodes the 112-byte authenticated layout", () => {
+    const buf = encodeReflectorPacket({ ...fields, senderTtl: 0 }, { length: 112, authKey: KEY });
+    expect(buf.toString("hex")).toBe(AUTH_REFLECTOR.toString("hex"));
+  });
+
+  it("parses both hand-built layouts", () => {
+    expect(parseReflectorPacket(UNAUTH_REFLECTOR)).toEqual({
+      ...fields,
+      senderTtl: 0x40,
+      mode: "unauthenticated",
+      length: 44,
+    });
+    expect(parseReflectorPacket(AUTH_REFLECTOR, KEY)).toEqual({
+      ...fields,
+      senderTtl: 0,
+      mode: "authenticated",
+      length: 112,
+    });
+    expect(codeOf(() => parseReflectorPacket(AUTH_REFLECTOR, WRONG_KEY))).toBe("PACKET_AUTH");
+  });
+
+  it("parses a 38-byte TWAMP-light reply: what is present is used, TTL absent is null", () => {
+    // RFC 5357 §4.2.1 layout cut after the Sender Error Estimate; this reflector sets T2 = T3.
+    const short = hex(`
+      00000003 E5A1B2C3 80000000 0001 0000
+      E5A1B2C3 80000000 00000003 E5A1B2C3 40000000 0001`);
+    expect(short.length).toBe(38);
+    expect(parseReflectorPacket(short)).toEqual({
+      seq: 3,
+      timestamp: T2,
+      errorEstimate: 1,
+      ssid: 0,
+      receiveTimestamp: T2,
+      senderSeq: 3,
+      senderTimestamp: T1,
+      senderErrorEstimate: 1,
+      senderTtl: null,
+      mode: "unauthenticated",
+      length: 38,
+    });
+    // 30 bytes: the echoed sender timestamp (28..35) is cut, so it is null.
+    expect(parseReflectorPacket(short.subarray(0, 30)).senderTimestamp).toBeNull();
+    expect(codeOf(() => parseReflectorPacket(short.subarray(0, 27)))).toBe("PACKET_MALFORMED");
+  });
+
+  it("copies the request's padding back and keeps the reply as long as the request", () => {
+    const request = Buffer.concat([UNAUTH_SENDER, hex("0001000c 0102030405060708090a0b0c")]);
+    const reply = encodeReflectorPacket({ ...fields, senderTtl: 0x40 }, { length: request.length, request });
+    expect(reply.length).toBe(60);
+    expect(reply.subarray(0, 44).toString("hex")).toBe(UNAUTH_REFLECTOR.toString("hex"));
+    expect(reply.subarray(44).toString("hex")).toBe("0001000c0102030405060708090a0b0c");
+  });
+
+  it("cuts the base layout for a short TWAMP-light request (41 bytes)", () => {
+    const reply = encodeReflectorPacket({ ...fields, senderTtl: 0x40 }, { length: 41 });
+    expect(reply.toString("hex")).toBe(UNAUTH_REFLECTOR.subarray(0, 41).toString("hex"));
+  });
+
+  it("writes T3 last and re-signs an authenticated reply", () => {
+    const reply = encodeReflectorPacket(
+      { ...fields, timestamp: T2, senderTtl: 0 },
+      { length: 112, authKey: KEY },
+    );
+    stampTransmitTime(reply, T3, KEY);
+    expect(reply.toString("hex")).toBe(AUTH_REFLECTOR.toString("hex"));
+    const open = encodeReflectorPacket({ ...fields, timestamp: T2, senderTtl: 0x40 }, { length: 44 });
+    stampTransmitTime(open, T3);
+    expect(open.toString("hex")).toBe(UNAUTH_REFLECTOR.toString("hex"));
+  });
+
+  it("computes a 16-byte truncated HMAC", () => {
+    expect(computeHmac(KEY, AUTH_REFLECTOR).toString("hex")).toBe("8eea00ce19a9fe71217403de8445563b");
+  });
+});

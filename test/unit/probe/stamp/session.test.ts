@@ -1,0 +1,153 @@
+import { describe, expect, it } from "vitest";
+import type { Sample } from "../../../../agent/probe/prober.js";
+import type { NtpTime } from "../../../../agent/probe/stamp/ntp.js";
+import type { ParsedReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
+import { nextGapMs, udpPayloadBytes } from "../../../../agent/probe/stamp/sender.js";
+import { SessionBook } from "../../../../agent/probe/stamp/session.js";
+
+const SYNCED_EE = 0x8f84; // S bit set
+const UNSYNCED_EE = 0x0f84;
+
+/** An NTP time `ms` milliseconds after second 1000 (fractions exact for multiples of 1/1024 s… here 0.5/0.25). */
+function at(ms: number): NtpTime {
+  const seconds = 1000 + Math.floor(ms / 1000);
+  return { seconds, fraction: Math.round(((ms % 1000) / 1000) * 2 ** 32) };
+}
+
+function reply(seq: number, t1: NtpTime, t2ms: number, t3ms: number, ee = SYNCED_EE): ParsedReflectorPacket {
+  return {
+    seq,
+    timestamp: at(t3ms),
+    errorEstimate: ee,
+    ssid: 0,
+    receiveTimestamp: at(t2ms),
+    senderSeq: seq,
+    senderTimestamp: t1,
+    senderErrorEstimate: 0,
+    senderTtl: 0,
+    mode: "unauthenticated",
+    length: 44,
+  };
+}
+
+function book(synced = true) {
+  const seen: Sample[] = [];
+  const b = new SessionBook(1000, synced, (s) => seen.push(s));
+  // Packet seq sent at mono 10·seq ms with T1 = at(10·seq) on the NTP scale; 0.5 ms late on schedule.
+  const send = (seq: number) =>
+    b.sent({ seq, sentMono: 10 * seq, t1: at(10 * seq), sentAtMs: 5_000 + 10 * seq, sendErrorMs: 0.5 });
+  return { b, seen, send };
+}
+
+describe("SessionBook", () => {
+  it("computes RTT, reflector time and one-way delays from the four timestamps", () => {
+    const { b, seen, send } = book();
+    send(0);
+    // T1 = 0, T2 = 250, T3 = 500, T4 = 1000 (mono 1000 − 0 is within the 1000 ms timeout).
+    // RTT = (1000 − 0) − (500 − 250) = 750; fwd = T2 − T1 = 250; rev = T4 − T3 = 500.
+    expect(b.reply(reply(0, at(0), 250, 500), 1000, at(1000))).toBe("matched");
+    expect(seen).toEqual([
+      {
+        seq: 0,
+        sent_at: 5000,
+        rtt_ms: 750,
+        reflector_ms: 250,
+        fwd_ms: 250,
+        rev_ms: 500,
+        send_error_ms: 0.5,
+        remote_synced: true,
+        arrival: 0,
+      },
+    ]);
+  });
+
+  it("leaves one-way delays out unless both clocks are synchronised", () => {
+    const local = book(false);
+    local.send(0);
+    local.b.reply(reply(0, at(0), 250, 500), 1000, at(1000));
+    expect(local.seen[0]?.fwd_ms).toBeUndefined();
+    const remote = book(true);
+    remote.send(0);
+    remote.b.reply(reply(0, at(0), 250, 500, UNSYNCED_EE), 1000, at(1000));
+    expect(remote.seen[0]).toMatchObject({ rtt_ms: 750, remote_synced: false });
+    expect(remote.seen[0]?.rev_ms).toBeUndefined();
+  });
+
+  it("marks losses at the timeout, late replies, duplicates and arrival order", () => {
+    const { b, seen, send } = book();
+    send(0);
+    send(1);
+    send(2);
+    // seq 1 answers first (arrival 0), then seq 0 (arrival 1): reordered. T2 = T3 so RTT = T4 − T1.
+    expect(b.reply(reply(1, at(10), 20, 20), 30, at(30))).toBe("matched");
+    expect(b.reply(reply(0, at(0), 20, 20), 40, at(40))).toBe("matched");
+    // A second copy of seq 0 at mono 50: dup with its own RTT 50 and the next arrival index.
+    expect(b.reply(reply(0, at(0), 20, 20), 50, at(50))).toBe("duplicate");
+    // seq 2 (sent at 20) times out at 20 + 1000 = 1020.
+    b.expire(1019);
+    expect(b.pendingCount).toBe(1);
+    b.expire(1020);
+    expect(b.pendingCount).toBe(0);
+    // Its reply at 1500 is late: still lost, flagged.
+    expect(b.reply(reply(2, at(20), 30, 30), 1500, at(1500))).toBe("late");
+    // A reply to a sequence number never sent, or echoing another T1, is not ours.
+    expect(b.reply(reply(9, at(0), 1, 1), 1600, at(1600))).toBe("unknown-seq");
+    expect(b.reply(reply(1, at(999), 1, 1), 1600, at(1600))).toBe("mismatched-timestamp");
+
+    expect(seen.map((s) => [s.seq, s.rtt_ms, s.dup ?? false])).toEqual([
+      [1, 20, false],
+      [0, 40, false],
+      [0, 50, true],
+      [2, null, false],
+    ]);
+    const samples = b.samples();
+    expect(samples.map((s) => [s.seq, s.rtt_ms, s.arrival, s.dup ?? false, s.late ?? false])).toEqual([
+      [0, 40, 1, false, false],
+      [0, 50, 2, true, false],
+      [1, 20, 0, false, false],
+      [2, null, undefined, false, true],
+    ]);
+  });
+
+  it("leaves packets still in flight out of the samples (aborted run)", () => {
+    const { b, send } = book();
+    send(0);
+    send(1);
+    b.reply(reply(0, at(0), 1, 1), 5, at(5));
+    expect(b.samples().map((s) => s.seq)).toEqual([0]);
+    expect(b.nextDeadline()).toBe(1010); // seq 1 sent at 10, timeout 1000
+  });
+
+  it("a failed send settles as lost", () => {
+    const { b, seen, send } = book();
+    send(0);
+    b.sendFailed(0);
+    expect(seen).toEqual([{ seq: 0, sent_at: 5000, rtt_ms: null, send_error_ms: 0.5 }]);
+  });
+
+  it("falls back to T4 − T1 when reflector timestamps contradict the round trip", () => {
+    const { b, seen, send } = book();
+    send(0);
+    // T3 − T2 = 600 ms but the whole round trip took 100 ms: the reflector clock is not usable.
+    b.reply(reply(0, at(0), 0, 600), 100, at(100));
+    expect(seen[0]).toMatchObject({ rtt_ms: 100 });
+    expect(seen[0]?.reflector_ms).toBeUndefined();
+  });
+});
+
+describe("sender sizing and spacing", () => {
+  it("pads so the IP packet has the configured size", () => {
+    // IPv4: 100 − 20 − 8 = 72; IPv6: 100 − 40 − 8 = 52.
+    expect(udpPayloadBytes(100, 4, "unauthenticated")).toBe(72);
+    expect(udpPayloadBytes(100, 6, "unauthenticated")).toBe(52);
+    // Never below the base packet: 60 − 28 = 32 < 44; authenticated minimum 112.
+    expect(udpPayloadBytes(60, 4, "unauthenticated")).toBe(44);
+    expect(udpPayloadBytes(100, 4, "authenticated")).toBe(112);
+  });
+
+  it("spaces periodically or by exponential gaps", () => {
+    expect(nextGapMs({ interval_ms: 20, schedule: "periodic" })).toBe(20);
+    // −ln(1 − 0.5) × 20 = ln 2 × 20 = 13.8629…
+    expect(nextGapMs({ interval_ms: 20, schedule: "poisson" }, () => 0.5)).toBeCloseTo(13.8629, 4);
+  });
+});
