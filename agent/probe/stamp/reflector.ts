@@ -9,8 +9,9 @@ import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js"
 import { AnchoredClock, ntpFromEpochMs } from "./ntp.js";
 import {
   AUTH_BASE_BYTES,
+  baseBytes,
   encodeReflectorPacket,
-  MIN_REFLECTOR_BYTES,
+  MIN_SENDER_BYTES,
   type ParsedSenderPacket,
   parseSenderPacket,
   stampTransmitTime,
@@ -172,7 +173,14 @@ export class Reflector {
           // Node's dgram cannot read the received TTL (no IP_RECVTTL ancillary data): 0 = not known.
           senderTtl: 0,
         },
-        { length: msg.length, request: msg, ...(authKey ? { authKey } : {}) },
+        // Symmetric size (RFC 8762 §4.3), but never below the base packet: a TWAMP-light sender's
+        // 14-byte request still gets every reflector field. That bounds amplification to 44/14 on the
+        // smallest requests, and the per-source rate limit bounds the rest.
+        {
+          length: Math.max(msg.length, baseBytes(request.mode)),
+          request: msg,
+          ...(authKey ? { authKey } : {}),
+        },
       );
       stampTransmitTime(reply, ntpFromEpochMs(time.nowEpochMs()), authKey); // T3: just before send
       socket.send(reply, rinfo.port, rinfo.address, (err) => {
@@ -193,8 +201,8 @@ export class Reflector {
   /** Parse by auth mode; counts and returns undefined for packets we will not answer. */
   private parse(msg: Buffer): ParsedSenderPacket | undefined {
     const mode = this.opts.authMode ?? "open";
-    // A reply as long as the request must hold at least the Session-Sender Sequence Number.
-    if (msg.length < MIN_REFLECTOR_BYTES) {
+    // The smallest request anyone sends: a TWAMP-light sender's 14 bytes (sequence, timestamp, error estimate).
+    if (msg.length < MIN_SENDER_BYTES) {
       this.counters.dropped_malformed += 1;
       return undefined;
     }

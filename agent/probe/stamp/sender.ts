@@ -43,6 +43,13 @@ async function resolveTarget(spec: ProbeSpec): Promise<Target> {
 }
 
 async function openSocket(target: Target, dscp: number, log: Logger): Promise<dgram.Socket> {
+  // Node's dgram has no TOS setter; a result must never claim a DSCP the packets did not carry, so a
+  // marked test refuses to run rather than silently measuring best effort.
+  if (dscp !== 0) {
+    throw new QosProbeError("PROBE_SETUP", `DSCP ${dscp} cannot be set on UDP sockets by this Node.js`, {
+      hint: "use dscp: 0 for stamp tests, or an icmp test (ping -Q) for marked traffic",
+    });
+  }
   const socket = dgram.createSocket(target.family === 6 ? "udp6" : "udp4");
   await new Promise<void>((resolve, reject) => {
     socket.once("error", (err) => {
@@ -53,11 +60,6 @@ async function openSocket(target: Target, dscp: number, log: Logger): Promise<dg
   });
   socket.removeAllListeners("error");
   socket.on("error", (err) => log.debug({ err }, "stamp socket error"));
-  // Node's dgram has no TOS setter today; use one if a runtime provides it (DSCP sits above the 2 ECN bits).
-  const withTos = socket as unknown as { setTOS?: (tos: number) => void };
-  if (typeof withTos.setTOS === "function") withTos.setTOS(dscp << 2);
-  else if (dscp !== 0)
-    log.warn({ dscp }, "this Node.js cannot set DSCP on UDP sockets; probes leave with DSCP 0");
   return socket;
 }
 

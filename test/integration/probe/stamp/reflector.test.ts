@@ -181,7 +181,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
     ]);
   });
 
-  it("answers a 41-byte TWAMP-light request with 41 bytes, never more", async () => {
+  it("answers TWAMP-light requests (41 and 14 bytes) with a full 44-byte reply", async () => {
     const r = await reflector();
     const replies: Buffer[] = [];
     const raw = await peer((msg) => replies.push(msg));
@@ -194,7 +194,8 @@ describe("stamp sender ↔ reflector over loopback", () => {
     raw.socket.send(request, r.address().port, "127.0.0.1");
     expect(await until(() => replies.length === 1)).toBe(true);
     const reply = replies[0] as Buffer;
-    expect(reply.length).toBe(41);
+    // RFC 8762 §4.3: the reflector packet is at least the 44-byte base, otherwise as long as the request.
+    expect(reply.length).toBe(44);
     const parsed = parseReflectorPacket(reply);
     expect(parsed).toMatchObject({
       seq: 42,
@@ -203,10 +204,16 @@ describe("stamp sender ↔ reflector over loopback", () => {
       senderErrorEstimate: 1,
       senderTtl: 0,
     });
-    // A 14-byte request would need a larger reply to carry octets 0..27: refused, not amplified.
+    // A bare 14-byte request still gets every reflector field (44 bytes; at most 44/14 amplification).
+    request.writeUInt32BE(43, 0);
     raw.socket.send(request.subarray(0, 14), r.address().port, "127.0.0.1");
+    expect(await until(() => replies.length === 2)).toBe(true);
+    expect(replies[1]?.length).toBe(44);
+    expect(parseReflectorPacket(replies[1] as Buffer).senderSeq).toBe(43);
+    // Anything shorter cannot be a test packet: counted and dropped.
+    raw.socket.send(request.subarray(0, 13), r.address().port, "127.0.0.1");
     expect(await until(() => r.counters.dropped_malformed === 1)).toBe(true);
-    expect(replies).toHaveLength(1);
+    expect(replies).toHaveLength(2);
   });
 
   it("abort stops sending and returns only the packets sent", async () => {
