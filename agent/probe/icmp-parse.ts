@@ -1,0 +1,228 @@
+import type { Sample } from "./prober.js";
+
+/**
+ * Parsers for the output of iputils `ping -n -D -O` under LANG=C. Pure functions over text so they can
+ * be tested against captured outputs (test/fixtures/ping/). The `ping` npm package's parser keeps only
+ * the RTTs, not which sequence number each belongs to, so losses, duplicates and arrival order would be
+ * invisible; hence our own line parser.
+ */
+
+/** One echo reply line: `[ts] 44 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.031 ms (DUP!)`. */
+export interface PingReply {
+  seq: number;
+  /** null when the payload was too small (< 16 bytes) for ping to carry its send timestamp. */
+  rtt_ms: number | null;
+  /** Wall-clock arrival time from `-D`, epoch ms; null without `-D`. */
+  at_ms: number | null;
+  dup: boolean;
+  from: string;
+  bytes: number;
+  ttl: number | null;
+}
+
+/** `-O`: `[ts] no answer yet for icmp_seq=3`, printed when the next packet is sent. May repeat. */
+export interface PingNoAnswer {
+  seq: number;
+  at_ms: number | null;
+}
+
+/** An ICMP error about one probe: `From 198.51.100.1 icmp_seq=1 Destination Host Unreachable`. */
+export interface PingIcmpError {
+  seq: number;
+  at_ms: number | null;
+  from: string;
+  message: string;
+}
+
+export interface PingOutput {
+  /** From the header: `PING host (address) 36(64) bytes of data.` / `PING ::1(::1) 16 data bytes`. */
+  address: string | null;
+  payload_bytes: number | null;
+  replies: PingReply[];
+  no_answer: PingNoAnswer[];
+  icmp_errors: PingIcmpError[];
+  /** From the statistics footer; null when ping died before printing it. */
+  transmitted: number | null;
+  received: number | null;
+  /** A `ping: …` diagnostic: unknown host, no permission, interval too short, network unreachable. */
+  failure: string | null;
+}
+
+const TIMESTAMP = /^\[(\d+(?:\.\d+)?)\]\s*/;
+const HEADER = /^PING \S+\s?\(([^)]+)\) (\d+)(?:\(\d+\))? (?:data )?bytes/;
+// The source address ends at ": icmp_seq" (IPv6 addresses contain colons themselves).
+const REPLY = /^(\d+) bytes from (.+?): icmp_seq=(\d+)(?: ttl=(\d+))?(?: time=([\d.]+) ms)?(.*)$/;
+const NO_ANSWER = /^no answer yet for icmp_seq=(\d+)/;
+const ICMP_ERROR = /^From (.+?):? icmp_seq=(\d+) (.+)$/;
+const TRANSMITTED = /^(\d+) packets transmitted, (\d+) received/;
+const FAILURE = /^ping: (.+)$/;
+
+export function parsePingOutput(text: string): PingOutput {
+  const out: PingOutput = {
+    address: null,
+    payload_bytes: null,
+    replies: [],
+    no_answer: [],
+    icmp_errors: [],
+    transmitted: null,
+    received: null,
+    failure: null,
+  };
+  for (const raw of text.split("\n")) {
+    const line = parsePingLine(raw);
+    if (line === null) continue;
+    switch (line.kind) {
+      case "header":
+        out.address = line.address;
+        out.payload_bytes = line.payload_bytes;
+        break;
+      case "reply":
+        out.replies.push(line.reply);
+        break;
+      case "no-answer":
+        out.no_answer.push(line.no_answer);
+        break;
+      case "icmp-error":
+        out.icmp_errors.push(line.error);
+        break;
+      case "statistics":
+        out.transmitted = line.transmitted;
+        out.received = line.received;
+        break;
+      case "failure":
+        // Keep the first diagnostic: later ones are usually consequences of it.
+        out.failure ??= line.message;
+        break;
+    }
+  }
+  return out;
+}
+
+export type PingLine =
+  | { kind: "header"; address: string; payload_bytes: number }
+  | { kind: "reply"; reply: PingReply }
+  | { kind: "no-answer"; no_answer: PingNoAnswer }
+  | { kind: "icmp-error"; error: PingIcmpError }
+  | { kind: "statistics"; transmitted: number; received: number }
+  | { kind: "failure"; message: string };
+
+/** Classify one output line; null for lines that carry nothing we use (blank, rtt summary). */
+export function parsePingLine(raw: string): PingLine | null {
+  let line = raw.trim();
+  let at_ms: number | null = null;
+  const ts = TIMESTAMP.exec(line);
+  if (ts) {
+    at_ms = Number(ts[1]) * 1000;
+    line = line.slice(ts[0].length);
+  }
+  const reply = REPLY.exec(line);
+  if (reply) {
+    return {
+      kind: "reply",
+      reply: {
+        seq: Number(reply[3]),
+        rtt_ms: reply[5] === undefined ? null : Number(reply[5]),
+        at_ms,
+        dup: (reply[6] ?? "").includes("(DUP!)"),
+        from: reply[2] ?? "",
+        bytes: Number(reply[1]),
+        ttl: reply[4] === undefined ? null : Number(reply[4]),
+      },
+    };
+  }
+  const noAnswer = NO_ANSWER.exec(line);
+  if (noAnswer) return { kind: "no-answer", no_answer: { seq: Number(noAnswer[1]), at_ms } };
+  const icmpError = ICMP_ERROR.exec(line);
+  if (icmpError) {
+    return {
+      kind: "icmp-error",
+      error: { seq: Number(icmpError[2]), at_ms, from: icmpError[1] ?? "", message: icmpError[3] ?? "" },
+    };
+  }
+  const header = HEADER.exec(line);
+  if (header) return { kind: "header", address: header[1] ?? "", payload_bytes: Number(header[2]) };
+  const stats = TRANSMITTED.exec(line);
+  if (stats) return { kind: "statistics", transmitted: Number(stats[1]), received: Number(stats[2]) };
+  const failure = FAILURE.exec(line);
+  if (failure) return { kind: "failure", message: failure[1] ?? "" };
+  return null;
+}
+
+export interface PingSampleOptions {
+  interval_ms: number;
+  loss_timeout_ms: number;
+  /** Packets sent; defaults to the footer's count, else the highest sequence number seen. */
+  sent?: number;
+  /** Wall-clock time ping was started, epoch ms: anchors send times when no reply says otherwise. */
+  started_at_ms: number;
+}
+
+/**
+ * Turn parsed output into one sample per sent packet (icmp_seq 1..sent) plus a `dup` sample per
+ * duplicate reply. Send time of a reply = arrival (`-D`) − RTT; a lost packet's send time is
+ * extrapolated from the nearest known send time at the configured interval. A reply slower than the
+ * loss timeout is lost and flagged late, as the Sample contract asks.
+ */
+export function pingSamples(out: PingOutput, opts: PingSampleOptions): Sample[] {
+  const sent = opts.sent ?? out.transmitted ?? Math.max(0, ...out.replies.map((r) => r.seq));
+  const firsts = new Map<number, Sample>();
+  const dups: Sample[] = [];
+  out.replies.forEach((reply, arrival) => {
+    if (reply.seq < 1 || reply.seq > sent) return;
+    const sample = replySample(reply, arrival, opts);
+    if (reply.dup || firsts.has(reply.seq)) dups.push({ ...sample, dup: true });
+    else firsts.set(reply.seq, sample);
+  });
+
+  const anchor = sendAnchor(firsts, opts);
+  const samples: Sample[] = [];
+  for (let seq = 1; seq <= sent; seq++) {
+    const known = firsts.get(seq);
+    if (known) {
+      samples.push(known);
+      continue;
+    }
+    samples.push({ seq, sent_at: anchor.sent_at + (seq - anchor.seq) * opts.interval_ms, rtt_ms: null });
+  }
+  for (const d of dups) samples.push(d);
+  return samples;
+}
+
+/**
+ * The sample for one reply line, as it is settled the moment the line arrives. Without a `-D` stamp
+ * or an RTT the send time falls back to the schedule: start + (seq − 1) · interval.
+ */
+export function replySample(
+  reply: PingReply,
+  arrival: number,
+  opts: Pick<PingSampleOptions, "interval_ms" | "loss_timeout_ms" | "started_at_ms">,
+): Sample {
+  const sentAt =
+    reply.at_ms !== null && reply.rtt_ms !== null
+      ? reply.at_ms - reply.rtt_ms
+      : opts.started_at_ms + (reply.seq - 1) * opts.interval_ms;
+  const late = reply.rtt_ms !== null && reply.rtt_ms > opts.loss_timeout_ms;
+  const sample: Sample = {
+    seq: reply.seq,
+    sent_at: round3(sentAt),
+    rtt_ms: late ? null : reply.rtt_ms,
+    arrival,
+  };
+  if (late) sample.late = true;
+  if (reply.dup) sample.dup = true;
+  return sample;
+}
+
+/** The first packet whose send time is known from a reply, else ping's start time for icmp_seq 1. */
+function sendAnchor(firsts: Map<number, Sample>, opts: PingSampleOptions): { seq: number; sent_at: number } {
+  let best: { seq: number; sent_at: number } | null = null;
+  for (const s of firsts.values()) {
+    if (best === null || s.seq < best.seq) best = { seq: s.seq, sent_at: s.sent_at };
+  }
+  return best ?? { seq: 1, sent_at: opts.started_at_ms };
+}
+
+/** -D prints microseconds; keep that resolution and no float noise beyond it. */
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
