@@ -1,0 +1,276 @@
+import { validateDetailed } from "node-cron";
+import type { z } from "zod";
+import { QosProbeError } from "../errors.js";
+import { parseTarget } from "../probe/target.js";
+import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
+import { findProvince } from "./provinces.js";
+import type { AgentConfigParsed, MqttSection, Site, TestConfig } from "./schema.js";
+import { closest } from "./suggest.js";
+
+/**
+ * Cross-field rules, run from the schema's `superRefine`s. Each custom issue carries its fix in
+ * `params.hint`; `issues.ts` renders it.
+ */
+
+type Ctx = z.RefinementCtx;
+type Path = (string | number)[];
+
+function issue(ctx: Ctx, path: Path, message: string, hint?: string): void {
+  ctx.addIssue({ code: "custom", path, message, ...(hint ? { params: { hint } } : {}) });
+}
+
+/** STAMP test packet sizes (RFC 8762 §4.2): 44 octets unauthenticated, 112 authenticated. */
+const IPV4_UDP_HEADERS = 20 + 8;
+export const STAMP_MIN_PACKET = 44 + IPV4_UDP_HEADERS;
+export const STAMP_AUTH_MIN_PACKET = 112 + IPV4_UDP_HEADERS;
+
+/**
+ * Availability is judged on aligned 5-minute windows (spec 3.2.2.4), so a result interval must never
+ * straddle a window boundary: it either divides 300 s or is made of whole windows. Dividing 3600 on top
+ * keeps the interval starts at the same wall-clock offsets every hour, so every agent of a mesh cuts
+ * time at the same instants and results of a pair line up.
+ */
+export function intervalAligns(seconds: number): boolean {
+  return 3600 % seconds === 0 && (300 % seconds === 0 || seconds % 300 === 0);
+}
+const ALIGNED_INTERVALS = Array.from({ length: 3600 }, (_, i) => i + 1).filter(intervalAligns);
+
+export function checkScheduled(s: { cron: string }, ctx: Ctx): void {
+  // node-cron's own parser decides, so what validates here is exactly what the scheduler accepts.
+  const result = validateDetailed(s.cron);
+  if (result.valid) return;
+  const why = result.errors.map((e) => `${e.field} "${e.value ?? ""}"`).join(", ");
+  issue(
+    ctx,
+    ["cron"],
+    `invalid cron expression "${s.cron}"${why ? `: bad ${why}` : ""}`,
+    'node-cron fields: [second] minute hour day-of-month month day-of-week, e.g. "0 */5 * * * *"',
+  );
+}
+
+export function checkTest(t: TestConfig, ctx: Ctx): void {
+  if (t.to !== undefined && t.target !== undefined) {
+    issue(ctx, ["target"], "give either to (a site) or target (a URL), not both");
+  } else if (t.to === undefined && t.target === undefined) {
+    issue(
+      ctx,
+      [],
+      "a test needs to: SITE_ID or target: URL",
+      'e.g. to: gz-unicom-01 or target: "stamp://192.0.2.20:862"',
+    );
+  }
+  if (t.continuous !== undefined && t.scheduled !== undefined) {
+    issue(ctx, ["scheduled"], "give either continuous or scheduled, not both");
+  } else if (t.continuous === undefined && t.scheduled === undefined) {
+    issue(ctx, [], "a test needs continuous: { interval_s } or scheduled: { cron, duration_s }");
+  }
+  if (t.continuous && !intervalAligns(t.continuous.interval_s)) {
+    issue(
+      ctx,
+      ["continuous", "interval_s"],
+      `interval_s ${t.continuous.interval_s} does not align with the 5-minute availability windows`,
+      `use one of ${ALIGNED_INTERVALS.join(", ")}`,
+    );
+  }
+  const runSeconds = t.continuous?.interval_s ?? t.scheduled?.duration_s;
+  if (runSeconds !== undefined && t.rate_pps * runSeconds < 1) {
+    issue(
+      ctx,
+      ["rate_pps"],
+      `rate_pps ${t.rate_pps} sends no packet in a ${runSeconds} s run`,
+      `raise rate_pps to at least ${Math.ceil((1 / runSeconds) * 100) / 100}`,
+    );
+  }
+  if (t.method === "stamp" && t.packet_size_bytes < STAMP_MIN_PACKET) {
+    issue(
+      ctx,
+      ["packet_size_bytes"],
+      `${t.packet_size_bytes} bytes is smaller than a STAMP test packet (${STAMP_MIN_PACKET} bytes: 44 STAMP + 8 UDP + 20 IPv4)`,
+      `use at least ${STAMP_MIN_PACKET}`,
+    );
+  }
+  if (t.to !== undefined && (t.method === "tcp" || t.method === "http")) {
+    issue(
+      ctx,
+      ["method"],
+      `method ${t.method} cannot measure a site: sites only declare a STAMP reflector`,
+      t.method === "tcp" ? "use target: tcp://HOST:PORT" : "use target: https://HOST/PATH",
+    );
+  }
+  if (t.target !== undefined) checkTarget(t.target, t, ctx);
+}
+
+function checkTarget(text: string, t: TestConfig, ctx: Ctx): void {
+  let method: string;
+  try {
+    method = parseTarget(text).method;
+  } catch (err) {
+    const e = err instanceof QosProbeError ? err : undefined;
+    issue(ctx, ["target"], e?.message ?? String(err), e?.hint);
+    return;
+  }
+  if (method !== t.method) {
+    issue(
+      ctx,
+      ["target"],
+      `target "${text}" is a ${method} target but method is ${t.method}`,
+      `set method: ${method}, or write the target as ${t.method}://…`,
+    );
+  }
+  // With both to and target given, the "not both" issue already says what to fix.
+  if (!t.diagnostic && t.to === undefined) {
+    issue(
+      ctx,
+      ["target"],
+      `a raw target has no peer site, so it cannot satisfy the spec 3.2.2 pair rule (profile ${t.profile})`,
+      `use to: SITE_ID (a site in another province over ${PAIR_MIN_DISTANCE_KM} km away), or set diagnostic: true`,
+    );
+  }
+}
+
+export function checkMqtt(m: MqttSection, ctx: Ctx): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(m.url);
+  } catch {
+    return; // the url field's own check reports it
+  }
+  if (url.username !== "" || url.password !== "") {
+    issue(
+      ctx,
+      ["url"],
+      "credentials written inline in the URL (not shown); secrets are references only",
+      "remove them from the URL and use username: { env: NAME }, password: { file: PATH }",
+    );
+  }
+  if ((m.tls?.cert_file === undefined) !== (m.tls?.key_file === undefined)) {
+    issue(
+      ctx,
+      ["tls"],
+      "cert_file and key_file go together",
+      "give both for client certificates, or neither",
+    );
+  }
+}
+
+/** An issue at the root saying "not an object" leaves nothing for the cross-field rules to read. */
+export function hasRootTypeError(
+  issues: readonly { path?: PropertyKey[] | undefined; code?: string }[],
+): boolean {
+  return issues.some((i) => (i.path ?? []).length === 0 && i.code === "invalid_type");
+}
+
+function knownSitesHint(word: string, ids: Iterable<string>): string {
+  const all = [...ids];
+  const near = closest(word, all);
+  const list = all.length > 8 ? `${all.slice(0, 8).join(", ")}, …` : all.join(", ");
+  return `${near ? `did you mean "${near}"? ` : ""}known sites: ${list}`;
+}
+
+/**
+ * Rules across sections. Runs even when parts of the file failed (so one pass reports everything):
+ * entries with their own issues are skipped, except that any site with a string id counts as known.
+ */
+export function checkRoot(cfg: AgentConfigParsed, ctx: Ctx): void {
+  const broken = (prefix: Path): boolean =>
+    ctx.issues.some((i) => prefix.every((seg, n) => (i.path ?? [])[n] === seg));
+  const brokenArray = (key: string): boolean =>
+    ctx.issues.some((i) => (i.path ?? []).length === 1 && i.path?.[0] === key);
+  const sites: unknown[] = Array.isArray(cfg.sites) && !brokenArray("sites") ? cfg.sites : [];
+  const siteIndex = new Map<string, number>();
+  sites.forEach((s, i) => {
+    const id = (s as { id?: unknown } | undefined)?.id;
+    if (typeof id !== "string") return;
+    const first = siteIndex.get(id);
+    if (first === undefined) siteIndex.set(id, i);
+    else issue(ctx, ["sites", i, "id"], `duplicate site id "${id}"`, `first defined at sites[${first}]`);
+  });
+  const cleanSite = (id: string): Site | undefined => {
+    const i = siteIndex.get(id);
+    return i === undefined || broken(["sites", i]) ? undefined : cfg.sites[i];
+  };
+  const agentSite = (cfg.agent as { site?: unknown } | undefined)?.site;
+  if (typeof agentSite === "string" && !broken(["agent", "site"]) && !siteIndex.has(agentSite)) {
+    issue(ctx, ["agent", "site"], `unknown site "${agentSite}"`, knownSitesHint(agentSite, siteIndex.keys()));
+  }
+
+  const tests: unknown[] = Array.isArray(cfg.tests) && !brokenArray("tests") ? cfg.tests : [];
+  const testIndex = new Map<string, number>();
+  tests.forEach((raw, i) => {
+    const id = (raw as { id?: unknown } | undefined)?.id;
+    if (typeof id === "string") {
+      const first = testIndex.get(id);
+      if (first === undefined) testIndex.set(id, i);
+      else issue(ctx, ["tests", i, "id"], `duplicate test id "${id}"`, `first defined at tests[${first}]`);
+    }
+    // Site references are checked even in a test with other problems: they are cheap to fix together.
+    for (const key of ["from", "to"] as const) {
+      const ref = (raw as Record<string, unknown> | undefined)?.[key];
+      if (typeof ref === "string" && !broken(["tests", i, key]) && !siteIndex.has(ref)) {
+        issue(ctx, ["tests", i, key], `unknown site "${ref}"`, knownSitesHint(ref, siteIndex.keys()));
+      }
+    }
+    if (broken(["tests", i])) return;
+    checkTestPair(cfg.tests[i] as TestConfig, i, cleanSite, ctx);
+  });
+}
+
+function checkTestPair(
+  t: TestConfig,
+  i: number,
+  cleanSite: (id: string) => Site | undefined,
+  ctx: Ctx,
+): void {
+  if (t.to === undefined) return;
+  if (t.to === t.from) {
+    issue(ctx, ["tests", i, "to"], `test joins site "${t.from}" to itself`, "pick another site as to");
+    return;
+  }
+  const a = cleanSite(t.from);
+  const b = cleanSite(t.to);
+  if (!a || !b) return;
+  if (t.method === "stamp" && b.stamp_key !== undefined && t.packet_size_bytes < STAMP_AUTH_MIN_PACKET) {
+    issue(
+      ctx,
+      ["tests", i, "packet_size_bytes"],
+      `${t.packet_size_bytes} bytes is smaller than an authenticated STAMP test packet (${STAMP_AUTH_MIN_PACKET} bytes: 112 STAMP + 8 UDP + 20 IPv4); site "${b.id}" has a stamp_key`,
+      `use at least ${STAMP_AUTH_MIN_PACKET}`,
+    );
+  }
+  if (t.diagnostic) return;
+  if (a.operator !== b.operator) {
+    issue(
+      ctx,
+      ["tests", i, "to"],
+      `test joins operator ${a.operator} to operator ${b.operator}; spec 3.2.2 measures between two access points of one operator`,
+      `pick a site of operator ${a.operator}, or set diagnostic: true`,
+    );
+  }
+  const pair = checkPair(a, b);
+  if (!pair.ok) {
+    const why = [
+      ...(pair.different_provinces ? [] : [`both in ${findProvince(a.province)?.en ?? a.province}`]),
+      ...(pair.over_1000_km ? [] : [`only ${Math.round(pair.distance_km)} km apart`]),
+    ].join(" and ");
+    issue(
+      ctx,
+      ["tests", i, "to"],
+      `${t.from} → ${t.to} breaks the spec 3.2.2 pair rule (different provinces, over ${PAIR_MIN_DISTANCE_KM} km): ${why}`,
+      `pick a site in another province over ${PAIR_MIN_DISTANCE_KM} km away, or set diagnostic: true`,
+    );
+  }
+}
+
+/** Defaults that depend on other sections: the reflector address and the MQTT client id. */
+export function fillDerived(cfg: AgentConfigParsed) {
+  // checkRoot guarantees agent.site names a site; the transform only runs on a clean parse.
+  const own = cfg.sites.find((s) => s.id === cfg.agent.site) as Site;
+  const host = own.reflector.host.includes(":") ? `[${own.reflector.host}]` : own.reflector.host;
+  const reflector = { ...cfg.reflector, listen: cfg.reflector.listen ?? `${host}:${own.reflector.port}` };
+  const { mqtt, ...rest } = cfg;
+  return {
+    ...rest,
+    reflector,
+    ...(mqtt ? { mqtt: { ...mqtt, client_id: mqtt.client_id ?? `qosprobe-${own.operator}-${own.id}` } } : {}),
+  };
+}

@@ -1,0 +1,86 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ConfigError, formatConfigIssue } from "../errors.js";
+import { configHash, parseConfig } from "./load.js";
+import { describeTest, type TestPlan } from "./pairs.js";
+import { findProvince } from "./provinces.js";
+import { type AgentConfig, AgentConfigSchema } from "./schema.js";
+
+/**
+ * `qos-probe validate FILE` and `qos-probe schema` as text plus success, so the CLI only prints and
+ * sets the exit code.
+ */
+
+export interface ValidateOutput {
+  ok: boolean;
+  text: string;
+}
+
+export function validateFile(
+  path: string,
+  env: Record<string, string | undefined> = process.env,
+): ValidateOutput {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return {
+      ok: false,
+      text: formatConfigIssue({ file: path, path: "", message: `cannot read the file (${code})` }),
+    };
+  }
+  let config: AgentConfig;
+  try {
+    config = parseConfig(bytes, path, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return { ok: false, text: err.issues.map(formatConfigIssue).join("\n") };
+    throw err;
+  }
+  const summary =
+    `${path}: valid: ${plural(config.sites.length, "site")}, ${plural(config.tests.length, "test")}, ` +
+    `this agent is ${config.agent.site}` +
+    `${config.config_version ? `, config_version ${config.config_version}` : ""}, sha256 ${configHash(bytes)}`;
+  if (config.tests.length === 0) return { ok: true, text: `${summary}\nno tests defined` };
+  return { ok: true, text: `${summary}\n${pairTable(config.tests.map((t) => describeTest(config, t)))}` };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function siteLabel(site: { id: string; province: string }): string {
+  return `${site.id} (${findProvince(site.province)?.en ?? site.province})`;
+}
+
+/** ✔ the pair meets spec 3.2.2; diagnostic tests say so and show what the pair would score. */
+function ruleCell(plan: TestPlan): string {
+  const mark = plan.pair ? (plan.pair.ok ? " ✔" : " ✘") : "";
+  if (plan.test.diagnostic) return `diagnostic${mark}`;
+  return mark.trim() || "✘";
+}
+
+export function pairTable(plans: TestPlan[]): string {
+  const rows = plans.map((p) => [
+    p.test.id,
+    p.test.method,
+    siteLabel(p.from),
+    p.peer ? siteLabel(p.peer) : p.target_text,
+    p.pair ? String(Math.round(p.pair.distance_km)) : "–",
+    ruleCell(p),
+  ]);
+  const header = ["test", "method", "from (province)", "to (province)", "km", "rule"];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => (c === 4 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** The input side of the schema: what a YAML author may write, for yaml-language-server completion. */
+export function schemaJson(): string {
+  const schema = z.toJSONSchema(AgentConfigSchema, { io: "input" });
+  return JSON.stringify({ title: "qos-probe agent configuration, version 1", ...schema }, null, 2);
+}
