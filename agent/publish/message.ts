@@ -88,9 +88,7 @@ export type Verdicts = z.infer<typeof Verdicts>;
 export const Quality = z
   .object({
     send_error_ms: z.object({ p50: nullableMs, p99: nullableMs }).strict(),
-    clock: z
-      .object({ synced: z.boolean(), source: z.string(), max_error_ms: ms.optional() })
-      .strict(),
+    clock: z.object({ synced: z.boolean(), source: z.string(), max_error_ms: ms.optional() }).strict(),
     /** e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted". */
     flags: z.array(z.string()),
   })

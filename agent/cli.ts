@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from "commander";
+import { QosProbeError } from "./errors.js";
+import { createLogger } from "./log.js";
+import { PROFILES } from "./publish/message.js";
+import { VERSION } from "./version.js";
+
+/**
+ * The `qos-probe` command: parses flags and hands them to a role. No measurement or I/O logic lives
+ * here; each role module does its own work.
+ */
+
+function int(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+}
+
+const program = new Command()
+  .name("qos-probe")
+  .description(
+    "Active network test probe: RTT, delay variation and packet loss between service access points,\n" +
+      "judged against the national telecom service specification (3.2.2 Internet, 4.2 IP telephony).",
+  )
+  .version(VERSION)
+  .option("--log-level <level>", "trace | debug | info | warn | error", "info")
+  .showHelpAfterError("(run with --help for usage)");
+
+program
+  .command("test")
+  .description("measure one target now and print a summary (or the result message with --json)")
+  .argument("<target>", "stamp://HOST[:PORT] | icmp://HOST | tcp://HOST:PORT | http(s)://HOST/PATH")
+  .option("-c, --count <n>", "packets to send", int(1, 1_000_000), 20)
+  .option("-i, --interval <ms>", "gap between packets in milliseconds", positive, 200)
+  .option("-s, --size <bytes>", "IP packet size (the spec's 'average packet length')", int(28, 65507), 128)
+  .option("--dscp <n>", "DSCP code point for the probe packets", int(0, 63), 0)
+  .option("--timeout <ms>", "a reply later than this is lost (ITU-T Y.1540: 3 s)", positive, 3000)
+  .option("--poisson", "exponential gaps (Poisson sampling, RFC 2330) instead of a fixed period")
+  .addOption(
+    new Option("--profile <id>", "specification profile to judge against")
+      .choices(PROFILES)
+      .default(PROFILES[0]),
+  )
+  .option("--auth-key-file <path>", "STAMP authenticated mode: file with the shared HMAC key (hex or raw)")
+  .option("--ssid <n>", "STAMP session-sender identifier (RFC 8972)", int(1, 65535))
+  .option("--json", "print the result message (qosprobe.result/1) instead of the summary")
+  .option("--no-progress", "no live progress line on the terminal")
+  .addHelpText(
+    "after",
+    `
+Examples:
+  qos-probe test stamp://198.51.100.7:862 -c 100 -i 100      100 STAMP packets, 10 per second
+  qos-probe test icmp://127.0.0.1 -c 5                         system ping, per-packet RTTs
+  qos-probe test stamp://[2001:db8::7] --auth-key-file k.hex   authenticated STAMP over IPv6
+  qos-probe test stamp://127.0.0.1:8620 --json | jq .rtt_ms   the result message for scripts
+
+Exit status: 0 measured, 1 the probe could not run, 2 usage error.`,
+  )
+  .action(async (target: string, o, cmd: Command) => {
+    const { runOneShot } = await import("./oneshot.js");
+    const log = createLogger({ level: cmd.optsWithGlobals().logLevel });
+    const { result, text } = await runOneShot(
+      {
+        target,
+        count: o.count,
+        interval_ms: o.interval,
+        packet_size_bytes: o.size,
+        dscp: o.dscp,
+        loss_timeout_ms: o.timeout,
+        schedule: o.poisson ? "poisson" : "periodic",
+        profile: o.profile,
+        ...(o.authKeyFile ? { auth_key_file: o.authKeyFile } : {}),
+        ...(o.ssid !== undefined ? { ssid: o.ssid } : {}),
+        json: Boolean(o.json),
+        progress: o.progress !== false,
+      },
+      log,
+    );
+    process.stdout.write(`${text}\n`);
+    if (result.status === "error") process.exitCode = 1;
+  });
+
+program
+  .command("reflect")
+  .description("run a STAMP session-reflector alone (for a site that is only ever a target)")
+  .option("-l, --listen <host:port>", "address and UDP port to answer on", "0.0.0.0:862")
+  .option("--allow <cidr...>", "answer only these peers (addresses or CIDRs); default: everyone")
+  .option("--rate-limit <pps>", "per-source packet rate limit", positive, 1000)
+  .option("--stateful", "keep a per-session reflector sequence counter (RFC 8762 §4.3.1)")
+  .addOption(
+    new Option("--auth-mode <mode>", "which packets to accept")
+      .choices(["open", "authenticated", "both"])
+      .default("open"),
+  )
+  .option("--auth-key-file <path>", "shared HMAC key (hex or raw) for authenticated mode")
+  .option("--stats-interval <s>", "log counters every N seconds (0 = never)", positive, 60)
+  .addHelpText(
+    "after",
+    `
+Examples:
+  qos-probe reflect --listen 0.0.0.0:862                       answer everyone on the STAMP port
+  qos-probe reflect --listen [::]:862 --allow 198.51.100.0/24  IPv6 too, only the regulator's senders
+  qos-probe reflect -l 127.0.0.1:8620 --auth-mode both --auth-key-file k.hex
+
+Port 862 needs CAP_NET_BIND_SERVICE (the systemd unit grants it) or root.`,
+  )
+  .action(async (o, cmd: Command) => {
+    const { runReflectorRole } = await import("./reflect-role.js");
+    const log = createLogger({ level: cmd.optsWithGlobals().logLevel, name: "reflector" });
+    await runReflectorRole(
+      {
+        listen: o.listen,
+        allow: o.allow,
+        rate_limit_pps: o.rateLimit,
+        stateful: Boolean(o.stateful),
+        auth_mode: o.authMode,
+        ...(o.authKeyFile ? { auth_key_file: o.authKeyFile } : {}),
+        stats_interval_s: o.statsInterval,
+      },
+      log,
+    );
+  });
+
+program
+  .command("validate")
+  .description(
+    "check a configuration file: every error as 'file: path: message (hint)', or the pairs and their distances",
+  )
+  .argument("<file>", "agent configuration (YAML or JSON)")
+  .action(async (file: string) => {
+    const { validateFile } = await import("./config/validate.js");
+    const { ok, text } = await validateFile(file);
+    (ok ? process.stdout : process.stderr).write(`${text}\n`);
+    process.exitCode = ok ? 0 : 1;
+  });
+
+program
+  .command("schema")
+  .description("print the configuration's JSON Schema (for editor completion: yaml-language-server)")
+  .action(async () => {
+    const { schemaJson } = await import("./config/validate.js");
+    process.stdout.write(`${schemaJson()}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof QosProbeError) {
+    process.stderr.write(`qos-probe: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ""}\n`);
+    process.exitCode = err.code === "USAGE" || err.code === "PROBE_TARGET" ? 2 : 1;
+    return;
+  }
+  process.stderr.write(
+    `qos-probe: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exitCode = 1;
+});

@@ -1,0 +1,106 @@
+import { readFile } from "node:fs/promises";
+import { systemClock } from "./clock.js";
+import { QosProbeError } from "./errors.js";
+import { formatResult } from "./format.js";
+import { readClockSync } from "./host/clock-sync.js";
+import type { Logger } from "./log.js";
+import { probers } from "./probe/index.js";
+import type { ProbeSpec, SendSchedule } from "./probe/prober.js";
+import { runProbe } from "./probe/runner.js";
+import { formatTarget, parseTarget } from "./probe/target.js";
+import { Progress } from "./progress.js";
+import type { ProfileId, ResultMessage } from "./publish/message.js";
+import { VERSION } from "./version.js";
+
+export interface OneShotOptions {
+  target: string;
+  count: number;
+  interval_ms: number;
+  packet_size_bytes: number;
+  dscp: number;
+  loss_timeout_ms: number;
+  schedule: SendSchedule;
+  profile: ProfileId;
+  auth_key_file?: string;
+  ssid?: number;
+  json: boolean;
+  progress: boolean;
+}
+
+/**
+ * `qos-probe test URL`: one measurement now. Always diagnostic: a one-shot run has no configured
+ * pair, so it cannot claim the spec's pair rule, but it is judged against the profile for reference.
+ */
+export async function runOneShot(
+  opts: OneShotOptions,
+  log: Logger,
+): Promise<{ result: ResultMessage; text: string }> {
+  const target = parseTarget(opts.target);
+  const spec: ProbeSpec = {
+    method: target.method,
+    host: target.host,
+    ...(target.port !== undefined ? { port: target.port } : {}),
+    ...(target.url !== undefined ? { url: target.url } : {}),
+    count: opts.count,
+    interval_ms: opts.interval_ms,
+    schedule: opts.schedule,
+    packet_size_bytes: opts.packet_size_bytes,
+    dscp: opts.dscp,
+    loss_timeout_ms: opts.loss_timeout_ms,
+    ...(opts.ssid !== undefined ? { ssid: opts.ssid } : {}),
+  };
+  if (opts.auth_key_file) {
+    if (target.method !== "stamp") {
+      throw new QosProbeError("USAGE", "--auth-key-file only applies to stamp:// targets");
+    }
+    spec.auth_key = await readKeyFile(opts.auth_key_file);
+  }
+
+  const progress = new Progress(opts.count);
+  const showProgress = opts.progress && progress.enabled;
+  const result = await runProbe(
+    probers[target.method],
+    {
+      test_id: "oneshot",
+      target: formatTarget(target),
+      spec,
+      profile: opts.profile,
+      diagnostic: true,
+      agent: { site: "oneshot", operator: "local", province: "000000", version: VERSION },
+    },
+    {
+      clock: systemClock,
+      log,
+      clockSync: await readClockSync(),
+      ...(showProgress ? { onSample: (s) => progress.onSample(s) } : {}),
+    },
+  );
+  if (showProgress) progress.done();
+  const text = opts.json
+    ? JSON.stringify(result, null, 2)
+    : formatResult(result, { color: Boolean(process.stdout.isTTY) });
+  return { result, text };
+}
+
+/**
+ * A STAMP key file holds the shared HMAC key: hex (64 hex digits for 32 bytes) or raw bytes. Hex is
+ * what people paste from `openssl rand -hex 32`; anything else is taken byte for byte.
+ */
+export async function readKeyFile(path: string): Promise<Buffer> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (err) {
+    throw new QosProbeError("CONFIG_SECRET", `cannot read key file ${path}: ${(err as Error).message}`, {
+      hint: "create it with: openssl rand -hex 32 > FILE && chmod 600 FILE",
+    });
+  }
+  return decodeKey(raw);
+}
+
+export function decodeKey(raw: Buffer): Buffer {
+  const text = raw.toString("utf8").trim();
+  if (/^([0-9a-fA-F]{2}){16,}$/.test(text)) return Buffer.from(text, "hex");
+  if (raw.length === 0) throw new QosProbeError("CONFIG_SECRET", "key file is empty");
+  return raw;
+}

@@ -1,0 +1,170 @@
+import { v7 as uuidv7 } from "uuid";
+import type { Clock } from "../clock.js";
+import { lightSpeedMinRttMs } from "../compliance/thresholds.js";
+import { judgeInterval } from "../compliance/verdict.js";
+import { QosProbeError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { summarize } from "../metrics/summary.js";
+import { type ProfileId, RESULT_SCHEMA_ID, type ResultMessage } from "../publish/message.js";
+import type { ClockSyncState, Prober, ProbeSpec, Sample } from "./prober.js";
+
+/** Who is measuring: copied into every result. */
+export interface AgentIdentity {
+  site: string;
+  operator: string;
+  province: string;
+  version: string;
+}
+
+/** One run of one test: what to measure and how to label it. */
+export interface RunRequest {
+  test_id: string;
+  /** Human-readable target as configured, e.g. "stamp://192.0.2.10:862". */
+  target: string;
+  spec: ProbeSpec;
+  profile: ProfileId;
+  diagnostic: boolean;
+  peer?: { site: string; province: string };
+  distance_km?: number;
+  agent: AgentIdentity;
+  /** Per-agent sequence number; the agent's outbox owns it, one-shot runs use 0. */
+  seq?: number;
+}
+
+export interface RunContext {
+  clock: Clock;
+  log: Logger;
+  clockSync: ClockSyncState;
+  /** Abort the run early (SIGTERM, reload); the result is flagged "aborted". */
+  signal?: AbortSignal;
+  onSample?: (s: Sample) => void;
+}
+
+/** Slack on top of the nominal run time before the runner gives up on a prober. */
+const DEADLINE_SLACK_MS = 5_000;
+
+/** A sender whose p99 schedule error exceeds this share of the interval is flagged as struggling. */
+const SEND_ERROR_FLAG_SHARE = 0.1;
+
+/** How long a run may take: every packet's slot, plus the last packet's loss timeout, plus slack. */
+export function runDeadlineMs(spec: ProbeSpec): number {
+  return spec.count * spec.interval_ms + spec.loss_timeout_ms + DEADLINE_SLACK_MS;
+}
+
+/**
+ * Run one prober and turn its samples into a result message. The runner owns what every method
+ * shares: the deadline, the child logger, a thrown setup error becoming a failed result, and the
+ * metrics. A timeout inside a run is loss (the prober's business), not an error.
+ */
+export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext): Promise<ResultMessage> {
+  const log = ctx.log.child({ test: req.test_id, method: req.spec.method });
+  const deadline = AbortSignal.timeout(runDeadlineMs(req.spec));
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, deadline]) : deadline;
+  const startedAt = ctx.clock.now();
+
+  let samples: Sample[] = [];
+  let error: { code: string; message: string } | undefined;
+  try {
+    samples = await prober(req.spec, {
+      signal,
+      clock: ctx.clock,
+      log,
+      clockSync: ctx.clockSync,
+      ...(ctx.onSample ? { onSample: ctx.onSample } : {}),
+    });
+  } catch (err) {
+    error = {
+      code: err instanceof QosProbeError ? err.code : "PROBE_SETUP",
+      message: err instanceof Error ? err.message : String(err),
+    };
+    log.warn({ err }, "probe failed before measuring");
+  }
+  const endedAt = ctx.clock.now();
+  const message = buildResult(req, samples, {
+    startedAt,
+    endedAt,
+    clockSync: ctx.clockSync,
+    aborted: signal.aborted,
+    error,
+  });
+  log.debug({ sent: message.packets.sent, lost: message.packets.lost }, "run finished");
+  return message;
+}
+
+interface BuildFacts {
+  startedAt: number;
+  endedAt: number;
+  clockSync: ClockSyncState;
+  aborted: boolean;
+  error: { code: string; message: string } | undefined;
+}
+
+/** Pure: samples and facts in, the v1 result message out. */
+export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFacts): ResultMessage {
+  // Packets sent = distinct sequence numbers the prober reports (duplicates are extra samples).
+  const sent = samples.filter((s) => !s.dup).length;
+  const summary = summarize(samples, { sent, clockSynced: facts.clockSync.synced });
+  const verdicts = judgeInterval(req.profile, {
+    packets: summary.packets,
+    loss_ratio: summary.loss_ratio,
+    rtt_ms: summary.rtt_ms,
+    delay_variation_ms: summary.delay_variation_ms,
+    one_way_ms: summary.one_way_ms,
+  });
+
+  const flags: string[] = [];
+  if (req.diagnostic) flags.push("diagnostic");
+  if (!facts.clockSync.synced) flags.push("clock-unsynced");
+  if (facts.aborted) flags.push("aborted");
+  if (facts.error) flags.push("error");
+  const p99SendError = summary.send_error_ms.p99;
+  if (p99SendError !== null && p99SendError > req.spec.interval_ms * SEND_ERROR_FLAG_SHARE) {
+    flags.push("send-jitter-high");
+  }
+  const minRtt = summary.rtt_ms.min;
+  if (req.distance_km !== undefined && minRtt !== null && minRtt < lightSpeedMinRttMs(req.distance_km)) {
+    // Faster than light in fibre over the great-circle distance: the target is not where the config says.
+    flags.push("rtt-below-light-bound");
+  }
+
+  return {
+    schema: RESULT_SCHEMA_ID,
+    id: uuidv7(),
+    seq: req.seq ?? 0,
+    status: facts.error ? "error" : "ok",
+    ...(facts.error ? { error: facts.error } : {}),
+    agent: { ...req.agent },
+    test: {
+      id: req.test_id,
+      method: req.spec.method,
+      target: req.target,
+      ...(req.peer ? { peer: { ...req.peer } } : {}),
+      ...(req.distance_km !== undefined ? { distance_km: round(req.distance_km, 1) } : {}),
+      packet_size_bytes: req.spec.packet_size_bytes,
+      dscp: req.spec.dscp,
+      rate_pps: round(1000 / req.spec.interval_ms, 6),
+      diagnostic: req.diagnostic,
+    },
+    interval: { start: new Date(facts.startedAt).toISOString(), end: new Date(facts.endedAt).toISOString() },
+    packets: summary.packets,
+    loss_ratio: summary.loss_ratio,
+    rtt_ms: summary.rtt_ms,
+    delay_variation_ms: summary.delay_variation_ms,
+    one_way_ms: summary.one_way_ms,
+    verdicts,
+    quality: {
+      send_error_ms: summary.send_error_ms,
+      clock: {
+        synced: facts.clockSync.synced,
+        source: facts.clockSync.source,
+        ...(facts.clockSync.max_error_ms !== undefined ? { max_error_ms: facts.clockSync.max_error_ms } : {}),
+      },
+      flags,
+    },
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

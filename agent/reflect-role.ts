@@ -1,0 +1,70 @@
+import { readClockSync } from "./host/clock-sync.js";
+import type { Logger } from "./log.js";
+import { readKeyFile } from "./oneshot.js";
+import type { ClockSyncState } from "./probe/prober.js";
+import { Reflector, type ReflectorAuthMode } from "./probe/stamp/reflector.js";
+import { parseListen } from "./probe/target.js";
+
+export interface ReflectRoleOptions {
+  listen: string;
+  allow?: string[];
+  rate_limit_pps: number;
+  stateful: boolean;
+  auth_mode: ReflectorAuthMode;
+  auth_key_file?: string;
+  stats_interval_s: number;
+}
+
+/** How often the reflector re-reads the host's clock-sync state for its Error Estimate S bit. */
+const CLOCK_SYNC_REFRESH_MS = 60_000;
+
+/**
+ * `qos-probe reflect`: a STAMP session-reflector alone, until SIGINT/SIGTERM. Logs its counters
+ * periodically so an operator can see who is probing and what is dropped.
+ */
+export async function runReflectorRole(opts: ReflectRoleOptions, log: Logger): Promise<void> {
+  const { host, port } = parseListen(opts.listen);
+  let clockSync: ClockSyncState = await readClockSync();
+  const reflector = new Reflector({
+    host,
+    port,
+    clockSync: () => clockSync,
+    authMode: opts.auth_mode,
+    ...(opts.auth_key_file ? { authKey: await readKeyFile(opts.auth_key_file) } : {}),
+    ...(opts.allow?.length ? { allow: opts.allow } : {}),
+    rateLimitPps: opts.rate_limit_pps,
+    stateful: opts.stateful,
+    log,
+  });
+  await reflector.start();
+  const bound = reflector.address();
+  log.info(
+    { address: bound.address, port: bound.port, auth_mode: opts.auth_mode, clock_synced: clockSync.synced },
+    `STAMP reflector listening on ${bound.address}:${bound.port}`,
+  );
+
+  const refresh = setInterval(() => {
+    readClockSync().then((s) => {
+      clockSync = s;
+    });
+  }, CLOCK_SYNC_REFRESH_MS);
+  const stats =
+    opts.stats_interval_s > 0
+      ? setInterval(
+          () => log.info({ counters: reflector.counters }, "reflector counters"),
+          opts.stats_interval_s * 1000,
+        )
+      : undefined;
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal, counters: reflector.counters }, "reflector stopping");
+      resolve();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  clearInterval(refresh);
+  if (stats) clearInterval(stats);
+  await reflector.stop();
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the system packages qos-probe's tests use, on Debian/Ubuntu, only where missing.
+# ping (ICMP prober), ip + nft (network-namespace loss tests), mosquitto (MQTT integration tests),
+# tshark (outside check of the STAMP wire format).
+set -euo pipefail
+need=()
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
+command -v mosquitto >/dev/null || need+=(mosquitto)
+command -v tshark >/dev/null || need+=(tshark)
+if [ "${#need[@]}" -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
