@@ -59,8 +59,8 @@ const REANCHOR_EVERY_MS = 10_000;
 
 /**
  * A STAMP Session-Reflector (RFC 8762 §4.3) on one UDP socket. Stateless by default: the reflector
- * sequence number is the sender's. Replies are exactly as long as the request (symmetric size, and
- * never an amplifier), with the request's padding and TLVs copied back.
+ * sequence number is the sender's. Replies are as long as the request (symmetric size) but at least
+ * the base packet, with the request's padding and TLVs copied back.
  */
 export class Reflector {
   readonly counters: ReflectorCounters = {
