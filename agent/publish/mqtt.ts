@@ -1,0 +1,294 @@
+import { EventEmitter } from "node:events";
+import { connect, type IConnackPacket, type MqttClient } from "mqtt";
+import { QosProbeError } from "../errors.js";
+import { type Logger, silentLogger } from "../log.js";
+import {
+  DEFAULT_MAX_IN_FLIGHT,
+  MAX_MESSAGE_IDS,
+  type MqttPublisherOptions,
+  toClientOptions,
+} from "./mqtt-options.js";
+import {
+  DEFAULT_RECONNECT,
+  describeDisconnectPacket,
+  describeMqttFailure,
+  reconnectDelay,
+} from "./mqtt-reconnect.js";
+import type { Outbox, OutboxRecord } from "./outbox.js";
+
+export type { MqttPublisherOptions, MqttWill } from "./mqtt-options.js";
+export { type ReconnectBackoff, reconnectDelay } from "./mqtt-reconnect.js";
+
+export interface PublisherCounters {
+  /** Outbox records handed to mqtt.js (re-sends after a failure count again). */
+  published: number;
+  /** PUBACKs received and passed to `outbox.ack`. */
+  acked: number;
+  /** Publishes that came back with an error (e.g. a PUBACK reason code ≥ 0x80). */
+  failed: number;
+}
+
+export interface MqttPublisherEvents {
+  connected: [];
+  disconnected: [reason: string];
+}
+
+const END_TIMEOUT_MS = 2_000;
+
+/**
+ * Publishes outbox records at QoS 1 and acks them in the outbox only on PUBACK.
+ *
+ * Reconnects are ours (mqtt.js `reconnectPeriod: 0`): mqtt.js retries at one fixed period and offers no
+ * backoff hook, so on every `close` we wait `reconnectDelay(attempt)` and call `client.reconnect()`,
+ * handing it its own stores so that publishes in flight at the disconnect are re-sent on the new
+ * connection and their callbacks still fire. If the process dies instead, the outbox replays them.
+ */
+export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
+  private readonly options: MqttPublisherOptions;
+  private readonly log: Logger;
+  private client: MqttClient | null = null;
+  private outbox: Outbox | null = null;
+  private readonly inFlight = new Set<number>();
+  private readonly counts: PublisherCounters = { published: 0, acked: 0, failed: 0 };
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private failurePauseTimer: NodeJS.Timeout | null = null;
+  private failureStreak = 0;
+  /** Why the current connection attempt failed, from `error` / `disconnect`, consumed on `close`. */
+  private pendingReason: string | null = null;
+  /** The reason last logged at warn, so identical retries stay quiet. */
+  private loggedReason: string | null = null;
+  private loggedPublishFailure: string | null = null;
+  private wasConnected = false;
+  private disconnectedAt: number | null = null;
+  private ending = false;
+  private onProgress: (() => void) | null = null;
+
+  constructor(options: MqttPublisherOptions) {
+    super();
+    this.options = options;
+    this.log = options.log ?? silentLogger();
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  counters(): PublisherCounters {
+    return { ...this.counts };
+  }
+
+  inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Connect (in the background: the agent keeps measuring while the broker is away). */
+  start(): void {
+    if (this.client) throw new QosProbeError("USAGE", "MQTT publisher already started");
+    const client = connect(this.options.url, toClientOptions(this.options));
+    client.on("connect", (connack) => this.onConnect(connack));
+    client.on("close", () => this.onClose());
+    client.on("error", (error) => {
+      this.pendingReason = describeMqttFailure(error);
+    });
+    client.on("disconnect", (packet) => {
+      this.pendingReason = describeDisconnectPacket(packet.reasonCode);
+    });
+    this.client = client;
+  }
+
+  /** Publish `outbox` records as they arrive, keeping at most `maxInFlight` unacknowledged. */
+  drain(outbox: Outbox): void {
+    if (this.outbox) this.outbox.off("appended", this.pump);
+    this.outbox = outbox;
+    outbox.on("appended", this.pump);
+    this.pump();
+  }
+
+  /** A retained QoS 1 message (the status heartbeat); rejects when not connected. */
+  publishRetained(topic: string, payload: string | Buffer): Promise<void> {
+    const client = this.client;
+    if (!client?.connected || this.ending) {
+      return Promise.reject(
+        new QosProbeError("MQTT", `not connected to ${this.options.url}: retained ${topic} not sent`, {
+          hint: "publish the status again on the publisher's 'connected' event",
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      client.publish(topic, payload, { qos: 1, retain: true }, (error) => {
+        if (error)
+          reject(
+            new QosProbeError("MQTT", `retained publish to ${topic} failed: ${describeMqttFailure(error)}`, {
+              cause: error,
+            }),
+          );
+        else resolve();
+      });
+    });
+  }
+
+  /**
+   * Keep draining (and reconnecting) until the outbox is empty and every publish is acknowledged, or
+   * until `deadline_ms` passes; then disconnect. What is left stays in the outbox for the next start.
+   */
+  async stop(options: { deadline_ms: number } = { deadline_ms: 5_000 }): Promise<void> {
+    const client = this.client;
+    if (!client || this.ending) return;
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.onProgress = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, Math.max(0, options.deadline_ms));
+      this.onProgress = () => {
+        if (this.inFlight.size === 0 && (this.outbox?.depth() ?? 0) === 0) finish();
+      };
+      this.onProgress();
+    });
+    this.ending = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.failurePauseTimer) clearTimeout(this.failurePauseTimer);
+    this.outbox?.off("appended", this.pump);
+    const leftover = { in_flight: this.inFlight.size, depth: this.outbox?.depth() ?? 0 };
+    // Forced when nothing more can be acknowledged: a graceful end would wait for PUBACKs forever.
+    const force = leftover.in_flight > 0 || !client.connected;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, END_TIMEOUT_MS);
+      client.end(force, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.log.info({ ...leftover, ...this.counts }, "MQTT publisher stopped");
+  }
+
+  private onConnect(connack: IConnackPacket): void {
+    this.attempt = 0;
+    this.log.info(
+      {
+        url: this.options.url,
+        session_present: connack.sessionPresent,
+        down_ms:
+          this.disconnectedAt === null ? undefined : Math.round(performance.now() - this.disconnectedAt),
+        in_flight: this.inFlight.size,
+      },
+      "MQTT connected",
+    );
+    this.wasConnected = true;
+    this.disconnectedAt = null;
+    this.loggedReason = null;
+    this.pendingReason = null;
+    this.emit("connected");
+    this.pump();
+    this.onProgress?.();
+  }
+
+  private onClose(): void {
+    const reason = this.pendingReason ?? "connection closed by the broker or the network";
+    this.pendingReason = null;
+    if (this.ending) return;
+    if (this.wasConnected) {
+      this.wasConnected = false;
+      this.disconnectedAt = performance.now();
+      this.log.warn({ url: this.options.url, reason, in_flight: this.inFlight.size }, "MQTT disconnected");
+      this.loggedReason = reason;
+      this.emit("disconnected", reason);
+    } else if (reason !== this.loggedReason) {
+      this.log.warn({ url: this.options.url, reason }, "MQTT connection failed; retrying with backoff");
+      this.loggedReason = reason;
+    } else {
+      this.log.debug(
+        { url: this.options.url, reason, attempt: this.attempt },
+        "MQTT connection failed again",
+      );
+    }
+    const delay = reconnectDelay(
+      this.attempt,
+      this.options.reconnect ?? DEFAULT_RECONNECT,
+      this.options.random,
+    );
+    this.attempt += 1;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      const client = this.client;
+      if (this.ending || !client || client.connected) return;
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+    }, delay);
+  }
+
+  private inFlightLimit(client: MqttClient): number {
+    const wanted = this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    // MQTT 5 §3.2.2.3.3: the broker's Receive Maximum caps our unacknowledged QoS 1 publishes.
+    const brokerMax = client.serverProperties?.receiveMaximum ?? MAX_MESSAGE_IDS;
+    return Math.max(1, Math.min(wanted, brokerMax, MAX_MESSAGE_IDS));
+  }
+
+  /** Arrow property so it can be an event listener and be removed again. */
+  private readonly pump = (): void => {
+    const client = this.client;
+    const outbox = this.outbox;
+    if (!client?.connected || !outbox || this.ending || this.failurePauseTimer) return;
+    const limit = this.inFlightLimit(client);
+    if (this.inFlight.size >= limit) return;
+    let records: readonly OutboxRecord[];
+    try {
+      records = outbox.peek(limit);
+    } catch (error) {
+      this.log.debug({ err: error }, "outbox not readable; nothing to publish");
+      return;
+    }
+    for (const record of records) {
+      if (this.inFlight.size >= limit || this.failurePauseTimer) break;
+      if (!this.inFlight.has(record.seq)) this.send(client, outbox, record);
+    }
+  };
+
+  private send(client: MqttClient, outbox: Outbox, record: OutboxRecord): void {
+    this.inFlight.add(record.seq);
+    this.counts.published += 1;
+    client.publish(record.topic, record.payload, { qos: 1 }, (error) => {
+      this.inFlight.delete(record.seq);
+      if (this.ending) return;
+      if (error) {
+        this.onPublishFailed(record.seq, error);
+      } else {
+        this.counts.acked += 1;
+        this.failureStreak = 0;
+        this.loggedPublishFailure = null;
+        outbox.ack(record.seq).catch((ackError: unknown) => {
+          // The record stays on disk and is sent again after a restart: a duplicate, not a loss.
+          this.log.error({ err: ackError, seq: record.seq }, "outbox ack not persisted");
+        });
+      }
+      this.pump();
+      this.onProgress?.();
+    });
+  }
+
+  /** A rejected publish stays in the outbox; pause before retrying so a refusing broker is not hammered. */
+  private onPublishFailed(seq: number, error: unknown): void {
+    this.counts.failed += 1;
+    const reason = describeMqttFailure(error);
+    if (reason !== this.loggedPublishFailure) {
+      this.log.warn(
+        { seq, reason },
+        "MQTT publish failed; the record stays in the outbox and will be retried",
+      );
+      this.loggedPublishFailure = reason;
+    }
+    if (this.failurePauseTimer) return;
+    const delay = reconnectDelay(
+      this.failureStreak,
+      this.options.reconnect ?? DEFAULT_RECONNECT,
+      this.options.random,
+    );
+    this.failureStreak += 1;
+    this.failurePauseTimer = setTimeout(() => {
+      this.failurePauseTimer = null;
+      this.pump();
+    }, delay);
+  }
+}
