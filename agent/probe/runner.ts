@@ -29,6 +29,11 @@ export interface RunRequest {
   agent: AgentIdentity;
   /** Per-agent sequence number; the agent's outbox owns it, one-shot runs use 0. */
   seq?: number;
+  /**
+   * The measurement interval the result stands for, when the scheduler aligned it to the wall clock
+   * (continuous tests); otherwise the run's own start and end.
+   */
+  interval?: { start_ms: number; end_ms: number };
 }
 
 export interface RunContext {
@@ -145,7 +150,10 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
       rate_pps: round(1000 / req.spec.interval_ms, 6),
       diagnostic: req.diagnostic,
     },
-    interval: { start: new Date(facts.startedAt).toISOString(), end: new Date(facts.endedAt).toISOString() },
+    interval: {
+      start: new Date(req.interval?.start_ms ?? facts.startedAt).toISOString(),
+      end: new Date(req.interval?.end_ms ?? facts.endedAt).toISOString(),
+    },
     packets: summary.packets,
     loss_ratio: summary.loss_ratio,
     rtt_ms: summary.rtt_ms,
