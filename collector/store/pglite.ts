@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
-import { acquireDirLock } from "./dir-lock.js";
+import { acquireDirLock } from "../../agent/dir-lock.js";
 import type { SqlClient, SqlDatabase } from "./sql.js";
 import { SqlResultStore } from "./sql-store.js";
 import type { ResultStore } from "./store.js";
@@ -21,7 +21,10 @@ export const PGLITE_LOCK_FILE = "qos-probe.lock";
  */
 export async function openPgliteStore(options: PgliteStoreOptions): Promise<ResultStore> {
   await mkdir(options.dataDir, { recursive: true });
-  const lock = await acquireDirLock(options.dataDir, PGLITE_LOCK_FILE, "PGlite data directory");
+  const lock = await acquireDirLock(options.dataDir, PGLITE_LOCK_FILE, {
+    what: "PGlite data directory",
+    hint: "run one collector per PGlite directory, or use PostgreSQL for several; delete the lock file only if no collector is running",
+  });
   let db: PGlite;
   try {
     db = await PGlite.create(options.dataDir);
