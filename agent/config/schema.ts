@@ -249,6 +249,17 @@ export const MqttSchema = z
   .strict()
   .superRefine(checkMqtt);
 
+const EmbeddedBrokerSchema = z
+  .object({
+    listen: z
+      .string()
+      .refine((s) => parseHostPort(s) !== undefined, { error: 'must be "host:port" or "[v6]:port"' })
+      .default("127.0.0.1:1883")
+      .describe("where the embedded MQTT 3.1.1 broker listens when no mqtt section is given"),
+  })
+  .strict()
+  .describe("only used when mqtt is absent: a one-box setup");
+
 const HeartbeatSchema = z.object({ interval_s: z.number().int().min(5).max(3600).default(60) }).strict();
 
 const OutboxSchema = z
@@ -276,6 +287,7 @@ export const AgentConfigObject = z
     reflector: ReflectorSchema.prefault({}),
     tests: z.array(TestSchema).default([]),
     mqtt: MqttSchema.optional().describe("absent: the embedded broker on loopback"),
+    embedded_broker: EmbeddedBrokerSchema.prefault({}),
     heartbeat: HeartbeatSchema.prefault({}),
     outbox: OutboxSchema.prefault({}),
   })

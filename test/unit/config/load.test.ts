@@ -73,6 +73,7 @@ describe("parseConfig", () => {
           continuous: { interval_s: 60 },
         },
       ],
+      embedded_broker: { listen: "127.0.0.1:1883" },
       heartbeat: { interval_s: 60 },
       outbox: { max_bytes: 67108864, max_age_s: 604800 },
     });
