@@ -26,7 +26,9 @@ describe("PGlite store directory", () => {
     await first.migrate();
     const msg = makeResult({ operator: "op-persist", intervalStart: "2026-07-01T00:00:00.000Z" });
     await first.insertResults([msg]);
-    expect(await readFile(join(dataDir, PGLITE_LOCK_FILE), "utf8")).toMatch(new RegExp(`^${process.pid} [0-9a-f]{16}\n$`));
+    expect(await readFile(join(dataDir, PGLITE_LOCK_FILE), "utf8")).toMatch(
+      new RegExp(`^${process.pid} [0-9a-f]{16}\n$`),
+    );
 
     const second = openPgliteStore({ dataDir });
     await expect(second).rejects.toBeInstanceOf(QosProbeError);
