@@ -30,8 +30,8 @@ function positive(value: string): number {
 const program = new Command()
   .name("qos-probe")
   .description(
-    "Active network test probe: RTT, delay variation and packet loss between service access points,\n" +
-      "judged against the national telecom service specification (3.2.2 Internet, 4.2 IP telephony).",
+    "Active network test probe: RTT, delay variation and loss between access points, judged against the\n" +
+      "national telecom service specification (3.2.2 Internet, 4.2 IP telephony) and published over MQTT.",
   )
   .version(VERSION)
   .option("--log-level <level>", "trace | debug | info | warn | error", "info")
@@ -130,6 +130,84 @@ Port 862 needs CAP_NET_BIND_SERVICE (the systemd unit grants it) or root.`,
       },
       log,
     );
+  });
+
+program
+  .command("agent")
+  .description("run the measurement daemon of one site: its reflector, its scheduled tests, MQTT publishing")
+  .requiredOption("--config <file>", "agent configuration (YAML); see config/agent.example.yaml")
+  .addHelpText(
+    "after",
+    `
+Signals:
+  SIGHUP    re-read the configuration; an invalid one is refused and logged, the running one stays
+  SIGTERM   stop in order: tests abort, the outbox flushes (10 s at most), MQTT disconnects
+
+Without an mqtt section the agent starts an embedded MQTT 3.1.1 broker on embedded_broker.listen.
+Results wait in <agent.data_dir>/<site>/outbox until the broker acknowledges them.`,
+  )
+  .action(async (o, cmd: Command) => {
+    const { runAgentRole } = await import("./agent-role.js");
+    const log = createLogger({ level: cmd.optsWithGlobals().logLevel, name: "agent" });
+    await runAgentRole(o.config, log);
+  });
+
+program
+  .command("tail")
+  .description("print live results and status changes from a broker, one line each")
+  .option("--url <url>", "broker URL", "mqtt://127.0.0.1:1883")
+  .option("--root <topic>", "topic root", "qosprobe/v1")
+  .option("--operator <id>", "only this operator")
+  .option("--site <id>", "only this agent site")
+  .addOption(
+    new Option("--protocol <n>", "MQTT protocol version (4 for the embedded broker)")
+      .choices(["4", "5"])
+      .default("5"),
+  )
+  .option("--json", "JSON lines: {topic, message}")
+  .action(async (o, cmd: Command) => {
+    const { runTail } = await import("./tail.js");
+    const log = createLogger({ level: cmd.optsWithGlobals().logLevel, name: "tail" });
+    await runTail(
+      {
+        url: o.url,
+        root: o.root,
+        protocol_version: o.protocol === "4" ? 4 : 5,
+        json: Boolean(o.json),
+        ...(o.operator ? { operator: o.operator } : {}),
+        ...(o.site ? { site: o.site } : {}),
+        ...(process.env.QOSPROBE_MQTT_USERNAME ? { username: process.env.QOSPROBE_MQTT_USERNAME } : {}),
+        ...(process.env.QOSPROBE_MQTT_PASSWORD ? { password: process.env.QOSPROBE_MQTT_PASSWORD } : {}),
+      },
+      log,
+    );
+  });
+
+program
+  .command("health")
+  .description("exit 0 when the agent's last heartbeat (status.json) is recent and online; for health checks")
+  .option("--data-dir <dir>", "the agent's data directory (agent.data_dir)", "/var/lib/qos-probe")
+  .option("--site <id>", "the site, when the data directory holds several")
+  .option("--max-age <s>", "oldest acceptable heartbeat in seconds", positive, 180)
+  .action(async (o) => {
+    const { checkHealth } = await import("./heartbeat.js");
+    const { readdir } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    const sites: string[] = o.site
+      ? [o.site]
+      : (await readdir(o.dataDir, { withFileTypes: true }).catch(() => []))
+          .filter((d) => d.isDirectory())
+          .map((d) => d.name);
+    if (sites.length === 0) {
+      process.stderr.write(`no agent data in ${o.dataDir}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    for (const site of sites) {
+      const { ok, text } = await checkHealth(join(o.dataDir, site), o.maxAge * 1000);
+      (ok ? process.stdout : process.stderr).write(`${text}\n`);
+      if (!ok) process.exitCode = 1;
+    }
   });
 
 program

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
 import { ConfigError, type ConfigIssue, QosProbeError } from "../errors.js";
 import { configErrorMap, formatPath, fromYamlErrors, fromZodIssues, whereIs } from "./issues.js";
 import { type AgentConfig, AgentConfigSchema } from "./schema.js";
@@ -58,6 +59,19 @@ function decode(bytes: string | Buffer, file: string): string {
 
 /** Parse and validate one configuration. Throws ConfigError listing every issue found. */
 export function parseConfig(bytes: string | Buffer, file: string, env: Env = process.env): AgentConfig {
+  return parseYamlConfig(AgentConfigSchema, bytes, file, env);
+}
+
+/**
+ * The loading pipeline for any configuration schema (agent, collector): YAML with line:col errors,
+ * `${ENV}` expansion, zod validation, every issue rendered `file: path: message (hint)`.
+ */
+export function parseYamlConfig<S extends z.ZodType>(
+  schema: S,
+  bytes: string | Buffer,
+  file: string,
+  env: Env = process.env,
+): z.output<S> {
   const text = decode(bytes, file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
@@ -81,14 +95,12 @@ export function parseConfig(bytes: string | Buffer, file: string, env: Env = pro
     hint: `set it, or give a default: \${${names[i]}:-VALUE}`,
   }));
 
-  const result = AgentConfigSchema.safeParse(data, { error: configErrorMap });
+  const result = schema.safeParse(data, { error: configErrorMap });
   // A value left as "${NAME}" fails its own checks too; the unset variable is the one thing to fix.
   const unexpanded = new Set(envIssues.map((i) => i.path));
   const zodIssues = result.success
     ? []
-    : fromZodIssues(result.error.issues, { file, doc, lines, schema: AgentConfigSchema }).filter(
-        (i) => !unexpanded.has(i.path),
-      );
+    : fromZodIssues(result.error.issues, { file, doc, lines, schema }).filter((i) => !unexpanded.has(i.path));
   const issues = [...envIssues, ...zodIssues];
   if (issues.length > 0 || !result.success) throw new ConfigError(sortByLine(issues));
   return result.data;

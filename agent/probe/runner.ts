@@ -108,7 +108,7 @@ interface BuildFacts {
 export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFacts): ResultMessage {
   // Packets sent = distinct sequence numbers the prober reports (duplicates are extra samples).
   const sent = samples.filter((s) => !s.dup).length;
-  const summary = summarize(samples, { sent, clockSynced: facts.clockSync.synced });
+  const summary = roundSummary(summarize(samples, { sent, clockSynced: facts.clockSync.synced }));
   const verdicts = judgeInterval(req.profile, {
     packets: summary.packets,
     loss_ratio: summary.loss_ratio,
@@ -169,6 +169,29 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
       },
       flags,
     },
+  };
+}
+
+/** Milliseconds to 0.1 µs: finer than any timestamp we take, and free of float noise like 0.0204999…97. */
+const MS_DIGITS = 4;
+const RATIO_DIGITS = 6;
+
+function roundSummary(s: ReturnType<typeof summarize>): ReturnType<typeof summarize> {
+  const ms = <T extends Record<string, unknown>>(o: T): T =>
+    Object.fromEntries(
+      Object.entries(o).map(([k, v]) => [k, typeof v === "number" ? round(v, MS_DIGITS) : v]),
+    ) as T;
+  return {
+    ...s,
+    loss_ratio: s.loss_ratio === null ? null : round(s.loss_ratio, RATIO_DIGITS),
+    rtt_ms: ms(s.rtt_ms),
+    delay_variation_ms: ms(s.delay_variation_ms),
+    one_way_ms: s.one_way_ms && {
+      ...s.one_way_ms,
+      forward: ms(s.one_way_ms.forward),
+      reverse: ms(s.one_way_ms.reverse),
+    },
+    send_error_ms: ms(s.send_error_ms),
   };
 }
 

@@ -1,0 +1,371 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { type Clock, systemClock } from "./clock.js";
+import type { TestPlan } from "./config/pairs.js";
+import { ownTests, siteById } from "./config/pairs.js";
+import type { AgentConfig } from "./config/schema.js";
+import { resolveSecret } from "./config/secrets.js";
+import { acquireDirLock, type DirLock } from "./dir-lock.js";
+import { offlineStatus, onlineStatus, writeStatusFile } from "./heartbeat.js";
+import { readClockSync } from "./host/clock-sync.js";
+import { collectHostFacts } from "./host/facts.js";
+import type { Logger } from "./log.js";
+import { decodeKey } from "./oneshot.js";
+import { probers } from "./probe/index.js";
+import type { ClockSyncState, ProbeSpec } from "./probe/prober.js";
+import { runProbe } from "./probe/runner.js";
+import { Reflector } from "./probe/stamp/reflector.js";
+import { parseListen } from "./probe/target.js";
+import { EmbeddedBroker } from "./publish/broker.js";
+import { ResultMessage } from "./publish/message.js";
+import { MqttPublisher } from "./publish/mqtt.js";
+import { Outbox } from "./publish/outbox.js";
+import { resultTopic, type SiteTopics, statusTopic } from "./publish/topics.js";
+import { type RunOrder, Scheduler } from "./schedule.js";
+import { VERSION } from "./version.js";
+
+export interface AgentOptions {
+  /** A validated configuration (config/load.ts). */
+  config: AgentConfig;
+  /** sha256 prefix of the configuration bytes, echoed in heartbeats. */
+  configHash: string;
+  log: Logger;
+  clock?: Clock;
+  env?: Record<string, string | undefined>;
+}
+
+/** How long stop() lets the publisher flush the outbox before it disconnects. */
+const DEFAULT_STOP_DEADLINE_MS = 10_000;
+
+/**
+ * The daemon at one site: its own STAMP reflector, its scheduled tests, the durable outbox and the MQTT
+ * publisher (or an embedded broker when no broker is configured). Results flow one way: scheduler →
+ * runner → result message → outbox (fsynced, with our seq) → publisher (deleted only on PUBACK).
+ */
+export class Agent {
+  private config: AgentConfig;
+  private configHash: string;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly env: Record<string, string | undefined>;
+  private lock: DirLock | undefined;
+  private outbox: Outbox | undefined;
+  private broker: EmbeddedBroker | undefined;
+  private publisher: MqttPublisher | undefined;
+  private reflector: Reflector | undefined;
+  private scheduler: Scheduler | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private clockSync: ClockSyncState = { synced: false, source: "unknown" };
+  private startedAt = 0;
+  private results = 0;
+
+  constructor(opts: AgentOptions) {
+    this.config = opts.config;
+    this.configHash = opts.configHash;
+    this.log = opts.log;
+    this.clock = opts.clock ?? systemClock;
+    this.env = opts.env ?? process.env;
+  }
+
+  /** This agent's data directory: one per site, so several agents may share a parent directory. */
+  get dataDir(): string {
+    return join(this.config.agent.data_dir, this.config.agent.site);
+  }
+
+  get identity() {
+    const own = siteById(this.config, this.config.agent.site);
+    return { site: own.id, operator: own.operator, province: own.province, version: VERSION };
+  }
+
+  get topics(): SiteTopics {
+    const { site, operator, province } = this.identity;
+    return { root: this.config.mqtt?.topic_root ?? "qosprobe/v1", operator, province, site };
+  }
+
+  /** Results measured since start (for tests and the bench). */
+  get resultCount(): number {
+    return this.results;
+  }
+
+  get outboxDepth(): number {
+    return this.outbox?.depth() ?? 0;
+  }
+
+  async start(): Promise<void> {
+    this.startedAt = this.clock.now();
+    await mkdir(this.dataDir, { recursive: true });
+    this.lock = await acquireDirLock(this.dataDir, "agent.lock", {
+      what: "agent data directory",
+      code: "OUTBOX_IO",
+      hint: "another agent for this site is running; stop it or give this one its own agent.data_dir",
+    });
+    try {
+      this.clockSync = await readClockSync();
+      const outbox = new Outbox({
+        dir: join(this.dataDir, "outbox"),
+        max_bytes: this.config.outbox.max_bytes,
+        max_age_ms: this.config.outbox.max_age_s * 1000,
+        clock: this.clock,
+        log: this.log.child({ part: "outbox" }),
+      });
+      const report = await outbox.open();
+      this.outbox = outbox;
+      this.log.info(
+        report,
+        `outbox open: ${report.replayed} undelivered results to replay, next seq ${report.next_seq}`,
+      );
+      await this.startPublishing();
+      await this.startReflector();
+      this.startScheduler();
+      await this.heartbeat();
+      this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeat.interval_s * 1000);
+    } catch (err) {
+      await this.stop({ deadline_ms: 0 }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Stop in order within a deadline: scheduler (runs abort and hand in their results), a goodbye status,
+   * outbox flush through the publisher, MQTT end, reflector, broker, lock.
+   */
+  async stop(opts: { deadline_ms?: number } = {}): Promise<void> {
+    const deadline = opts.deadline_ms ?? DEFAULT_STOP_DEADLINE_MS;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    await this.scheduler?.stop();
+    this.scheduler = undefined;
+    const publisher = this.publisher;
+    this.publisher = undefined;
+    if (publisher) {
+      const goodbye = offlineStatus(this.identity, "shutdown", new Date(this.clock.now()));
+      await publisher
+        .publishRetained(statusTopic(this.topics), JSON.stringify(goodbye))
+        .catch(() => undefined);
+      await publisher.stop({ deadline_ms: deadline });
+    }
+    await this.reflector?.stop();
+    this.reflector = undefined;
+    await this.outbox?.close();
+    this.outbox = undefined;
+    await this.broker?.stop();
+    this.broker = undefined;
+    await this.lock?.release();
+    this.lock = undefined;
+  }
+
+  /**
+   * Apply a new validated configuration: the scheduler, reflector and MQTT connection restart only when
+   * their part changed. If applying fails, the previous configuration is put back and the error thrown,
+   * so a bad reload never leaves the agent half-configured.
+   */
+  async reload(next: AgentConfig, nextHash: string): Promise<void> {
+    const previous = this.config;
+    const previousHash = this.configHash;
+    if (next.agent.site !== previous.agent.site || next.agent.data_dir !== previous.agent.data_dir) {
+      throw new Error("agent.site and agent.data_dir cannot change on reload: restart the agent instead");
+    }
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    await this.scheduler?.stop();
+    this.scheduler = undefined;
+    this.config = next;
+    this.configHash = nextHash;
+    try {
+      if (!same(previous.reflector, next.reflector) || !same(ownSite(previous), ownSite(next))) {
+        await this.reflector?.stop();
+        this.reflector = undefined;
+        await this.startReflector();
+      }
+      if (!same(previous.mqtt, next.mqtt) || !same(previous.embedded_broker, next.embedded_broker)) {
+        await this.publisher?.stop({ deadline_ms: 2_000 });
+        this.publisher = undefined;
+        await this.broker?.stop();
+        this.broker = undefined;
+        await this.startPublishing();
+      }
+      this.startScheduler();
+    } catch (err) {
+      this.log.error({ err }, "new configuration failed to apply; restoring the previous one");
+      this.config = previous;
+      this.configHash = previousHash;
+      await this.reflector?.stop();
+      this.reflector = undefined;
+      await this.startReflector();
+      if (!this.publisher) await this.startPublishing();
+      this.startScheduler();
+      throw err;
+    }
+    this.log.info({ config_version: next.config_version, config_hash: nextHash }, "configuration reloaded");
+    await this.heartbeat();
+  }
+
+  private async startPublishing(): Promise<void> {
+    const cfg = this.config;
+    let url: string;
+    let protocolVersion: 4 | 5;
+    if (cfg.mqtt) {
+      url = cfg.mqtt.url;
+      protocolVersion = cfg.mqtt.protocol_version;
+    } else {
+      const { host, port } = parseListen(cfg.embedded_broker.listen);
+      this.broker = new EmbeddedBroker({ host, port, log: this.log.child({ part: "broker" }) });
+      await this.broker.start();
+      url = this.broker.url;
+      protocolVersion = 4; // aedes speaks MQTT 3.1.1 only
+    }
+    const m = cfg.mqtt;
+    const secret = (ref: Parameters<typeof resolveSecret>[0] | undefined) =>
+      ref === undefined ? undefined : resolveSecret(ref, this.env);
+    const publisher = new MqttPublisher({
+      url,
+      protocolVersion,
+      clientId: m?.client_id ?? `qosprobe-${this.identity.operator}-${this.identity.site}`,
+      keepalive: m?.keepalive_s ?? 30,
+      will: {
+        topic: statusTopic(this.topics),
+        payload: JSON.stringify(offlineStatus(this.identity, "will")),
+        retain: true,
+        qos: 1,
+      },
+      log: this.log.child({ part: "mqtt" }),
+      ...(m?.username ? { username: secret(m.username)?.toString("utf8") } : {}),
+      ...(m?.password ? { password: secret(m.password)?.toString("utf8") } : {}),
+      ...(m?.tls?.ca_file ? { ca: secret({ file: m.tls.ca_file }) } : {}),
+      ...(m?.tls?.cert_file ? { cert: secret({ file: m.tls.cert_file }) } : {}),
+      ...(m?.tls?.key_file ? { key: secret({ file: m.tls.key_file }) } : {}),
+    });
+    // A fresh connection gets a fresh retained status at once, not at the next heartbeat.
+    publisher.on("connected", () => void this.heartbeat());
+    publisher.start();
+    if (this.outbox) publisher.drain(this.outbox);
+    this.publisher = publisher;
+  }
+
+  private async startReflector(): Promise<void> {
+    const r = this.config.reflector;
+    if (!r.enabled) return;
+    const { host, port } = parseListen(r.listen ?? "0.0.0.0:862");
+    const reflector = new Reflector({
+      host,
+      port,
+      clockSync: () => this.clockSync,
+      authMode: r.auth.mode,
+      ...(r.auth.key ? { authKey: decodeKey(resolveSecret(r.auth.key, this.env)) } : {}),
+      ...(r.allow?.length ? { allow: r.allow } : {}),
+      rateLimitPps: r.rate_limit_pps,
+      stateful: r.stateful,
+      clock: this.clock,
+      log: this.log.child({ part: "reflector" }),
+    });
+    await reflector.start();
+    this.reflector = reflector;
+    const a = reflector.address();
+    this.log.info({ address: a.address, port: a.port }, "STAMP reflector listening");
+  }
+
+  private startScheduler(): void {
+    const plans = ownTests(this.config);
+    this.scheduler = new Scheduler(plans, {
+      clock: this.clock,
+      log: this.log,
+      run: (order) => this.measure(order),
+    });
+    this.scheduler.start();
+  }
+
+  /** One run: measure, build the result, make it durable. The publisher takes it from there. */
+  private async measure(order: RunOrder): Promise<void> {
+    const { plan } = order;
+    const outbox = this.outbox;
+    if (!outbox) return;
+    const result = await runProbe(
+      probers[plan.target.method],
+      {
+        test_id: plan.test.id,
+        target: plan.target_text,
+        spec: this.probeSpec(plan, order),
+        profile: plan.test.profile,
+        diagnostic: plan.test.diagnostic,
+        ...(plan.peer ? { peer: { site: plan.peer.id, province: plan.peer.province } } : {}),
+        ...(plan.pair ? { distance_km: plan.pair.distance_km } : {}),
+        agent: this.identity,
+        ...(order.window ? { interval: order.window } : {}),
+      },
+      { clock: this.clock, log: this.log, clockSync: this.clockSync, signal: order.signal },
+    );
+    const checked = ResultMessage.safeParse(result);
+    if (!checked.success) {
+      // A bug, not bad input: publish anyway so the collector's rejects table keeps the evidence.
+      this.log.error(
+        { issues: checked.error.issues, test: plan.test.id },
+        "result does not match the v1 schema",
+      );
+    }
+    const seq = await outbox.append(resultTopic(this.topics, plan.test.id), (s) =>
+      Buffer.from(JSON.stringify({ ...result, seq: s })),
+    );
+    this.results += 1;
+    this.log.info(
+      {
+        test: plan.test.id,
+        seq,
+        sent: result.packets.sent,
+        loss_ratio: result.loss_ratio,
+        rtt_mean_ms: result.rtt_ms.mean,
+        dv_ms: result.delay_variation_ms.max_minus_min,
+        verdicts: result.verdicts,
+      },
+      "result",
+    );
+  }
+
+  private probeSpec(plan: TestPlan, order: RunOrder): ProbeSpec {
+    const t = plan.test;
+    const key = plan.peer?.stamp_key;
+    return {
+      method: plan.target.method,
+      host: plan.target.host,
+      ...(plan.target.port !== undefined ? { port: plan.target.port } : {}),
+      ...(plan.target.url !== undefined ? { url: plan.target.url } : {}),
+      count: order.count,
+      interval_ms: order.interval_ms,
+      schedule: t.schedule,
+      packet_size_bytes: t.packet_size_bytes,
+      dscp: t.dscp,
+      loss_timeout_ms: t.loss_timeout_ms,
+      ...(t.method === "stamp" && key ? { auth_key: decodeKey(resolveSecret(key, this.env)) } : {}),
+    };
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      this.clockSync = await readClockSync();
+      const status = onlineStatus(this.identity, {
+        at: new Date(this.clock.now()),
+        config_version: this.config.config_version ?? null,
+        config_hash: this.configHash,
+        outbox: {
+          depth: this.outbox?.depth() ?? 0,
+          dropped: this.outbox?.dropped() ?? 0,
+          bytes: this.outbox?.bytes() ?? 0,
+        },
+        clock: this.clockSync,
+        host: await collectHostFacts(),
+        reflector: this.reflector ? { ...this.reflector.counters } : null,
+        tests: ownTests(this.config).length,
+        uptime_s: Math.round((this.clock.now() - this.startedAt) / 1000),
+        mqtt: this.publisher?.counters() ?? { published: 0, acked: 0, failed: 0 },
+      });
+      await writeStatusFile(this.dataDir, status);
+      if (this.publisher?.connected) {
+        await this.publisher.publishRetained(statusTopic(this.topics), JSON.stringify(status));
+      }
+    } catch (err) {
+      this.log.warn({ err }, "heartbeat not published");
+    }
+  }
+}
+
+function ownSite(config: AgentConfig) {
+  return siteById(config, config.agent.site);
+}
