@@ -34,6 +34,9 @@ export interface AgentOptions {
   env?: Record<string, string | undefined>;
 }
 
+/** How long stop() waits for a reconnect to say goodbye before leaving it to the Last Will. */
+const GOODBYE_WAIT_MS = 2_000;
+
 /** How long stop() lets the publisher flush the outbox before it disconnects. */
 const DEFAULT_STOP_DEADLINE_MS = 10_000;
 
@@ -138,10 +141,16 @@ export class Agent {
     const publisher = this.publisher;
     this.publisher = undefined;
     if (publisher) {
+      // Mid-reconnect, give the connection a moment: an explicit goodbye says more than the Last Will.
+      if (!publisher.connected)
+        await waitForEvent(publisher, "connected", Math.min(GOODBYE_WAIT_MS, deadline));
       const goodbye = offlineStatus(this.identity, "shutdown", new Date(this.clock.now()));
       await publisher
         .publishRetained(statusTopic(this.topics), JSON.stringify(goodbye))
-        .catch(() => undefined);
+        .then(() => this.log.info("offline status published"))
+        .catch((err: unknown) =>
+          this.log.warn({ err }, "offline status not published; the Last Will says it instead"),
+        );
       await publisher.stop({ deadline_ms: deadline });
     }
     await this.reflector?.stop();
@@ -364,6 +373,18 @@ export class Agent {
       this.log.warn({ err }, "heartbeat not published");
     }
   }
+}
+
+function waitForEvent(emitter: MqttPublisher, event: "connected", timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      emitter.off(event, done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    emitter.once(event, done);
+  });
 }
 
 function ownSite(config: AgentConfig) {

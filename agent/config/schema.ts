@@ -267,7 +267,7 @@ const OutboxSchema = z
     max_bytes: z
       .number()
       .int()
-      .min(1 << 20)
+      .min(1 << 14)
       .default(64 << 20),
     max_age_s: z.number().int().min(60).default(604_800),
   })

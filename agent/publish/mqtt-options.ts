@@ -10,6 +10,12 @@ export const DEFAULT_MAX_IN_FLIGHT = 100;
 export const MAX_MESSAGE_IDS = 65_535;
 export const DEFAULT_SESSION_EXPIRY_S = 24 * 60 * 60;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * MQTT 5 Will Delay: the broker waits this long before declaring us offline, and drops the Will if we
+ * reconnect in time. Without it a broker restart (session taken over on reconnect) publishes a stale
+ * "offline" for an agent that is back a second later.
+ */
+export const WILL_DELAY_S = 5;
 
 export interface MqttWill {
   topic: string;
@@ -75,6 +81,7 @@ export function toClientOptions(o: MqttPublisherOptions): IClientOptions {
   };
   if (o.protocolVersion === 5) {
     options.properties = { sessionExpiryInterval: o.sessionExpiryInterval ?? DEFAULT_SESSION_EXPIRY_S };
+    if (options.will) options.will.properties = { willDelayInterval: WILL_DELAY_S };
   }
   if (o.username !== undefined) options.username = o.username;
   if (o.password !== undefined) options.password = o.password;
