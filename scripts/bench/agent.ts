@@ -1,0 +1,125 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "mqtt";
+import { PROVINCES } from "../../agent/config/provinces.js";
+import { silentLogger } from "../../agent/log.js";
+import { Reflector } from "../../agent/probe/stamp/reflector.js";
+import type { ResultMessage } from "../../agent/publish/message.js";
+import { CLI, freePort, table } from "./common.js";
+
+/**
+ * bench:agent — one agent process at Ürümqi (Xinjiang, > 1000 km from every other provincial capital)
+ * running 30 continuous STAMP tests at 1 pps, one to a reflector for each other province, for a minute.
+ * Prints the agent's RSS, its CPU share, and the send-time error its results report (p99).
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const INTERVAL_S = 10;
+const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat times are in these ticks
+
+async function procSample(pid: number): Promise<{ rss_kb: number; cpu_ticks: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
+  // Fields after "(comm) ": index 11 = utime, 12 = stime (fields 14 and 15 of proc(5)).
+  return { rss_kb: rss, cpu_ticks: Number(stat[11] ?? 0) + Number(stat[12] ?? 0) };
+}
+
+async function main(): Promise<void> {
+  const home = PROVINCES.find((p) => p.code === "650000");
+  if (!home) throw new Error("Xinjiang missing from the province table");
+  const peers = PROVINCES.filter((p) => p !== home);
+  const reflectors: Reflector[] = [];
+  for (let i = 0; i < peers.length; i += 1) {
+    const r = new Reflector({
+      host: "127.0.0.1",
+      port: 0,
+      clockSync: { synced: false, source: "bench" },
+      log: silentLogger(),
+    });
+    await r.start();
+    reflectors.push(r);
+  }
+  const brokerPort = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), "qosprobe-bench-agent-"));
+  const site = (code: string) => `s${code.slice(0, 2)}`;
+  const yaml = [
+    "version: 1",
+    `agent: { site: ${site(home.code)}, data_dir: ${join(dir, "data")}, log_level: warn }`,
+    "sites:",
+    `  - { id: ${site(home.code)}, operator: bench, province: "${home.code}", reflector: { host: 127.0.0.1, port: ${await freePort()} } }`,
+    ...peers.map(
+      (p, i) =>
+        `  - { id: ${site(p.code)}, operator: bench, province: "${p.code}", reflector: { host: 127.0.0.1, port: ${reflectors[i]?.address().port} } }`,
+    ),
+    "tests:",
+    ...peers.map(
+      (p) =>
+        `  - { id: xj-${site(p.code)}, method: stamp, from: ${site(home.code)}, to: ${site(p.code)}, rate_pps: 1, continuous: { interval_s: ${INTERVAL_S} } }`,
+    ),
+    `embedded_broker: { listen: "127.0.0.1:${brokerPort}" }`,
+    "heartbeat: { interval_s: 30 }",
+  ].join("\n");
+  await writeFile(join(dir, "agent.yaml"), yaml);
+
+  const agent = spawn(process.execPath, [CLI, "agent", "--config", join(dir, "agent.yaml")], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const pid = agent.pid;
+  if (!pid) throw new Error("agent did not start");
+  const results: ResultMessage[] = [];
+  try {
+    await new Promise((r) => setTimeout(r, 2_000)); // the embedded broker comes up with the agent
+    const client = connect(`mqtt://127.0.0.1:${brokerPort}`, { protocolVersion: 4, reconnectPeriod: 500 });
+    client.on("message", (_t, payload) => results.push(JSON.parse(payload.toString()) as ResultMessage));
+    client.on("connect", () => client.subscribe("qosprobe/v1/+/+/+/result/+", { qos: 1 }));
+
+    console.log(`bench:agent  30 continuous STAMP tests at 1 pps, ${INTERVAL_S} s intervals, ${SECONDS} s\n`);
+    const start = await procSample(pid);
+    const t0 = performance.now();
+    const rss: number[] = [];
+    while (performance.now() - t0 < SECONDS * 1000) {
+      await new Promise((r) => setTimeout(r, 5_000));
+      const s = await procSample(pid);
+      rss.push(s.rss_kb);
+      process.stderr.write(
+        `  ${Math.round((performance.now() - t0) / 1000)} s: RSS ${(s.rss_kb / 1024).toFixed(1)} MiB, results ${results.length}\n`,
+      );
+    }
+    const end = await procSample(pid);
+    const elapsedS = (performance.now() - t0) / 1000;
+    const cpuShare = (end.cpu_ticks - start.cpu_ticks) / CLK_TCK / elapsedS;
+    await client.endAsync();
+
+    const p99s = results
+      .map((r) => r.quality.send_error_ms.p99)
+      .filter((x): x is number => x !== null)
+      .sort((a, b) => a - b);
+    const lost = results.reduce((n, r) => n + r.packets.lost, 0);
+    const sent = results.reduce((n, r) => n + r.packets.sent, 0);
+    const pick = (q: number) => p99s[Math.max(0, Math.ceil(q * p99s.length) - 1)];
+    console.log(
+      table([
+        ["figure", "value"],
+        ["results received", String(results.length)],
+        ["packets sent / lost", `${sent} / ${lost}`],
+        ["RSS peak MiB", (Math.max(...rss) / 1024).toFixed(1)],
+        ["RSS end MiB", (end.rss_kb / 1024).toFixed(1)],
+        ["CPU share of one core", `${(cpuShare * 100).toFixed(2)} %`],
+        ["send-time error p99, median interval ms", pick(0.5)?.toFixed(3) ?? "–"],
+        ["send-time error p99, worst interval ms", p99s.at(-1)?.toFixed(3) ?? "–"],
+      ]),
+    );
+  } finally {
+    agent.kill("SIGTERM");
+    await new Promise((r) => agent.once("exit", r));
+    for (const r of reflectors) await r.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
