@@ -79,6 +79,12 @@ export class AgentProcess {
     }
   }
 
+  /** Send a signal without waiting (SIGHUP). */
+  send(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+
+  /** Send a signal and wait for the process to exit; resolves its exit code. */
   async signal(sig: NodeJS.Signals): Promise<number | null> {
     const child = this.child;
     if (!child || child.exitCode !== null) return child?.exitCode ?? null;

@@ -212,3 +212,56 @@ describe("agent → MQTT delivery (real Mosquitto, real agent process)", () => {
     expect(onlineWithDrops().at(-1)?.outbox?.dropped).toBe(dropped);
   }, 90_000);
 });
+
+describe("agent configuration reload (SIGHUP)", () => {
+  let broker: PrivateMosquitto;
+  let agent: AgentProcess | undefined;
+
+  beforeEach(async () => {
+    broker = await startMosquitto();
+  });
+  afterEach(async () => {
+    await agent?.destroy();
+    agent = undefined;
+    await broker.stop();
+  });
+
+  it("refuses an invalid new config and keeps running; applies a valid one", async () => {
+    const { freePort } = await import("../../helpers/mosquitto.js");
+    const own = await freePort();
+    const yaml = (tests: string) => (dataDir: string) =>
+      `
+version: 1
+agent: { site: bj-op-01, data_dir: ${dataDir} }
+sites:
+  - { id: bj-op-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: ${own} } }
+tests:
+${tests}
+mqtt: { url: "${broker.url}" }
+`;
+    const icmp = (id: string) =>
+      `  - { id: ${id}, method: icmp, from: bj-op-01, target: "icmp://127.0.0.1", diagnostic: true, rate_pps: 5, continuous: { interval_s: 1 } }`;
+    agent = await AgentProcess.create(yaml(icmp("first")));
+    const a = agent;
+    a.start();
+    await a.waitFor((lines) => lines.some((l) => l.msg === "result" && l.test === "first"));
+
+    // Invalid: an unknown key. The agent says why and keeps measuring with the old configuration.
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(a.configPath, `${yaml(icmp("second"))(`${a.dir}/data`)}\nbogus_key: 1\n`);
+    a.send("SIGHUP");
+    await a.waitFor((lines) => lines.some((l) => l.msg.startsWith("new configuration refused")));
+    const refused = a.lines.find((l) => l.msg.startsWith("new configuration refused"));
+    expect(refused?.msg).toContain('bogus_key: unknown key "bogus_key"');
+    const firstCount = a.lines.filter((l) => l.msg === "result" && l.test === "first").length;
+    await a.waitFor(
+      (lines) => lines.filter((l) => l.msg === "result" && l.test === "first").length > firstCount + 1,
+    );
+
+    // Valid: the new test replaces the old one.
+    await writeFile(a.configPath, yaml(icmp("second"))(`${a.dir}/data`));
+    a.send("SIGHUP");
+    await a.waitFor((lines) => lines.some((l) => l.msg === "configuration reloaded"));
+    await a.waitFor((lines) => lines.some((l) => l.msg === "result" && l.test === "second"));
+  }, 60_000);
+});
