@@ -1,0 +1,223 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname, resolve } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { z } from "zod";
+import { fromZodIssues } from "../agent/config/issues.js";
+import { parseYamlConfig } from "../agent/config/load.js";
+import { checkMqtt } from "../agent/config/rules.js";
+import { FileRef, parseHostPort, SecretRef, SiteSchema } from "../agent/config/schema.js";
+import { ConfigError, QosProbeError } from "../agent/errors.js";
+import { DEFAULT_SHARE_GROUP, DEFAULT_TOPIC_ROOT, topicSegmentProblem } from "../agent/publish/topics.js";
+import type { SiteInfo } from "./report/sites.js";
+
+/**
+ * The collector configuration (collector.yaml), version 1: the same conventions and error rendering as
+ * the agent's (strict sections, defaults here, `file: path: message (hint)` with line:col).
+ */
+
+type Env = Record<string, string | undefined>;
+
+const MQTT_SCHEMES = ["mqtt:", "mqtts:", "ws:", "wss:"];
+const TOPIC_LEVELS = /^[^/#+\s$][^/#+\s]*(\/[^/#+\s]+)*$/;
+
+const MqttSection = z
+  .object({
+    url: z.string().refine(
+      (s) => {
+        try {
+          return MQTT_SCHEMES.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { error: "must be an mqtt://, mqtts://, ws:// or wss:// URL" },
+    ),
+    protocol_version: z
+      .union([z.literal(5), z.literal(4)])
+      .default(5)
+      .describe("4 (MQTT 3.1.1) only for the embedded aedes broker: no shared subscriptions there"),
+    client_id: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe(
+        "stable across restarts so the broker keeps the session; default qosprobe-collector-<hostname>",
+      ),
+    share_group: z
+      .string()
+      .refine((s) => topicSegmentProblem(s) === null, { error: "must be one topic level (no / + # or NUL)" })
+      .default(DEFAULT_SHARE_GROUP),
+    topic_root: z
+      .string()
+      .regex(TOPIC_LEVELS, { error: "must be topic levels without wildcards, empty levels or a leading $" })
+      .default(DEFAULT_TOPIC_ROOT),
+    username: SecretRef.optional(),
+    password: SecretRef.optional(),
+    tls: z
+      .object({
+        ca_file: z.string().min(1).optional(),
+        cert_file: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    session_expiry_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(4_294_967_295)
+      .default(86_400)
+      .describe("how long the broker keeps undelivered results while the collector is down (MQTT 5)"),
+    keepalive_s: z.number().int().min(0).max(65535).default(30),
+  })
+  .strict()
+  .superRefine(checkMqtt);
+
+const PostgresUrl = z.string().refine(
+  (s) => {
+    try {
+      return ["postgres:", "postgresql:"].includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  },
+  { error: "must be a postgres:// or postgresql:// URL" },
+);
+
+const DatabaseSection = z
+  .object({
+    url: z
+      .union([PostgresUrl, FileRef], {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's ${ENV} syntax, shown to the user
+        error: 'expected a postgres:// URL ("${ENV}" allowed) or { file: PATH }',
+      })
+      .optional()
+      .describe("absent: embedded PGlite in data_dir"),
+    data_dir: z.string().min(1).default("/var/lib/qos-probe-collector/pglite"),
+  })
+  .strict();
+
+const IngestSection = z
+  .object({
+    batch_size: z.number().int().min(1).max(10_000).default(500),
+    flush_interval_ms: z.number().int().min(10).max(60_000).default(1000),
+  })
+  .strict();
+
+const HttpSection = z
+  .object({
+    enabled: z.boolean().default(true),
+    listen: z
+      .string()
+      .refine((s) => parseHostPort(s) !== undefined, { error: 'must be "host:port" or "[v6]:port"' })
+      .default("127.0.0.1:8080"),
+  })
+  .strict();
+
+const ReportSection = z
+  .object({
+    lang: z.enum(["zh", "en"]).default("zh"),
+    period: z.enum(["hour", "day", "month", "all"]).default("day"),
+    window_days: z.number().int().min(1).max(3660).default(31),
+  })
+  .strict();
+
+const CollectorConfigObject = z
+  .object({
+    version: z.literal(1, { error: "this collector reads configuration version 1" }),
+    mqtt: MqttSection,
+    database: DatabaseSection.prefault({}),
+    ingest: IngestSection.prefault({}),
+    http: HttpSection.prefault({}),
+    report: ReportSection.prefault({}),
+    sites: z.array(SiteSchema).optional().describe("where sites are, for the report's map"),
+    sites_from: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("an agent configuration whose sites: list gives the map (relative to this file)"),
+  })
+  .strict();
+
+export const CollectorConfigSchema = CollectorConfigObject.superRefine((c, ctx) => {
+  if (c.sites !== undefined && c.sites_from !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["sites_from"],
+      message: "give either sites or sites_from, not both",
+      params: { hint: "keep sites_from to share the agents' list, or sites to list them here" },
+    });
+  }
+});
+
+export type CollectorConfigParsed = z.output<typeof CollectorConfigSchema>;
+
+/** The loaded configuration: defaults filled, sites resolved for the report. */
+export interface CollectorConfig extends Omit<CollectorConfigParsed, "sites" | "sites_from" | "mqtt"> {
+  mqtt: CollectorConfigParsed["mqtt"] & { client_id: string };
+  /** Map positions for the report (from `sites` or `sites_from`); empty when neither is given. */
+  sites: SiteInfo[];
+}
+
+/** Parse collector.yaml from bytes. `sites_from` is read relative to `file`. Throws ConfigError. */
+export function parseCollectorConfig(
+  bytes: string | Buffer,
+  file: string,
+  env: Env = process.env,
+): CollectorConfig {
+  const parsed = parseYamlConfig(CollectorConfigSchema, bytes, file, env);
+  const { sites, sites_from, mqtt, ...rest } = parsed;
+  const siteList = sites_from ? readAgentSites(resolve(dirname(file), sites_from)) : (sites ?? []);
+  return {
+    ...rest,
+    mqtt: { ...mqtt, client_id: mqtt.client_id ?? defaultClientId() },
+    sites: siteList.map((s) => ({
+      site: s.id,
+      operator: s.operator,
+      province: s.province,
+      latitude: s.latitude,
+      longitude: s.longitude,
+    })),
+  };
+}
+
+export function loadCollectorConfig(path: string, env: Env = process.env): CollectorConfig {
+  return parseCollectorConfig(readConfigBytes(path), path, env);
+}
+
+export function defaultClientId(): string {
+  // Client ids travel in CONNECT; keep them to a conservative alphabet.
+  return `qosprobe-collector-${hostname().replace(/[^A-Za-z0-9-]/g, "-")}`;
+}
+
+function readConfigBytes(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new QosProbeError("CONFIG_READ", `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const AgentSites = z.looseObject({ sites: z.array(SiteSchema).min(1) });
+
+/**
+ * Only the `sites:` list of an agent configuration: the rest of that file (its `agent.site`, often
+ * `${QOSPROBE_SITE}`, its tests and secrets) is the agent's business and is not expanded or checked.
+ */
+function readAgentSites(path: string): z.output<typeof SiteSchema>[] {
+  const text = readConfigBytes(path).toString("utf8");
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError([
+      { file: path, path: "", message: `YAML: ${doc.errors[0]?.message.split("\n")[0] ?? "syntax error"}` },
+    ]);
+  }
+  const result = AgentSites.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  if (!result.success) {
+    throw new ConfigError(fromZodIssues(result.error.issues, { file: path, doc, lines, schema: AgentSites }));
+  }
+  return result.data.sites;
+}

@@ -1,0 +1,161 @@
+import { randomBytes } from "node:crypto";
+import { connectAsync } from "mqtt";
+import pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import { createLogger } from "../../agent/log.js";
+import { RESULT_SCHEMA_ID, type ResultMessage } from "../../agent/publish/message.js";
+import { Collector } from "../../collector/collector.js";
+import { parseCollectorConfig } from "../../collector/config.js";
+import { openPostgresStore } from "../../collector/store/postgres.js";
+import { startMosquitto } from "../lab/mosquitto.js";
+
+/**
+ * Collector throughput: a private Mosquitto, a Collector on a fresh PostgreSQL database, PUBLISHERS
+ * MQTT 5 clients publishing BENCH_MESSAGES valid results at QoS 1. Prints the publish rate, the ingest
+ * rate (first stored → last stored) and the count check. PostgreSQL: QOSPROBE_BENCH_PG_URL, default
+ * postgres://postgres@127.0.0.1:5432/postgres; the bench database is dropped at the end.
+ */
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
+const PUBLISHERS = 8;
+/** Unacknowledged publishes per publisher: keeps the broker busy without unbounded memory. */
+const WINDOW = 200;
+const DEADLINE_MS = 30 * 60_000;
+const ADMIN_URL = process.env.QOSPROBE_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+function result(i: number): ResultMessage {
+  const start = new Date(Date.parse("2026-01-01T00:00:00Z") + i * 60_000).toISOString();
+  const end = new Date(Date.parse(start) + 60_000).toISOString();
+  return {
+    schema: RESULT_SCHEMA_ID,
+    id: uuidv7(),
+    seq: i + 1,
+    status: "ok",
+    agent: { site: `s${i % 50}`, operator: "op-bench", province: "BJ", version: "0.1.0" },
+    test: {
+      id: "bench-stamp",
+      method: "stamp",
+      target: "stamp://198.51.100.7:862",
+      peer: { site: "gz-01", province: "GD" },
+      distance_km: 1890.4,
+      packet_size_bytes: 128,
+      dscp: 0,
+      rate_pps: 10,
+      diagnostic: false,
+    },
+    interval: { start, end },
+    packets: { sent: 600, received: 594, lost: 6, duplicates: 0, reordered: 0, late: 0 },
+    loss_ratio: 0.01,
+    rtt_ms: { min: 36, mean: 38.5, median: 38.4, p95: 41.5, p99: 44.5, max: 48, stddev: 1.7 },
+    delay_variation_ms: {
+      max_minus_min: 12,
+      basis: "round-trip",
+      ipdv_mean_abs: 0.8,
+      pdv_p99: 8.5,
+      jitter_rfc3550: 0.6,
+    },
+    one_way_ms: null,
+    verdicts: {
+      profile: "internet-3.2.2",
+      delay_basis: "round-trip",
+      rtt: "pass",
+      delay_variation: "pass",
+      loss: "pass",
+    },
+    quality: {
+      send_error_ms: { p50: 0.05, p99: 0.4 },
+      clock: { synced: true, source: "chrony", max_error_ms: 1.2 },
+      flags: [],
+    },
+  } as ResultMessage;
+}
+
+async function publishShare(url: string, n: number, first: number): Promise<void> {
+  const client = await connectAsync(url, { protocolVersion: 5, clientId: `bench-pub-${first}`, clean: true });
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = first + next;
+      next += 1;
+      const msg = result(i);
+      await client.publishAsync(
+        `qosprobe/v1/op-bench/BJ/${msg.agent.site}/result/bench-stamp`,
+        JSON.stringify(msg),
+        { qos: 1 },
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: WINDOW }, worker));
+  await client.endAsync();
+}
+
+async function main(): Promise<void> {
+  const dbName = `qosprobe_bench_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const broker = await startMosquitto();
+  const dbUrl = new URL(ADMIN_URL);
+  dbUrl.pathname = `/${dbName}`;
+  const log = createLogger({ level: "warn" });
+  const store = openPostgresStore({ url: dbUrl.toString(), log });
+  const config = parseCollectorConfig(
+    `version: 1\nmqtt: { url: "${broker.url}", client_id: bench-collector }\nhttp: { enabled: false }\n`,
+    "bench.yaml",
+    {},
+  );
+  const collector = new Collector({ config, store, log });
+  try {
+    await collector.start();
+    while (collector.counters().connects === 0) await new Promise((r) => setTimeout(r, 20));
+    // The SUBSCRIBE goes out right after CONNACK; give it a moment before the first publish.
+    await new Promise((r) => setTimeout(r, 500));
+
+    let firstStored = 0;
+    let lastStored = 0;
+    let seen = 0;
+    const watch = setInterval(() => {
+      const stored = collector.counters().stored;
+      const now = performance.now();
+      if (stored > 0 && firstStored === 0) firstStored = now;
+      if (stored > seen) {
+        seen = stored;
+        lastStored = now;
+      }
+    }, 5);
+
+    const t0 = performance.now();
+    const per = Math.ceil(MESSAGES / PUBLISHERS);
+    await Promise.all(
+      Array.from({ length: PUBLISHERS }, (_, p) =>
+        publishShare(broker.url, Math.max(0, Math.min(per, MESSAGES - p * per)), p * per),
+      ),
+    );
+    const published = performance.now() - t0;
+    const until = performance.now() + DEADLINE_MS;
+    while (collector.counters().stored < MESSAGES && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    clearInterval(watch);
+    const c = collector.counters();
+    const ingestS = (lastStored - firstStored) / 1000;
+    console.log(`messages:        ${MESSAGES} (${PUBLISHERS} publishers, ${WINDOW} in flight each, QoS 1)`);
+    console.log(
+      `publish rate:    ${Math.round(MESSAGES / (published / 1000))} msg/s (${(published / 1000).toFixed(1)} s)`,
+    );
+    console.log(
+      `ingest rate:     ${Math.round((c.stored - 1) / ingestS)} msg/s into PostgreSQL (first→last stored ${ingestS.toFixed(1)} s)`,
+    );
+    console.log(
+      `count check:     stored ${c.stored} == ${MESSAGES}: ${c.stored === MESSAGES ? "OK" : "MISMATCH"} (duplicates ${c.duplicates}, rejected ${c.rejected})`,
+    );
+    if (c.stored !== MESSAGES) process.exitCode = 1;
+  } finally {
+    await collector.stop();
+    await store.close();
+    await broker.stop();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+await main();
