@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages qos-probe's tests use, on Debian/Ubuntu, only where missing.
 # ping (ICMP prober), ip + nft (network-namespace loss tests), mosquitto (MQTT integration tests),
-# tshark (outside check of the STAMP wire format).
+# tshark (outside check of the STAMP wire format), chromium (the report page, end to end, via playwright-core).
 set -euo pipefail
 need=()
 command -v ping >/dev/null || need+=(iputils-ping)
@@ -9,6 +9,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v tshark >/dev/null || need+=(tshark)
+command -v chromium >/dev/null || need+=(chromium)
 if [ "${#need[@]}" -eq 0 ]; then
   exit 0
 fi
