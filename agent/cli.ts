@@ -211,6 +211,51 @@ program
   });
 
 program
+  .command("collector")
+  .description("subscribe to results (MQTT 5 shared subscription), store them, serve the compliance report")
+  .requiredOption("--config <file>", "collector configuration (YAML); see config/collector.example.yaml")
+  .action(async (o, cmd: Command) => {
+    const { runCollectorRole } = await import("../collector/collector-role.js");
+    const log = createLogger({ level: cmd.optsWithGlobals().logLevel, name: "collector" });
+    await runCollectorRole(o.config, log);
+  });
+
+program
+  .command("report")
+  .description("the compliance report for a period, from the collector's store")
+  .requiredOption("--from <date>", "start, inclusive: 2026-11-01 or an ISO 8601 date-time (UTC)")
+  .requiredOption("--to <date>", "end, exclusive: 2026-12-01 or an ISO 8601 date-time (UTC)")
+  .option("--config <file>", "collector configuration: the database and the sites for the map")
+  .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
+  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .addOption(new Option("--format <f>", "output format").choices(["html", "csv", "json"]).default("html"))
+  .addOption(new Option("--lang <l>", "labels").choices(["zh", "en"]).default("zh"))
+  .addOption(new Option("--period <p>", "rows per").choices(["hour", "day", "month", "all"]).default("month"))
+  .option("-o, --out <file>", "write to a file instead of stdout")
+  .addHelpText(
+    "after",
+    `
+Examples:
+  qos-probe report --config collector.yaml --from 2026-11-01 --to 2026-12-01 -o 2026-11.html
+  qos-probe report --database-url postgres://qp@db/qosprobe --from 2026-11-01 --to 2026-12-01 --format csv --lang en`,
+  )
+  .action(async (o) => {
+    const { runReport } = await import("../collector/report-role.js");
+    const text = await runReport({
+      from: o.from,
+      to: o.to,
+      format: o.format,
+      lang: o.lang,
+      period: o.period,
+      ...(o.config ? { config: o.config } : {}),
+      ...(o.databaseUrl ? { database_url: o.databaseUrl } : {}),
+      ...(o.dataDir ? { data_dir: o.dataDir } : {}),
+      ...(o.out ? { out: o.out } : {}),
+    });
+    if (text) process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  });
+
+program
   .command("validate")
   .description(
     "check a configuration file: every error as 'file: path: message (hint)', or the pairs and their distances",
