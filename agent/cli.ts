@@ -256,6 +256,23 @@ Examples:
   });
 
 program
+  .command("demo")
+  .description(
+    "the whole system on loopback: embedded broker, three sites, collector on PGlite, report on :8080",
+  )
+  .option("--port <n>", "report HTTP port on 127.0.0.1", int(0, 65535), 8080)
+  .option("--data-dir <dir>", "outboxes and the PGlite database", "./.qos-probe-demo")
+  .option("--seconds <n>", "stop after N seconds (0 = until Ctrl-C)", int(0, 86_400), 0)
+  .action(async (o, cmd: Command) => {
+    const { runDemo } = await import("../collector/demo.js");
+    const log = createLogger({
+      level: cmd.optsWithGlobals().logLevel === "info" ? "warn" : cmd.optsWithGlobals().logLevel,
+      name: "demo",
+    });
+    await runDemo({ data_dir: o.dataDir, http_port: o.port, seconds: o.seconds }, log);
+  });
+
+program
   .command("validate")
   .description(
     "check a configuration file: every error as 'file: path: message (hint)', or the pairs and their distances",
