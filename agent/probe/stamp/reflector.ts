@@ -1,5 +1,6 @@
 import dgram from "node:dgram";
-import { type AddressInfo, type BlockList, isIPv6 } from "node:net";
+import { lookup as dnsLookup } from "node:dns";
+import { type AddressInfo, type BlockList, isIP, isIPv6 } from "node:net";
 import { type Clock, systemClock } from "../../clock.js";
 import { QosProbeError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
@@ -58,6 +59,18 @@ const MAX_STATEFUL_SESSIONS = 65_536;
 const REANCHOR_EVERY_MS = 10_000;
 
 /**
+ * dgram resolves the destination of every unconnected send() through `lookup`; the default
+ * (dns.lookup) answers even an IP literal on the next tick, so each reply would leave only after the
+ * handler returns and the tick queue runs, time that falls after T3 and so lands in the sender's RTT.
+ * Replies go to rinfo.address, always a literal: hand it straight back so send() goes out at once.
+ */
+export const literalLookup: NonNullable<dgram.SocketOptions["lookup"]> = (address, options, callback) => {
+  const family = isIP(address);
+  if (family === 0) dnsLookup(address, options, callback);
+  else callback(null, address, family);
+};
+
+/**
  * A STAMP Session-Reflector (RFC 8762 §4.3) on one UDP socket. Stateless by default: the reflector
  * sequence number is the sender's. Replies are as long as the request (symmetric size) but at least
  * the base packet, with the request's padding and TLVs copied back.
@@ -98,7 +111,10 @@ export class Reflector {
     this.time = new AnchoredClock(clock);
     this.lastAnchorMono = clock.mono();
 
-    const socket = dgram.createSocket({ type: isIPv6(this.opts.host) ? "udp6" : "udp4" });
+    const socket = dgram.createSocket({
+      type: isIPv6(this.opts.host) ? "udp6" : "udp4",
+      lookup: literalLookup,
+    });
     socket.on("message", (msg, rinfo) => this.onMessage(msg, rinfo));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {

@@ -4,8 +4,14 @@ import { QosProbeError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { ProbeContext, Prober, ProbeSpec } from "../prober.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
-import { AnchoredClock, ntpFromEpochMs } from "./ntp.js";
-import { baseBytes, encodeSenderPacket, parseReflectorPacket, type StampMode } from "./packet.js";
+import { AnchoredClock, type NtpTime, ntpFromEpochMs } from "./ntp.js";
+import {
+  baseBytes,
+  encodeSenderPacket,
+  parseReflectorPacket,
+  type StampMode,
+  stampTransmitTime,
+} from "./packet.js";
 import { type ReplyVerdict, SessionBook } from "./session.js";
 
 /** IANA port for STAMP (RFC 8762 §4.1). */
@@ -24,6 +30,9 @@ export function nextGapMs(spec: Pick<ProbeSpec, "interval_ms" | "schedule">, ran
   if (spec.schedule === "poisson") return -Math.log(1 - random()) * spec.interval_ms;
   return spec.interval_ms;
 }
+
+/** Placeholder Timestamp while encoding; T1 is written over it just before send. */
+const UNSTAMPED: NtpTime = { seconds: 0, fraction: 0 };
 
 interface Target {
   address: string;
@@ -56,7 +65,10 @@ async function openSocket(target: Target, dscp: number, log: Logger): Promise<dg
       socket.close();
       reject(new QosProbeError("PROBE_SETUP", `cannot open a UDP socket: ${err.message}`, { cause: err }));
     });
-    socket.bind(0, () => resolve());
+    // Connected to the one reflector: send() then skips dgram's per-packet address lookup, which
+    // defers every datagram by a tick (measured ≈ 10–50 µs between T1 and the wire on loopback),
+    // and the kernel drops datagrams from any other address or port before they reach us.
+    socket.bind(0, () => socket.connect(target.port, target.address, () => resolve()));
   });
   socket.removeAllListeners("error");
   socket.on("error", (err) => log.debug({ err }, "stamp socket error"));
@@ -87,25 +99,21 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
   const errorEstimate = encodeErrorEstimate(errorEstimateFromSync(ctx.clockSync));
   const time = new AnchoredClock(clock);
   const book = new SessionBook(spec.loss_timeout_ms, ctx.clockSync.synced, ctx.onSample);
-  const counts: Record<ReplyVerdict | "foreign" | "malformed" | "auth_failed", number> = {
+  const counts: Record<ReplyVerdict | "malformed" | "auth_failed", number> = {
     matched: 0,
     late: 0,
     duplicate: 0,
     "unknown-seq": 0,
     "mismatched-timestamp": 0,
-    foreign: 0,
     malformed: 0,
     auth_failed: 0,
   };
   let allSent = false;
   let wake: AbortController | undefined;
 
-  socket.on("message", (msg, rinfo) => {
+  // The socket is connected: only the reflector's address and port get here (the kernel filters).
+  socket.on("message", (msg) => {
     const t4Mono = clock.mono(); // T4: first thing on receipt
-    if (rinfo.address !== target.address || rinfo.port !== target.port) {
-      counts.foreign += 1;
-      return;
-    }
     try {
       const reply = parseReflectorPacket(msg, authKey);
       counts[book.reply(reply, t4Mono, ntpFromEpochMs(time.epochMsAt(t4Mono)))] += 1;
@@ -125,20 +133,27 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
     } catch {
       break; // aborted: packets not yet sent are not part of the result
     }
-    const sentMono = clock.mono();
-    book.expire(sentMono);
-    const t1 = ntpFromEpochMs(time.epochMsAt(sentMono));
+    // Encode first, then take T1 and write it in: T1 (the send time) is the last thing before
+    // send(), so encoding and bookkeeping stay out of T1 → wire and so out of the RTT.
     const packet = encodeSenderPacket(
-      { seq, timestamp: t1, errorEstimate, ssid },
+      { seq, timestamp: UNSTAMPED, errorEstimate, ssid },
       { length, ...(authKey ? { authKey } : {}) },
     );
-    book.sent({ seq, sentMono, t1, sentAtMs: time.epochMsAt(sentMono), sendErrorMs: sentMono - scheduled });
-    socket.send(packet, target.port, target.address, (err) => {
+    const sentMono = clock.mono();
+    const t1 = ntpFromEpochMs(time.epochMsAt(sentMono));
+    // The Timestamp field sits where the reflector's T3 does (octet 4, or 16 authenticated), so the
+    // same writer stamps it and, authenticated, re-signs over it.
+    stampTransmitTime(packet, t1, authKey);
+    socket.send(packet, (err) => {
       if (!err) return;
       ctx.log.debug({ err, seq }, "probe packet not sent");
       book.sendFailed(seq);
       if (allSent && book.pendingCount === 0) wake?.abort();
     });
+    // A send completes or fails through its callback on a later tick, and replies are read on a
+    // later loop turn, so recording the packet after send() is still before either can arrive.
+    book.sent({ seq, sentMono, t1, sentAtMs: time.epochMsAt(sentMono), sendErrorMs: sentMono - scheduled });
+    book.expire(sentMono);
   }
   allSent = true;
 
