@@ -6,6 +6,7 @@ import { connectAsync, type MqttClient } from "mqtt";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MqttPublisher } from "../../../agent/publish/mqtt.js";
+import { WILL_DELAY_S } from "../../../agent/publish/mqtt-options.js";
 import { DEFAULT_TOPIC_ROOT, statusTopic } from "../../../agent/publish/topics.js";
 import { freePort, type PrivateMosquitto, startMosquitto } from "../../helpers/mosquitto.js";
 import { type TranspiledTree, transpileForChild } from "../../helpers/ts-child.js";
@@ -83,7 +84,8 @@ describe("MqttPublisher Last Will", () => {
     await watcher.subscribeAsync(topic, { qos: 1 });
     expect(await online).toEqual({ payload: "online", retain: true });
 
-    const offline = nextMessage(watcher, topic, "offline", 5_000);
+    // The broker holds the Will for its 5 s Will Delay before publishing it.
+    const offline = nextMessage(watcher, topic, "offline", 5_000 + WILL_DELAY_S * 1000);
     child.kill("SIGKILL");
     await offline;
 

@@ -24,6 +24,8 @@ describe("toClientOptions", () => {
         payload: Buffer.from("offline"),
         qos: 1,
         retain: true,
+        // MQTT 5 Will Delay: a broker restart does not announce a stale offline
+        properties: { willDelayInterval: 5 },
       },
       rejectUnauthorized: true,
       // one day = 24 · 3600 s
