@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { formatResult } from "../../../agent/format.js";
+import { buildResult } from "../../../agent/probe/runner.js";
+import { formatTailLine } from "../../../agent/tail.js";
+
+const t0 = Date.UTC(2026, 10, 25, 8, 0, 0);
+const result = buildResult(
+  {
+    test_id: "bj-gz-stamp",
+    target: "stamp://198.51.100.7:862",
+    spec: {
+      method: "stamp",
+      host: "198.51.100.7",
+      count: 2,
+      interval_ms: 1000,
+      schedule: "periodic",
+      packet_size_bytes: 128,
+      dscp: 0,
+      loss_timeout_ms: 3000,
+    },
+    profile: "internet-3.2.2",
+    diagnostic: false,
+    peer: { site: "gz-01", province: "440000" },
+    agent: { site: "bj-01", operator: "op", province: "110000", version: "0.1.0" },
+    seq: 7,
+  },
+  [
+    { seq: 0, sent_at: t0, rtt_ms: 30, arrival: 0 },
+    { seq: 1, sent_at: t0 + 1000, rtt_ms: 250, arrival: 1 },
+  ],
+  {
+    startedAt: t0,
+    endedAt: t0 + 2000,
+    clockSync: { synced: true, source: "chrony" },
+    aborted: false,
+    error: undefined,
+  },
+);
+
+describe("human-readable output", () => {
+  it("tail prints one line per result with the verdict", () => {
+    // mean (30 + 250) / 2 = 140 ms passes 200; DV 250 − 30 = 220 ms fails 80 → FAIL.
+    const line = formatTailLine(
+      "qosprobe/v1",
+      "qosprobe/v1/op/110000/bj-01/result/bj-gz-stamp",
+      Buffer.from(JSON.stringify(result)),
+      false,
+    );
+    expect(line).toBe(
+      "2026-11-25T08:00:00.000Z  op/bj-01 → gz-01  bj-gz-stamp (stamp)  seq 7  rtt 140.00 ms  dv 220.00 ms  loss 0.00%  internet-3.2.2 FAIL",
+    );
+  });
+
+  it("tail prints status changes and says when a payload is not ours", () => {
+    const status = {
+      schema: "qosprobe.status/1",
+      state: "offline",
+      reason: "will",
+      site: "bj-01",
+      operator: "op",
+      province: "110000",
+    };
+    expect(
+      formatTailLine(
+        "qosprobe/v1",
+        "qosprobe/v1/op/110000/bj-01/status",
+        Buffer.from(JSON.stringify(status)),
+        false,
+      ),
+    ).toBe("-  op/bj-01  OFFLINE (will)");
+    expect(
+      formatTailLine("qosprobe/v1", "qosprobe/v1/op/110000/bj-01/result/x", Buffer.from("{}"), false),
+    ).toBe("? qosprobe/v1/op/110000/bj-01/result/x: not a valid qosprobe.result/1 message");
+  });
+
+  it("the summary names each verdict with its limit", () => {
+    const text = formatResult(result);
+    expect(text).toContain(
+      "verdict       internet-3.2.2: RTT ✔ pass (≤ 200 ms)  DV ✘ FAIL (≤ 80 ms)  loss ✔ pass (≤ 2 %)",
+    );
+    expect(text).toContain("packets       sent 2  received 2  lost 0 (0.00 %)");
+  });
+});

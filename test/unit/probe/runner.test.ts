@@ -1,0 +1,124 @@
+import { describe, expect, it } from "vitest";
+import { FakeClock } from "../../../agent/clock.js";
+import { QosProbeError } from "../../../agent/errors.js";
+import { silentLogger } from "../../../agent/log.js";
+import type { Prober, ProbeSpec, Sample } from "../../../agent/probe/prober.js";
+import { buildResult, type RunRequest, runDeadlineMs, runProbe } from "../../../agent/probe/runner.js";
+import { ResultMessage } from "../../../agent/publish/message.js";
+
+const spec: ProbeSpec = {
+  method: "stamp",
+  host: "198.51.100.7",
+  port: 862,
+  count: 4,
+  interval_ms: 100,
+  schedule: "periodic",
+  packet_size_bytes: 128,
+  dscp: 0,
+  loss_timeout_ms: 3000,
+};
+
+const req: RunRequest = {
+  test_id: "bj-gz-stamp",
+  target: "stamp://198.51.100.7:862",
+  spec,
+  profile: "internet-3.2.2",
+  diagnostic: false,
+  peer: { site: "gz-01", province: "440000" },
+  distance_km: 1888.64,
+  agent: { site: "bj-01", operator: "op", province: "110000", version: "0.1.0" },
+  seq: 42,
+};
+
+const t0 = Date.UTC(2026, 10, 25, 0, 0, 0);
+const sample = (seq: number, rtt: number | null, extra: Partial<Sample> = {}): Sample => ({
+  seq,
+  sent_at: t0 + seq * 100,
+  rtt_ms: rtt,
+  ...(rtt === null ? {} : { arrival: seq }),
+  send_error_ms: 0.5,
+  ...extra,
+});
+
+const synced = { synced: true, source: "chrony" };
+const facts = { startedAt: t0, endedAt: t0 + 3500, clockSync: synced, aborted: false, error: undefined };
+
+describe("buildResult", () => {
+  it("turns samples into a valid v1 message with counts, stats and verdicts", () => {
+    // RTTs 20.1, 20.3, lost, 20.2 ms: sent 4, lost 1 → loss 0.25 (fails 2 %); mean (20.1+20.3+20.2)/3 = 20.2.
+    const r = buildResult(req, [sample(0, 20.1), sample(1, 20.3), sample(2, null), sample(3, 20.2)], facts);
+    expect(ResultMessage.parse(r)).toEqual(r);
+    expect(r.seq).toBe(42);
+    expect(r.packets).toEqual({ sent: 4, received: 3, lost: 1, duplicates: 0, reordered: 0, late: 0 });
+    expect(r.loss_ratio).toBe(0.25);
+    expect(r.rtt_ms.mean).toBe(20.2);
+    // max − min = 20.3 − 20.1 = 0.2, rounded to 0.1 µs (no float noise).
+    expect(r.delay_variation_ms.max_minus_min).toBe(0.2);
+    expect(r.verdicts).toMatchObject({ rtt: "pass", delay_variation: "pass", loss: "fail" });
+    expect(r.test).toMatchObject({
+      distance_km: 1888.6,
+      rate_pps: 10,
+      peer: { site: "gz-01", province: "440000" },
+    });
+    expect(r.interval).toEqual({ start: "2026-11-25T00:00:00.000Z", end: "2026-11-25T00:00:03.500Z" });
+    expect(r.quality.flags).toEqual([]);
+  });
+
+  it("uses the scheduler's aligned interval when given", () => {
+    const r = buildResult(
+      { ...req, interval: { start_ms: t0, end_ms: t0 + 60_000 } },
+      [sample(0, 20)],
+      facts,
+    );
+    expect(r.interval).toEqual({ start: "2026-11-25T00:00:00.000Z", end: "2026-11-25T00:01:00.000Z" });
+  });
+
+  it("flags what makes an interval less trustworthy instead of hiding it", () => {
+    // 1888.64 km needs ≥ 2 × 1888.64 × 0.005 = 18.89 ms; 0.3 ms is faster than light in fibre.
+    // Send error p99 of 15 ms > 10 % of the 100 ms interval.
+    const r = buildResult(
+      { ...req, diagnostic: true },
+      [sample(0, 0.3, { send_error_ms: 15 }), sample(1, 0.3)],
+      { ...facts, clockSync: { synced: false, source: "unknown" }, aborted: true },
+    );
+    expect(r.quality.flags).toEqual([
+      "diagnostic",
+      "clock-unsynced",
+      "aborted",
+      "send-jitter-high",
+      "rtt-below-light-bound",
+    ]);
+    expect(r.test.diagnostic).toBe(true);
+  });
+
+  it("reports nothing received as insufficient, not as a pass", () => {
+    const r = buildResult(req, [sample(0, null), sample(1, null)], facts);
+    expect(r.loss_ratio).toBe(1);
+    expect(r.rtt_ms.mean).toBeNull();
+    expect(r.verdicts).toMatchObject({ rtt: "insufficient", delay_variation: "insufficient", loss: "fail" });
+  });
+});
+
+describe("runProbe", () => {
+  it("turns a setup error into a failed result with its code", async () => {
+    const failing: Prober = async () => {
+      throw new QosProbeError("PROBE_TARGET", "no route to 198.51.100.7");
+    };
+    const r = await runProbe(failing, req, {
+      clock: new FakeClock(t0),
+      log: silentLogger(),
+      clockSync: synced,
+    });
+    expect(r.status).toBe("error");
+    expect(r.error).toEqual({ code: "PROBE_TARGET", message: "no route to 198.51.100.7" });
+    expect(r.packets.sent).toBe(0);
+    expect(r.loss_ratio).toBeNull();
+    expect(r.quality.flags).toContain("error");
+    expect(ResultMessage.safeParse(r).success).toBe(true);
+  });
+
+  it("gives a run every packet's slot plus the last loss timeout and slack", () => {
+    // 4 × 100 ms + 3000 ms + 5000 ms slack
+    expect(runDeadlineMs(spec)).toBe(8400);
+  });
+});
