@@ -132,6 +132,13 @@ export class Scheduler {
         noOverlap: true,
         maxRandomDelay: s.jitter_s * 1000,
         timezone: "UTC",
+        // node-cron prints its own coloured lines to the console; ours are JSON, and we log overlaps ourselves.
+        logger: {
+          info: (m) => log.debug({ test: plan.test.id }, `node-cron: ${m}`),
+          warn: (m) => log.debug({ test: plan.test.id }, `node-cron: ${m}`),
+          error: (m) => log.error({ test: plan.test.id }, `node-cron: ${String(m)}`),
+          debug: (m) => log.debug({ test: plan.test.id }, `node-cron: ${String(m)}`),
+        },
       },
     );
     task.on("execution:overlap", () => {

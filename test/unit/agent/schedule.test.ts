@@ -79,3 +79,38 @@ describe("Scheduler, continuous tests", () => {
     expect(scheduler.inFlight).toBe(0);
   });
 });
+
+describe("Scheduler, scheduled (cron) tests", () => {
+  it("runs on the cron schedule with rate × duration packets and skips, not queues, an overlapping run", async () => {
+    const orders: RunOrder[] = [];
+    let release!: () => void;
+    const blocked = new Promise<void>((r) => {
+      release = r;
+    });
+    const scheduler = new Scheduler(
+      [
+        plan({
+          continuous: undefined,
+          scheduled: { cron: "* * * * * *", duration_s: 3, jitter_s: 0 },
+          rate_pps: 10,
+        }),
+      ],
+      {
+        clock: new FakeClock(),
+        log: silentLogger(),
+        // The first run hangs until released, so the next ticks find it still running.
+        run: async (order) => {
+          orders.push(order);
+          await blocked;
+        },
+      },
+    );
+    scheduler.start();
+    await new Promise((r) => setTimeout(r, 2_600)); // two or three cron ticks (every second)
+    expect(orders).toHaveLength(1); // later ticks were skipped while the first run was busy
+    expect(orders[0]).toMatchObject({ count: 30, interval_ms: 100 }); // 10 pps × 3 s, 100 ms apart
+    expect(orders[0]?.window).toBeUndefined(); // a scheduled run reports its own start and end
+    release();
+    await scheduler.stop();
+  });
+});
