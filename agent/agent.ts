@@ -1,24 +1,21 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { buildPublisher, buildReflector } from "./agent-parts.js";
 import { type Clock, systemClock } from "./clock.js";
-import type { TestPlan } from "./config/pairs.js";
 import { ownTests, siteById } from "./config/pairs.js";
 import type { AgentConfig } from "./config/schema.js";
-import { resolveSecret } from "./config/secrets.js";
 import { acquireDirLock, type DirLock } from "./dir-lock.js";
 import { offlineStatus, onlineStatus, writeStatusFile } from "./heartbeat.js";
 import { readClockSync } from "./host/clock-sync.js";
 import { collectHostFacts } from "./host/facts.js";
 import type { Logger } from "./log.js";
-import { decodeKey } from "./oneshot.js";
-import { probers } from "./probe/index.js";
-import type { ClockSyncState, ProbeSpec } from "./probe/prober.js";
-import { runProbe } from "./probe/runner.js";
-import { Reflector } from "./probe/stamp/reflector.js";
+import { measure } from "./measure.js";
+import type { ClockSyncState } from "./probe/prober.js";
+import type { Reflector } from "./probe/stamp/reflector.js";
 import { parseListen } from "./probe/target.js";
 import { EmbeddedBroker } from "./publish/broker.js";
 import { ResultMessage } from "./publish/message.js";
-import { MqttPublisher } from "./publish/mqtt.js";
+import type { MqttPublisher } from "./publish/mqtt.js";
 import { Outbox } from "./publish/outbox.js";
 import { resultTopic, type SiteTopics, statusTopic } from "./publish/topics.js";
 import { type RunOrder, Scheduler } from "./schedule.js";
@@ -222,27 +219,14 @@ export class Agent {
       url = this.broker.url;
       protocolVersion = 4; // aedes speaks MQTT 3.1.1 only
     }
-    const m = cfg.mqtt;
-    const secret = (ref: Parameters<typeof resolveSecret>[0] | undefined) =>
-      ref === undefined ? undefined : resolveSecret(ref, this.env);
-    const publisher = new MqttPublisher({
-      url,
-      protocolVersion,
-      clientId: m?.client_id ?? `qosprobe-${this.identity.operator}-${this.identity.site}`,
-      keepalive: m?.keepalive_s ?? 30,
-      will: {
-        topic: statusTopic(this.topics),
-        payload: JSON.stringify(offlineStatus(this.identity, "will")),
-        retain: true,
-        qos: 1,
-      },
-      log: this.log.child({ part: "mqtt" }),
-      ...(m?.username ? { username: secret(m.username)?.toString("utf8") } : {}),
-      ...(m?.password ? { password: secret(m.password)?.toString("utf8") } : {}),
-      ...(m?.tls?.ca_file ? { ca: secret({ file: m.tls.ca_file }) } : {}),
-      ...(m?.tls?.cert_file ? { cert: secret({ file: m.tls.cert_file }) } : {}),
-      ...(m?.tls?.key_file ? { key: secret({ file: m.tls.key_file }) } : {}),
-    });
+    const publisher = buildPublisher(
+      cfg,
+      { url, protocolVersion },
+      this.identity,
+      this.topics,
+      this.env,
+      this.log,
+    );
     // A fresh connection gets a fresh retained status at once, not at the next heartbeat.
     publisher.on("connected", () => void this.heartbeat());
     publisher.start();
@@ -251,21 +235,8 @@ export class Agent {
   }
 
   private async startReflector(): Promise<void> {
-    const r = this.config.reflector;
-    if (!r.enabled) return;
-    const { host, port } = parseListen(r.listen ?? "0.0.0.0:862");
-    const reflector = new Reflector({
-      host,
-      port,
-      clockSync: () => this.clockSync,
-      authMode: r.auth.mode,
-      ...(r.auth.key ? { authKey: decodeKey(resolveSecret(r.auth.key, this.env)) } : {}),
-      ...(r.allow?.length ? { allow: r.allow } : {}),
-      rateLimitPps: r.rate_limit_pps,
-      stateful: r.stateful,
-      clock: this.clock,
-      log: this.log.child({ part: "reflector" }),
-    });
+    const reflector = buildReflector(this.config, () => this.clockSync, this.clock, this.env, this.log);
+    if (!reflector) return;
     await reflector.start();
     this.reflector = reflector;
     const a = reflector.address();
@@ -282,26 +253,18 @@ export class Agent {
     this.scheduler.start();
   }
 
-  /** One run: measure, build the result, make it durable. The publisher takes it from there. */
+  /** One run: measure, make the result durable. The publisher takes it from there. */
   private async measure(order: RunOrder): Promise<void> {
-    const { plan } = order;
     const outbox = this.outbox;
     if (!outbox) return;
-    const result = await runProbe(
-      probers[plan.target.method],
-      {
-        test_id: plan.test.id,
-        target: plan.target_text,
-        spec: this.probeSpec(plan, order),
-        profile: plan.test.profile,
-        diagnostic: plan.test.diagnostic,
-        ...(plan.peer ? { peer: { site: plan.peer.id, province: plan.peer.province } } : {}),
-        ...(plan.pair ? { distance_km: plan.pair.distance_km } : {}),
-        agent: this.identity,
-        ...(order.window ? { interval: order.window } : {}),
-      },
-      { clock: this.clock, log: this.log, clockSync: this.clockSync, signal: order.signal },
-    );
+    const { plan } = order;
+    const result = await measure(plan, order, {
+      clock: this.clock,
+      log: this.log,
+      clockSync: this.clockSync,
+      agent: this.identity,
+      env: this.env,
+    });
     const checked = ResultMessage.safeParse(result);
     if (!checked.success) {
       // A bug, not bad input: publish anyway so the collector's rejects table keeps the evidence.
@@ -323,27 +286,10 @@ export class Agent {
         rtt_mean_ms: result.rtt_ms.mean,
         dv_ms: result.delay_variation_ms.max_minus_min,
         verdicts: result.verdicts,
+        ...(result.error ? { error: result.error } : {}),
       },
       "result",
     );
-  }
-
-  private probeSpec(plan: TestPlan, order: RunOrder): ProbeSpec {
-    const t = plan.test;
-    const key = plan.peer?.stamp_key;
-    return {
-      method: plan.target.method,
-      host: plan.target.host,
-      ...(plan.target.port !== undefined ? { port: plan.target.port } : {}),
-      ...(plan.target.url !== undefined ? { url: plan.target.url } : {}),
-      count: order.count,
-      interval_ms: order.interval_ms,
-      schedule: t.schedule,
-      packet_size_bytes: t.packet_size_bytes,
-      dscp: t.dscp,
-      loss_timeout_ms: t.loss_timeout_ms,
-      ...(t.method === "stamp" && key ? { auth_key: decodeKey(resolveSecret(key, this.env)) } : {}),
-    };
   }
 
   private async heartbeat(): Promise<void> {

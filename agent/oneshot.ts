@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { systemClock } from "./clock.js";
+import { readKeyFile } from "./config/secrets.js";
 import { QosProbeError } from "./errors.js";
 import { formatResult } from "./format.js";
 import { readClockSync } from "./host/clock-sync.js";
@@ -80,27 +80,4 @@ export async function runOneShot(
     ? JSON.stringify(result, null, 2)
     : formatResult(result, { color: Boolean(process.stdout.isTTY) });
   return { result, text };
-}
-
-/**
- * A STAMP key file holds the shared HMAC key: hex (64 hex digits for 32 bytes) or raw bytes. Hex is
- * what people paste from `openssl rand -hex 32`; anything else is taken byte for byte.
- */
-export async function readKeyFile(path: string): Promise<Buffer> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(path);
-  } catch (err) {
-    throw new QosProbeError("CONFIG_SECRET", `cannot read key file ${path}: ${(err as Error).message}`, {
-      hint: "create it with: openssl rand -hex 32 > FILE && chmod 600 FILE",
-    });
-  }
-  return decodeKey(raw);
-}
-
-export function decodeKey(raw: Buffer): Buffer {
-  const text = raw.toString("utf8").trim();
-  if (/^([0-9a-fA-F]{2}){16,}$/.test(text)) return Buffer.from(text, "hex");
-  if (raw.length === 0) throw new QosProbeError("CONFIG_SECRET", "key file is empty");
-  return raw;
 }

@@ -1,6 +1,6 @@
+import { readKeyFile } from "./config/secrets.js";
 import { readClockSync } from "./host/clock-sync.js";
 import type { Logger } from "./log.js";
-import { readKeyFile } from "./oneshot.js";
 import type { ClockSyncState } from "./probe/prober.js";
 import { Reflector, type ReflectorAuthMode } from "./probe/stamp/reflector.js";
 import { parseListen } from "./probe/target.js";

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { QosProbeError } from "../errors.js";
 import type { SecretRef } from "./schema.js";
 
@@ -34,4 +35,27 @@ export function resolveSecret(ref: SecretRef, env: Record<string, string | undef
     throw new QosProbeError("CONFIG_SECRET", `secret file ${ref.file} is empty`);
   }
   return secret;
+}
+
+/**
+ * A STAMP key file holds the shared HMAC key: hex (64 hex digits for 32 bytes) or raw bytes. Hex is
+ * what people paste from `openssl rand -hex 32`; anything else is taken byte for byte.
+ */
+export async function readKeyFile(path: string): Promise<Buffer> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (err) {
+    throw new QosProbeError("CONFIG_SECRET", `cannot read key file ${path}: ${(err as Error).message}`, {
+      hint: "create it with: openssl rand -hex 32 > FILE && chmod 600 FILE",
+    });
+  }
+  return decodeKey(raw);
+}
+
+export function decodeKey(raw: Buffer): Buffer {
+  const text = raw.toString("utf8").trim();
+  if (/^([0-9a-fA-F]{2}){16,}$/.test(text)) return Buffer.from(text, "hex");
+  if (raw.length === 0) throw new QosProbeError("CONFIG_SECRET", "key file is empty");
+  return raw;
 }

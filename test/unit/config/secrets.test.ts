@@ -50,3 +50,19 @@ describe("resolveSecret", () => {
     expect(empty.message).toBe(`secret file ${join(dir, "empty")} is empty`);
   });
 });
+
+describe("decodeKey (STAMP key files)", () => {
+  it("reads hex as bytes and anything else byte for byte", async () => {
+    const { decodeKey } = await import("../../../agent/config/secrets.js");
+    // `openssl rand -hex 16` style: 32 hex digits → 16 bytes.
+    expect(decodeKey(Buffer.from("00112233445566778899aabbccddeeff\n"))).toEqual(
+      Buffer.from([
+        0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+      ]),
+    );
+    expect(decodeKey(Buffer.from("correct horse battery staple"))).toEqual(
+      Buffer.from("correct horse battery staple"),
+    );
+    expect(() => decodeKey(Buffer.alloc(0))).toThrow(/key file is empty/);
+  });
+});
