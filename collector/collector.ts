@@ -10,7 +10,13 @@ import { Ingest, type IngestCounters } from "./ingest.js";
 import { ReportServer } from "./report/server.js";
 import { parseStatus } from "./status.js";
 import type { ResultStore } from "./store/store.js";
-import { type Disposition, MqttSubscriber, type SubscriberCounters } from "./subscriber.js";
+import {
+  type Disposition,
+  IN_FLIGHT,
+  MqttSubscriber,
+  type SubscriberCounters,
+  type SubscriberOptions,
+} from "./subscriber.js";
 
 export interface CollectorOptions {
   config: CollectorConfig;
@@ -22,13 +28,24 @@ export interface CollectorOptions {
   countersLogMs?: number;
 }
 
+/** One MQTT connection of the collector. */
+export interface ConnectionCounters {
+  client_id: string;
+  connected: boolean;
+  /** Its subscriptions are granted: results reach it. */
+  subscribed: boolean;
+  deliveries: number;
+}
+
 export interface CollectorCounters extends IngestCounters, SubscriberCounters {
   statuses: number;
   status_rejected: number;
   /** Deliveries on topics that are neither results nor status. */
   unknown_topics: number;
+  /** Every MQTT connection is up. */
   connected: boolean;
   pending: number;
+  connections: ConnectionCounters[];
 }
 
 /**
@@ -39,7 +56,7 @@ export class Collector {
   private readonly options: CollectorOptions;
   private readonly log: Logger;
   private ingest: Ingest | null = null;
-  private subscriber: MqttSubscriber | null = null;
+  private subscribers: MqttSubscriber[] = [];
   private server: ReportServer | null = null;
   private countersTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -65,6 +82,10 @@ export class Collector {
       log: this.log,
       batchSize: config.ingest.batch_size,
       flushIntervalMs: config.ingest.flush_interval_ms,
+      // Every connection's window may be full at once: that much must fit before anything is refused.
+      maxPending: Math.max(20 * config.ingest.batch_size, config.mqtt.connections * IN_FLIGHT),
+      // Each delivery's PUBACK waits for its write: write what arrived as soon as the turn ends.
+      groupCommit: true,
     });
     this.ingest = ingest;
     ingest.start();
@@ -86,8 +107,10 @@ export class Collector {
       this.address = await this.server.start();
     }
 
-    this.subscriber = new MqttSubscriber({ ...this.mqttSettings(), handler: (t, p) => this.deliver(t, p) });
-    this.subscriber.start();
+    this.subscribers = this.mqttSettings().map(
+      (settings) => new MqttSubscriber({ ...settings, handler: (t, p) => this.deliver(t, p) }),
+    );
+    for (const s of this.subscribers) s.start();
     const every = this.options.countersLogMs ?? 60_000;
     this.countersTimer = setInterval(() => this.log.info(this.counters(), "collector: counters"), every);
     this.countersTimer.unref();
@@ -98,14 +121,15 @@ export class Collector {
     if (this.stopped) return;
     this.stopped = true;
     if (this.countersTimer) clearInterval(this.countersTimer);
+    for (const s of this.subscribers) s.pause();
     await this.ingest?.stop();
-    await this.subscriber?.stop();
+    await Promise.all(this.subscribers.map((s) => s.stop()));
     await this.server?.stop();
     this.log.info(this.counters(), "collector: stopped");
   }
 
   counters(): CollectorCounters {
-    const zeroSub: SubscriberCounters = {
+    const sub: SubscriberCounters = {
       deliveries: 0,
       acked: 0,
       withheld: 0,
@@ -113,6 +137,17 @@ export class Collector {
       connects: 0,
       disconnects: 0,
     };
+    const connections: ConnectionCounters[] = [];
+    for (const s of this.subscribers) {
+      const c = s.counters();
+      for (const key of Object.keys(sub) as (keyof SubscriberCounters)[]) sub[key] += c[key];
+      connections.push({
+        client_id: s.clientId,
+        connected: s.connected,
+        subscribed: s.subscribed,
+        deliveries: c.deliveries,
+      });
+    }
     const zeroIngest: IngestCounters = {
       accepted: 0,
       stored: 0,
@@ -123,10 +158,11 @@ export class Collector {
     };
     return {
       ...(this.ingest?.counters() ?? zeroIngest),
-      ...(this.subscriber?.counters() ?? zeroSub),
+      ...sub,
       ...this.own,
-      connected: this.subscriber?.connected ?? false,
+      connected: connections.length > 0 && connections.every((c) => c.connected),
       pending: this.ingest?.pending() ?? 0,
+      connections,
     };
   }
 
@@ -139,10 +175,8 @@ export class Collector {
     if (parsed === null || parsed.kind === "result") {
       // Results (and anything malformed that matched the result filter) go through validation,
       // which records a reason for every refusal.
-      const outcome = ingest.accept(topic, payload);
-      // mqtt.js hands over one delivery at a time, so nothing else will fill the batch: write now.
-      void ingest.flush();
-      return (await outcome) === "unstored" ? "retry" : "ack";
+      // The ingest writes it with whatever else arrived meanwhile (group commit).
+      return (await ingest.accept(topic, payload)) === "unstored" ? "retry" : "ack";
     }
     this.own.unknown_topics += 1;
     return "ack";
@@ -175,7 +209,12 @@ export class Collector {
     }
   }
 
-  private mqttSettings() {
+  /**
+   * One subscriber per connection. Each is its own share-group member with its own persistent session
+   * (client id `<client_id>-<i>`; just `<client_id>` when there is one, as before connections existed).
+   * Status topics are not shared, so only the first connection subscribes to them.
+   */
+  private mqttSettings(): Omit<SubscriberOptions, "handler">[] {
     const m = this.options.config.mqtt;
     const env = this.options.env ?? process.env;
     // MQTT 3.1.1 (the embedded aedes broker) has no shared subscriptions: one collector takes everything.
@@ -183,13 +222,11 @@ export class Collector {
       m.protocol_version === 5
         ? collectorSubscription(m.topic_root, m.share_group)
         : `${m.topic_root}/+/+/+/result/+`;
-    return {
+    const common = {
       url: m.url,
       protocolVersion: m.protocol_version,
-      clientId: m.client_id,
       keepaliveS: m.keepalive_s,
       sessionExpiryS: m.session_expiry_s,
-      topics: [results, `${m.topic_root}/+/+/+/status`],
       log: this.log,
       ...(m.username ? { username: resolveSecret(m.username, env).toString("utf8") } : {}),
       ...(m.password ? { password: resolveSecret(m.password, env).toString("utf8") } : {}),
@@ -197,5 +234,10 @@ export class Collector {
       ...(m.tls?.cert_file ? { cert: readFileSync(m.tls.cert_file) } : {}),
       ...(m.tls?.key_file ? { key: readFileSync(m.tls.key_file) } : {}),
     };
+    return Array.from({ length: m.connections }, (_, i) => ({
+      ...common,
+      clientId: m.connections === 1 ? m.client_id : `${m.client_id}-${i}`,
+      topics: i === 0 ? [results, `${m.topic_root}/+/+/+/status`] : [results],
+    }));
   }
 }

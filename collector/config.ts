@@ -19,6 +19,9 @@ import type { SiteInfo } from "./report/sites.js";
 type Env = Record<string, string | undefined>;
 
 const MQTT_SCHEMES = ["mqtt:", "mqtts:", "ws:", "wss:"];
+/** Connections per collector: each is one share-group member with its own persistent session. */
+const MAX_CONNECTIONS = 32;
+const DEFAULT_CONNECTIONS_MQTT5 = 4;
 const TOPIC_LEVELS = /^[^/#+\s$][^/#+\s]*(\/[^/#+\s]+)*$/;
 
 const MqttSection = z
@@ -71,9 +74,28 @@ const MqttSection = z
       .default(86_400)
       .describe("how long the broker keeps undelivered results while the collector is down (MQTT 5)"),
     keepalive_s: z.number().int().min(0).max(65535).default(30),
+    connections: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_CONNECTIONS)
+      .optional()
+      .describe(
+        "MQTT connections in the share group, client ids <client_id>-<i>; default 4 (MQTT 5), always 1 on MQTT 3.1.1",
+      ),
   })
   .strict()
-  .superRefine(checkMqtt);
+  .superRefine(checkMqtt)
+  .superRefine((m, ctx) => {
+    if (m.protocol_version === 4 && m.connections !== undefined && m.connections > 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["connections"],
+        message: "more than one connection needs MQTT 5 shared subscriptions",
+        params: { hint: "remove connections, or use protocol_version: 5 with Mosquitto or EMQX" },
+      });
+    }
+  });
 
 const PostgresUrl = z.string().refine(
   (s) => {
@@ -156,7 +178,7 @@ export type CollectorConfigParsed = z.output<typeof CollectorConfigSchema>;
 
 /** The loaded configuration: defaults filled, sites resolved for the report. */
 export interface CollectorConfig extends Omit<CollectorConfigParsed, "sites" | "sites_from" | "mqtt"> {
-  mqtt: CollectorConfigParsed["mqtt"] & { client_id: string };
+  mqtt: Omit<CollectorConfigParsed["mqtt"], "connections"> & { client_id: string; connections: number };
   /** Map positions for the report (from `sites` or `sites_from`); empty when neither is given. */
   sites: SiteInfo[];
 }
@@ -172,7 +194,12 @@ export function parseCollectorConfig(
   const siteList = sites_from ? readAgentSites(resolve(dirname(file), sites_from)) : (sites ?? []);
   return {
     ...rest,
-    mqtt: { ...mqtt, client_id: mqtt.client_id ?? defaultClientId() },
+    mqtt: {
+      ...mqtt,
+      client_id: mqtt.client_id ?? defaultClientId(),
+      // MQTT 3.1.1 has no shared subscriptions: a second connection would receive every result again.
+      connections: mqtt.connections ?? (mqtt.protocol_version === 5 ? DEFAULT_CONNECTIONS_MQTT5 : 1),
+    },
     sites: siteList.map((s) => ({
       site: s.id,
       operator: s.operator,

@@ -14,6 +14,12 @@ export interface IngestOptions {
   flushIntervalMs?: number;
   /** Above this many waiting messages new ones are refused ("unstored") until the store catches up. */
   maxPending?: number;
+  /**
+   * Group commit: write at the end of the event-loop turn in which a message arrives, instead of
+   * waiting for batchSize or the interval. Whatever arrives in the same turn, or while the previous
+   * write runs, goes into one INSERT. For callers that wait on `accept` before acknowledging.
+   */
+  groupCommit?: boolean;
 }
 
 /**
@@ -54,6 +60,9 @@ export class Ingest {
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly maxPending: number;
+  private readonly groupCommit: boolean;
+  /** A group-commit flush is already scheduled for the end of this turn. */
+  private scheduled = false;
   private results: Waiting<ResultMessage>[] = [];
   private rejects: Waiting<RejectInput>[] = [];
   private flushing: Promise<void> = Promise.resolve();
@@ -80,6 +89,7 @@ export class Ingest {
     this.batchSize = options.batchSize ?? 500;
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.maxPending = options.maxPending ?? 20 * (options.batchSize ?? 500);
+    this.groupCommit = options.groupCommit ?? false;
   }
 
   /** Start the periodic flush. */
@@ -129,7 +139,20 @@ export class Ingest {
         this.log.warn({ topic, reason: verdict.reason }, "ingest: message rejected");
         this.rejects.push({ item: { topic, reason: verdict.reason, raw: payload }, settle });
       }
-      if (this.pending() >= this.batchSize && !this.failing) void this.flush();
+      if (this.failing) return;
+      if (this.pending() >= this.batchSize) void this.flush();
+      else if (this.groupCommit) this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // setImmediate runs after the I/O callbacks and nextTicks of this turn: every delivery parsed
+    // from the same socket read has been accepted by then.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
     });
   }
 

@@ -8,13 +8,9 @@ import {
   type ReconnectBackoff,
   reconnectDelay,
 } from "../agent/publish/mqtt-reconnect.js";
+import { AckWindow, type Disposition } from "./ack-window.js";
 
-/**
- * What the handler decided about one delivery: "ack" sends the PUBACK (the message is stored, or
- * recorded as rejected); "retry" withholds it and reconnects after a backoff, so the broker delivers it
- * again from the persistent session.
- */
-export type Disposition = "ack" | "retry";
+export type { Disposition } from "./ack-window.js";
 
 export type DeliveryHandler = (topic: string, payload: Buffer) => Promise<Disposition>;
 
@@ -34,6 +30,8 @@ export interface SubscriberOptions {
   /** Topic filters, all at QoS 1. */
   topics: readonly string[];
   handler: DeliveryHandler;
+  /** Deliveries handled at once on this connection, waiting for the store (default IN_FLIGHT). */
+  inFlight?: number;
   log: Logger;
   reconnect?: ReconnectBackoff;
   random?: () => number;
@@ -53,28 +51,36 @@ export interface SubscriberCounters {
 const END_TIMEOUT_MS = 2_000;
 
 /**
- * MQTT 5 Receive Maximum: unacknowledged deliveries the broker may have in flight to us. mqtt.js
- * handles incoming packets one at a time in arrival order, and a PINGRESP queued behind a large
- * backlog of results (after downtime) would arrive too late and fail the keepalive check, so the
- * window stays small: at one write per delivery it drains in well under a second.
+ * Deliveries per connection handled at once (and our MQTT 5 Receive Maximum): enough for the ingest
+ * to fill large batches, bounded so a backlog cannot pile up in memory.
  */
-export const RECEIVE_MAXIMUM = 100;
+export const IN_FLIGHT = 1000;
+
+/**
+ * Passed to mqtt.js's `handleMessage` callback: with an error it skips its own PUBACK and reads the
+ * next packet; the PUBACK is ours to send once the message is stored. One shared instance: mqtt.js
+ * only tests it for truthiness, and a fresh Error per delivery would capture a stack each time.
+ */
+const ACK_LATER = new Error("acknowledged by the collector once stored");
 
 /**
  * An MQTT client that acknowledges a QoS 1 delivery only when the handler says it is safe.
  *
- * mqtt.js sends the PUBACK when `handleMessage`'s callback is called without an error; called with an
- * error, it skips the PUBACK and goes on to the next packet. That hook works for MQTT 5 and 3.1.1 alike
- * (`customHandleAcks` is ignored below MQTT 5, and the demo's aedes broker speaks only 3.1.1). mqtt.js
- * hands over one delivery at a time, so the broker's in-flight window drains as fast as the store
- * writes; a message left unacknowledged is redelivered when the session resumes, hence the reconnect.
+ * mqtt.js processes incoming packets strictly one after another and sends the PUBACK from the
+ * `handleMessage` callback, which would make every delivery wait for its own store write. Instead the
+ * callback is called with ACK_LATER as soon as the AckWindow has room, so many deliveries reach the
+ * ingest together (one INSERT for all), and the PUBACKs are written here, in arrival order, once each
+ * is stored. This works for MQTT 5 and 3.1.1 alike (the demo's aedes broker speaks only 3.1.1). A
+ * delivery that cannot be stored closes the connection so the resumed session delivers it again.
  */
 export class MqttSubscriber {
   private readonly options: SubscriberOptions;
   private readonly log: Logger;
   private client: MqttClient | null = null;
-  /** Bumped on every connect: an ack decided on an older connection must not go out on a new one. */
-  private generation = 0;
+  /** The live connection's deliveries; replaced on every connect so no ack crosses connections. */
+  private window: AckWindow | null = null;
+  private paused = false;
+  private isSubscribed = false;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private pendingReason: string | null = null;
@@ -98,6 +104,15 @@ export class MqttSubscriber {
     return this.client?.connected ?? false;
   }
 
+  get clientId(): string {
+    return this.options.clientId;
+  }
+
+  /** Connected, with every subscription granted (or held by the resumed session). */
+  get subscribed(): boolean {
+    return this.isSubscribed && this.connected;
+  }
+
   counters(): SubscriberCounters {
     return { ...this.count };
   }
@@ -105,29 +120,24 @@ export class MqttSubscriber {
   start(): void {
     if (this.client) throw new QosProbeError("USAGE", "MQTT subscriber already started");
     const client = connect(this.options.url, this.clientOptions());
-    client.handleMessage = (packet, callback) => {
-      const generation = this.generation;
+    client.handleMessage = (packet, release) => {
+      const acks = this.window;
+      // Left over from a connection already dropped: not handled, never released; it comes again.
+      if (!acks || acks.isClosed) return;
       this.count.deliveries += 1;
       if (packet.dup) this.count.redelivered += 1;
       const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
-      this.options
-        .handler(packet.topic, payload)
-        .catch((err: unknown) => {
-          this.log.error({ err, topic: packet.topic }, "collector: delivery handler failed");
-          return "retry" as const;
-        })
-        .then((disposition) => {
-          // The connection this came on is gone: the broker redelivers it on the resumed session.
-          if (generation !== this.generation || this.ending) return;
-          if (disposition === "ack") {
-            this.count.acked += 1;
-            callback();
-          } else {
-            this.count.withheld += 1;
-            callback(new Error("not acknowledged: redeliver"));
-            this.dropConnection("a delivery could not be stored; reconnecting so the broker redelivers it");
-          }
-        });
+      const outcome = this.options.handler(packet.topic, payload).catch((err: unknown) => {
+        this.log.error({ err, topic: packet.topic }, "collector: delivery handler failed");
+        return "retry" as const;
+      });
+      if (packet.qos === 0 || packet.messageId === undefined) {
+        // Published at QoS 0: there is nothing to acknowledge, and nothing the broker could redeliver.
+        void outcome.then(() => release());
+        return;
+      }
+      const slot = acks.add(packet.messageId, () => release(ACK_LATER));
+      void outcome.then((disposition) => acks.settle(slot, disposition));
     };
     client.on("connect", (connack) => this.onConnect(client, connack));
     client.on("close", () => this.onClose());
@@ -140,9 +150,16 @@ export class MqttSubscriber {
     this.client = client;
   }
 
+  /** Take no new deliveries (shutdown): those already taken are still acknowledged once stored. */
+  pause(): void {
+    this.paused = true;
+    this.window?.pause();
+  }
+
   async stop(): Promise<void> {
     const client = this.client;
     if (!client || this.ending) return;
+    this.pause();
     this.ending = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await new Promise<void>((resolve) => {
@@ -170,7 +187,7 @@ export class MqttSubscriber {
       rejectUnauthorized: true,
     };
     if (o.protocolVersion === 5) {
-      options.properties = { sessionExpiryInterval: o.sessionExpiryS, receiveMaximum: RECEIVE_MAXIMUM };
+      options.properties = { sessionExpiryInterval: o.sessionExpiryS, receiveMaximum: this.inFlight() };
     }
     if (o.username !== undefined) options.username = o.username;
     if (o.password !== undefined) options.password = o.password;
@@ -180,8 +197,24 @@ export class MqttSubscriber {
     return options;
   }
 
+  private inFlight(): number {
+    return this.options.inFlight ?? IN_FLIGHT;
+  }
+
   private onConnect(client: MqttClient, connack: IConnackPacket): void {
-    this.generation += 1;
+    this.window?.close();
+    const acks = new AckWindow({
+      limit: this.inFlight(),
+      ack: (ids) => this.sendAcks(client, acks, ids),
+      refuse: (unacked) => {
+        this.count.withheld += unacked;
+        // Shutting down: the session keeps them for the next start; no reconnect now.
+        if (this.paused) return;
+        this.dropConnection("a delivery could not be stored; reconnecting so the broker redelivers it");
+      },
+    });
+    if (this.paused) acks.pause();
+    this.window = acks;
     this.attempt = 0;
     this.count.connects += 1;
     this.loggedReason = null;
@@ -191,24 +224,56 @@ export class MqttSubscriber {
       "collector: MQTT connected",
     );
     // A resumed session still holds the subscriptions; subscribing again would only resend retained status.
-    if (connack.sessionPresent) return;
+    if (connack.sessionPresent) {
+      this.isSubscribed = true;
+      return;
+    }
     client.subscribe([...this.options.topics], { qos: 1 }, (error, granted) => {
       if (error) {
         this.log.error({ reason: describeMqttFailure(error) }, "collector: subscribe failed");
         return;
       }
+      let refused = false;
       for (const g of granted ?? []) {
         if (g.qos > 2) {
+          refused = true;
           this.log.error(
             { topic: g.topic, reason_code: g.qos },
             "collector: broker refused the subscription (shared subscriptions need MQTT 5 and broker support)",
           );
         }
       }
+      this.isSubscribed = !refused && client.connected;
     });
   }
 
+  /**
+   * Write the PUBACKs of stored deliveries. A successful PUBACK is four fixed bytes in MQTT 3.1.1 and 5
+   * alike (5.0 §3.4.2.1: reason code and properties may be omitted when the reason is Success); mqtt.js
+   * has no public call to send one later, and the bytes are too few to justify mqtt-packet as a dependency.
+   */
+  private sendAcks(client: MqttClient, acks: AckWindow, ids: readonly number[]): void {
+    if (acks !== this.window || !client.connected) return;
+    const bytes = Buffer.allocUnsafe(4 * ids.length);
+    ids.forEach((id, i) => {
+      bytes.writeUInt8(0x40, 4 * i);
+      bytes.writeUInt8(0x02, 4 * i + 1);
+      bytes.writeUInt16BE(id, 4 * i + 2);
+    });
+    client.stream.write(bytes);
+    this.count.acked += ids.length;
+    // mqtt.js reschedules its ping only on PINGRESP and acks *received*, so during a backlog it sends
+    // PINGREQ, and Mosquitto queues the PINGRESP behind every publish already queued for us (it does not
+    // honour Receive Maximum): "Keepalive timeout". A PUBACK we send answers a PUBLISH just received, so
+    // both directions are proven alive, and MQTT asks for a PINGREQ only when no other packet is sent
+    // (5.0 §3.1.2.10).
+    client.reschedulePing(true);
+  }
+
   private onClose(): void {
+    this.isSubscribed = false;
+    this.window?.close();
+    this.window = null;
     const reason = this.pendingReason ?? "connection closed by the broker or the network";
     this.pendingReason = null;
     if (this.ending) return;
@@ -240,7 +305,8 @@ export class MqttSubscriber {
     const client = this.client;
     if (!client?.connected) return;
     this.pendingReason = reason;
-    this.generation += 1;
+    this.window?.close();
+    this.window = null;
     client.stream.destroy();
   }
 }

@@ -12,10 +12,13 @@ import { startMosquitto } from "../lab/mosquitto.js";
 /**
  * Collector throughput: a private Mosquitto, a Collector on a fresh PostgreSQL database, PUBLISHERS
  * MQTT 5 clients publishing BENCH_MESSAGES valid results at QoS 1. Prints the publish rate, the ingest
- * rate (first stored → last stored) and the count check. PostgreSQL: QOSPROBE_BENCH_PG_URL, default
+ * rate (first stored → last stored), the count check and the collector's MQTT reconnects (a keepalive
+ * timeout while the backlog drains shows up there). BENCH_CONNECTIONS sets mqtt.connections (default:
+ * the config default). PostgreSQL: QOSPROBE_BENCH_PG_URL, default
  * postgres://postgres@127.0.0.1:5432/postgres; the bench database is dropped at the end.
  */
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
+const CONNECTIONS = process.env.BENCH_CONNECTIONS ? Number(process.env.BENCH_CONNECTIONS) : undefined;
 const PUBLISHERS = 8;
 /** Unacknowledged publishes per publisher: keeps the broker busy without unbounded memory. */
 const WINDOW = 200;
@@ -98,17 +101,21 @@ async function main(): Promise<void> {
   dbUrl.pathname = `/${dbName}`;
   const log = createLogger({ level: "warn" });
   const store = openPostgresStore({ url: dbUrl.toString(), log });
+  const connections = CONNECTIONS === undefined ? "" : `, connections: ${CONNECTIONS}`;
   const config = parseCollectorConfig(
-    `version: 1\nmqtt: { url: "${broker.url}", client_id: bench-collector }\nhttp: { enabled: false }\n`,
+    `version: 1\nmqtt: { url: "${broker.url}", client_id: bench-collector${connections} }\nhttp: { enabled: false }\n`,
     "bench.yaml",
     {},
   );
   const collector = new Collector({ config, store, log });
   try {
     await collector.start();
-    while (collector.counters().connects === 0) await new Promise((r) => setTimeout(r, 20));
-    // The SUBSCRIBE goes out right after CONNACK; give it a moment before the first publish.
-    await new Promise((r) => setTimeout(r, 500));
+    // Every connection's share-group subscription granted before the first publish.
+    const subscribed = performance.now() + 10_000;
+    while (!collector.counters().connections.every((c) => c.subscribed)) {
+      if (performance.now() > subscribed) throw new Error("the collector did not subscribe within 10 s");
+      await new Promise((r) => setTimeout(r, 20));
+    }
 
     let firstStored = 0;
     let lastStored = 0;
@@ -147,6 +154,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `count check:     stored ${c.stored} == ${MESSAGES}: ${c.stored === MESSAGES ? "OK" : "MISMATCH"} (duplicates ${c.duplicates}, rejected ${c.rejected})`,
+    );
+    console.log(
+      `mqtt:            ${c.connections.length} connections, ${c.disconnects} disconnects, ${c.withheld} withheld, deliveries ${c.connections.map((x) => x.deliveries).join("/")}`,
     );
     if (c.stored !== MESSAGES) process.exitCode = 1;
   } finally {

@@ -9,6 +9,9 @@ import { loadCollectorConfig, parseCollectorConfig } from "../../../collector/co
 const DIR = "test/fixtures/collector-config";
 
 const EXPECTED: Record<string, string> = {
+  "invalid-connections-mqtt311.yaml":
+    "mqtt.connections: more than one connection needs MQTT 5 shared subscriptions at line 5:16 " +
+    "(remove connections, or use protocol_version: 5 with Mosquitto or EMQX)",
   "invalid-database-url.yaml": "database.url: must be a postgres:// or postgresql:// URL at line 4:8",
   "invalid-env-missing.yaml":
     "database.url: environment variable QOSPROBE_TEST_UNSET_DB_PASSWORD is not set at line 4:8 " +
@@ -64,12 +67,28 @@ describe("collector.yaml defaults and sites", () => {
       topic_root: "qosprobe/v1",
       session_expiry_s: 86_400,
       keepalive_s: 30,
+      connections: 4,
     });
     expect(c.database).toEqual({ data_dir: "/var/lib/qos-probe-collector/pglite" });
     expect(c.ingest).toEqual({ batch_size: 500, flush_interval_ms: 1000 });
     expect(c.http).toEqual({ enabled: true, listen: "127.0.0.1:8080" });
     expect(c.report).toEqual({ lang: "zh", period: "day", window_days: 31 });
     expect(c.sites).toEqual([]);
+  });
+
+  it("uses one connection on MQTT 3.1.1, which has no shared subscriptions, and takes an explicit count", () => {
+    const v4 = parseCollectorConfig(
+      'version: 1\nmqtt: { url: "mqtt://127.0.0.1:1883", protocol_version: 4 }\n',
+      "c.yaml",
+      {},
+    );
+    expect(v4.mqtt.connections).toBe(1);
+    const v5 = parseCollectorConfig(
+      'version: 1\nmqtt: { url: "mqtt://127.0.0.1:1883", connections: 8 }\n',
+      "c.yaml",
+      {},
+    );
+    expect(v5.mqtt.connections).toBe(8);
   });
 
   it("expands ${ENV:-default} in the database url and reads sites_from relative to the file", () => {

@@ -21,6 +21,8 @@ class MemoryStore implements ResultStore {
   readonly rejectBatches: RejectInput[][] = [];
   /** Calls to fail before succeeding again. */
   failNext = 0;
+  /** When set, result writes wait for it: a write "in progress". */
+  gate: Promise<void> | null = null;
 
   async migrate() {
     return { applied: [], current: 1 };
@@ -31,6 +33,7 @@ class MemoryStore implements ResultStore {
       throw new Error("connection refused");
     }
     this.resultBatches.push(msgs.map((m) => m.id));
+    if (this.gate) await this.gate;
     let inserted = 0;
     for (const m of msgs) {
       if (!this.ids.has(m.id)) inserted += 1;
@@ -168,5 +171,32 @@ describe("Ingest", () => {
     await ingest.flush();
     expect(await Promise.all(outcomes.slice(0, 2))).toEqual(["stored", "stored"]);
     expect(ingest.counters()).toMatchObject({ accepted: 2, stored: 2, refused: 1 });
+  });
+
+  it("with groupCommit writes one turn's arrivals in one batch, and what arrives during that write in the next", async () => {
+    const store = new MemoryStore();
+    let open: () => void = () => {};
+    store.gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    ingest = new Ingest({
+      store,
+      log: silentLogger(),
+      clock: new FakeClock(),
+      batchSize: 100,
+      groupCommit: true,
+    });
+    const first = [1, 2, 3].map((seq) => makeResult({ seq }));
+    const firstOut = first.map((m) => ingest?.accept(resultTopic(m), body(m)));
+    await settle(); // end of the turn: one write of 1, 2, 3 starts (far below batchSize 100) and hangs
+    expect(store.resultBatches).toEqual([first.map((m) => m.id)]);
+    const later = [4, 5].map((seq) => makeResult({ seq }));
+    const laterOut = later.map((m) => ingest?.accept(resultTopic(m), body(m)));
+    await settle(); // 4 and 5 wait behind the running write
+    expect(store.resultBatches).toHaveLength(1);
+    open();
+    expect(await Promise.all([...firstOut, ...laterOut])).toEqual(Array(5).fill("stored"));
+    // 2 writes for 5 messages: [1, 2, 3] then [4, 5]
+    expect(store.resultBatches).toEqual([first.map((m) => m.id), later.map((m) => m.id)]);
   });
 });
