@@ -6,7 +6,7 @@ import { z } from "zod";
 import { fromZodIssues } from "../agent/config/issues.js";
 import { parseYamlConfig } from "../agent/config/load.js";
 import { checkMqtt } from "../agent/config/rules.js";
-import { FileRef, parseHostPort, SecretRef, SiteSchema } from "../agent/config/schema.js";
+import { FileRef, MqttUrl, parseHostPort, SecretRef, SiteSchema } from "../agent/config/schema.js";
 import { ConfigError, QosProbeError } from "../agent/errors.js";
 import { DEFAULT_SHARE_GROUP, DEFAULT_TOPIC_ROOT, topicSegmentProblem } from "../agent/publish/topics.js";
 import type { SiteInfo } from "./report/sites.js";
@@ -18,7 +18,6 @@ import type { SiteInfo } from "./report/sites.js";
 
 type Env = Record<string, string | undefined>;
 
-const MQTT_SCHEMES = ["mqtt:", "mqtts:", "ws:", "wss:"];
 /** Connections per collector: each is one share-group member with its own persistent session. */
 const MAX_CONNECTIONS = 32;
 const DEFAULT_CONNECTIONS_MQTT5 = 4;
@@ -26,16 +25,7 @@ const TOPIC_LEVELS = /^[^/#+\s$][^/#+\s]*(\/[^/#+\s]+)*$/;
 
 const MqttSection = z
   .object({
-    url: z.string().refine(
-      (s) => {
-        try {
-          return MQTT_SCHEMES.includes(new URL(s).protocol);
-        } catch {
-          return false;
-        }
-      },
-      { error: "must be an mqtt://, mqtts://, ws:// or wss:// URL" },
-    ),
+    url: MqttUrl,
     protocol_version: z
       .union([z.literal(5), z.literal(4)])
       .default(5)

@@ -1,6 +1,7 @@
 import { connect, type IClientOptions, type IConnackPacket, type MqttClient } from "mqtt";
 import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
+import { withCredentials } from "../agent/publish/mqtt-options.js";
 import {
   DEFAULT_RECONNECT,
   describeDisconnectPacket,
@@ -189,12 +190,7 @@ export class MqttSubscriber {
     if (o.protocolVersion === 5) {
       options.properties = { sessionExpiryInterval: o.sessionExpiryS, receiveMaximum: this.inFlight() };
     }
-    if (o.username !== undefined) options.username = o.username;
-    if (o.password !== undefined) options.password = o.password;
-    if (o.ca !== undefined) options.ca = o.ca;
-    if (o.cert !== undefined) options.cert = o.cert;
-    if (o.key !== undefined) options.key = o.key;
-    return options;
+    return withCredentials(options, o);
   }
 
   private inFlight(): number {

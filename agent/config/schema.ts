@@ -213,18 +213,21 @@ export const ReflectorSchema = z
 
 const MQTT_SCHEMES = ["mqtt:", "mqtts:", "ws:", "wss:"];
 
+/** A broker URL, shared by the agent's and the collector's configuration. */
+export const MqttUrl = z.string().refine(
+  (s) => {
+    try {
+      return MQTT_SCHEMES.includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  },
+  { error: "must be an mqtt://, mqtts://, ws:// or wss:// URL" },
+);
+
 export const MqttSchema = z
   .object({
-    url: z.string().refine(
-      (s) => {
-        try {
-          return MQTT_SCHEMES.includes(new URL(s).protocol);
-        } catch {
-          return false;
-        }
-      },
-      { error: "must be an mqtt://, mqtts://, ws:// or wss:// URL" },
-    ),
+    url: MqttUrl,
     protocol_version: z
       .union([z.literal(5), z.literal(4)])
       .default(5)

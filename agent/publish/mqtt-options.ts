@@ -83,10 +83,23 @@ export function toClientOptions(o: MqttPublisherOptions): IClientOptions {
     options.properties = { sessionExpiryInterval: o.sessionExpiryInterval ?? DEFAULT_SESSION_EXPIRY_S };
     if (options.will) options.will.properties = { willDelayInterval: WILL_DELAY_S };
   }
-  if (o.username !== undefined) options.username = o.username;
-  if (o.password !== undefined) options.password = o.password;
-  if (o.ca !== undefined) options.ca = o.ca;
-  if (o.cert !== undefined) options.cert = o.cert;
-  if (o.key !== undefined) options.key = o.key;
+  return withCredentials(options, o);
+}
+
+/** Credentials and TLS material, copied only when given (mqtt.js treats `undefined` keys as set). */
+export interface MqttCredentials {
+  username?: string;
+  password?: string;
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+export function withCredentials(options: IClientOptions, c: MqttCredentials): IClientOptions {
+  if (c.username !== undefined) options.username = c.username;
+  if (c.password !== undefined) options.password = c.password;
+  if (c.ca !== undefined) options.ca = c.ca;
+  if (c.cert !== undefined) options.cert = c.cert;
+  if (c.key !== undefined) options.key = c.key;
   return options;
 }
