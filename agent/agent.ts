@@ -142,12 +142,19 @@ export class Agent {
       if (!publisher.connected)
         await waitForEvent(publisher, "connected", Math.min(GOODBYE_WAIT_MS, deadline));
       const goodbye = offlineStatus(this.identity, "shutdown", new Date(this.clock.now()));
-      await publisher
-        .publishRetained(statusTopic(this.topics), JSON.stringify(goodbye))
-        .then(() => this.log.info("offline status published"))
-        .catch((err: unknown) =>
-          this.log.warn({ err }, "offline status not published; the Last Will says it instead"),
-        );
+      if (publisher.connected) {
+        await publisher
+          .publishRetained(statusTopic(this.topics), JSON.stringify(goodbye))
+          .then(() => this.log.info("offline status published"))
+          .catch((err: unknown) =>
+            this.log.warn(
+              { err: (err as Error).message },
+              "offline status not published; the Last Will says it",
+            ),
+          );
+      } else {
+        this.log.info("broker not reachable: the Last Will announces this agent offline");
+      }
       await publisher.stop({ deadline_ms: deadline });
     }
     await this.reflector?.stop();

@@ -125,7 +125,7 @@ export class Reflector {
             `cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`,
             {
               cause: err,
-              hint: "ports below 1024 need CAP_NET_BIND_SERVICE",
+              hint: bindHint((err as NodeJS.ErrnoException).code, this.opts.port),
             },
           ),
         );
@@ -259,4 +259,14 @@ export class Reflector {
     this.sessions.set(key, (next + 1) % 2 ** 32);
     return next;
   }
+}
+
+/** What to do about a failed bind, by its errno: the fix for "in use" and for "not allowed" differ. */
+export function bindHint(code: string | undefined, port: number): string {
+  if (code === "EADDRINUSE")
+    return `something already listens on UDP port ${port} (another reflector or agent?)`;
+  if (code === "EACCES")
+    return `port ${port} is privileged: run with CAP_NET_BIND_SERVICE (the systemd unit grants it)`;
+  if (code === "EADDRNOTAVAIL") return "that address is not on this host: check the listen address";
+  return "check the listen address and port";
 }

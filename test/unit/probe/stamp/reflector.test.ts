@@ -40,3 +40,16 @@ describe("reflector reply address lookup", () => {
     expect(await answer).toEqual({ err: null, address: "127.0.0.1", family: 4 });
   });
 });
+
+describe("bindHint", () => {
+  it("says what to do for each way a bind fails", async () => {
+    const { bindHint } = await import("../../../../agent/probe/stamp/reflector.js");
+    expect(bindHint("EADDRINUSE", 8620)).toBe(
+      "something already listens on UDP port 8620 (another reflector or agent?)",
+    );
+    expect(bindHint("EACCES", 862)).toBe(
+      "port 862 is privileged: run with CAP_NET_BIND_SERVICE (the systemd unit grants it)",
+    );
+    expect(bindHint("EADDRNOTAVAIL", 862)).toBe("that address is not on this host: check the listen address");
+  });
+});
