@@ -6,7 +6,7 @@ import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
 import { collectorSubscription, parseTopic } from "../agent/publish/topics.js";
 import type { CollectorConfig } from "./config.js";
-import { Ingest, type IngestCounters } from "./ingest.js";
+import { Ingest, type IngestCounters, zeroIngestCounters } from "./ingest.js";
 import { ReportServer } from "./report/server.js";
 import { parseStatus } from "./status.js";
 import type { ResultStore } from "./store/store.js";
@@ -16,6 +16,7 @@ import {
   MqttSubscriber,
   type SubscriberCounters,
   type SubscriberOptions,
+  zeroSubscriberCounters,
 } from "./subscriber.js";
 
 export interface CollectorOptions {
@@ -129,14 +130,7 @@ export class Collector {
   }
 
   counters(): CollectorCounters {
-    const sub: SubscriberCounters = {
-      deliveries: 0,
-      acked: 0,
-      withheld: 0,
-      redelivered: 0,
-      connects: 0,
-      disconnects: 0,
-    };
+    const sub = zeroSubscriberCounters();
     const connections: ConnectionCounters[] = [];
     for (const s of this.subscribers) {
       const c = s.counters();
@@ -148,16 +142,8 @@ export class Collector {
         deliveries: c.deliveries,
       });
     }
-    const zeroIngest: IngestCounters = {
-      accepted: 0,
-      stored: 0,
-      duplicates: 0,
-      rejected: 0,
-      store_errors: 0,
-      refused: 0,
-    };
     return {
-      ...(this.ingest?.counters() ?? zeroIngest),
+      ...(this.ingest?.counters() ?? zeroIngestCounters()),
       ...sub,
       ...this.own,
       connected: connections.length > 0 && connections.every((c) => c.connected),

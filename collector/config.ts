@@ -6,7 +6,7 @@ import { z } from "zod";
 import { fromZodIssues } from "../agent/config/issues.js";
 import { parseYamlConfig } from "../agent/config/load.js";
 import { checkMqtt } from "../agent/config/rules.js";
-import { FileRef, MqttUrl, parseHostPort, SecretRef, SiteSchema } from "../agent/config/schema.js";
+import { FileRef, MqttTls, MqttUrl, parseHostPort, SecretRef, SiteSchema } from "../agent/config/schema.js";
 import { ConfigError, QosProbeError } from "../agent/errors.js";
 import { DEFAULT_SHARE_GROUP, DEFAULT_TOPIC_ROOT, topicSegmentProblem } from "../agent/publish/topics.js";
 import type { SiteInfo } from "./report/sites.js";
@@ -48,14 +48,7 @@ const MqttSection = z
       .default(DEFAULT_TOPIC_ROOT),
     username: SecretRef.optional(),
     password: SecretRef.optional(),
-    tls: z
-      .object({
-        ca_file: z.string().min(1).optional(),
-        cert_file: z.string().min(1).optional(),
-        key_file: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
+    tls: MqttTls.optional(),
     session_expiry_s: z
       .number()
       .int()

@@ -44,6 +44,10 @@ export interface IngestCounters {
   refused: number;
 }
 
+export function zeroIngestCounters(): IngestCounters {
+  return { accepted: 0, stored: 0, duplicates: 0, rejected: 0, store_errors: 0, refused: 0 };
+}
+
 interface Waiting<T> {
   item: T;
   settle: (outcome: AcceptOutcome) => void;
@@ -73,14 +77,7 @@ export class Ingest {
   private loop: Promise<void> | undefined;
   private abort: AbortController | undefined;
   private stopped = false;
-  private readonly count: IngestCounters = {
-    accepted: 0,
-    stored: 0,
-    duplicates: 0,
-    rejected: 0,
-    store_errors: 0,
-    refused: 0,
-  };
+  private readonly count: IngestCounters = zeroIngestCounters();
 
   constructor(options: IngestOptions) {
     this.store = options.store;

@@ -2,13 +2,8 @@ import { connect, type IClientOptions, type IConnackPacket, type MqttClient } fr
 import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
 import { withCredentials } from "../agent/publish/mqtt-options.js";
-import {
-  DEFAULT_RECONNECT,
-  describeDisconnectPacket,
-  describeMqttFailure,
-  type ReconnectBackoff,
-  reconnectDelay,
-} from "../agent/publish/mqtt-reconnect.js";
+import { describeMqttFailure, type ReconnectBackoff } from "../agent/publish/mqtt-reconnect.js";
+import { Reconnector } from "../agent/publish/reconnector.js";
 import { AckWindow, type Disposition } from "./ack-window.js";
 
 export type { Disposition } from "./ack-window.js";
@@ -49,6 +44,10 @@ export interface SubscriberCounters {
   disconnects: number;
 }
 
+export function zeroSubscriberCounters(): SubscriberCounters {
+  return { deliveries: 0, acked: 0, withheld: 0, redelivered: 0, connects: 0, disconnects: 0 };
+}
+
 const END_TIMEOUT_MS = 2_000;
 
 /**
@@ -82,23 +81,19 @@ export class MqttSubscriber {
   private window: AckWindow | null = null;
   private paused = false;
   private isSubscribed = false;
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private pendingReason: string | null = null;
-  private loggedReason: string | null = null;
+  private readonly reconnector: Reconnector;
   private ending = false;
-  private readonly count: SubscriberCounters = {
-    deliveries: 0,
-    acked: 0,
-    withheld: 0,
-    redelivered: 0,
-    connects: 0,
-    disconnects: 0,
-  };
+  private readonly count: SubscriberCounters = zeroSubscriberCounters();
 
   constructor(options: SubscriberOptions) {
     this.options = options;
     this.log = options.log;
+    // Without mqtt.js's stores: what was unacknowledged comes again from the resumed session.
+    this.reconnector = new Reconnector({
+      backoff: options.reconnect,
+      random: options.random,
+      reconnect: (client) => client.reconnect(),
+    });
   }
 
   get connected(): boolean {
@@ -142,12 +137,7 @@ export class MqttSubscriber {
     };
     client.on("connect", (connack) => this.onConnect(client, connack));
     client.on("close", () => this.onClose());
-    client.on("error", (error) => {
-      this.pendingReason = describeMqttFailure(error);
-    });
-    client.on("disconnect", (packet) => {
-      this.pendingReason = describeDisconnectPacket(packet.reasonCode);
-    });
+    this.reconnector.attach(client);
     this.client = client;
   }
 
@@ -162,7 +152,7 @@ export class MqttSubscriber {
     if (!client || this.ending) return;
     this.pause();
     this.ending = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnector.stop();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, END_TIMEOUT_MS);
       // Not forced: acks already written go out before the DISCONNECT; the session stays on the broker.
@@ -211,10 +201,8 @@ export class MqttSubscriber {
     });
     if (this.paused) acks.pause();
     this.window = acks;
-    this.attempt = 0;
+    this.reconnector.connected();
     this.count.connects += 1;
-    this.loggedReason = null;
-    this.pendingReason = null;
     this.log.info(
       { url: this.options.url, client_id: this.options.clientId, session_present: connack.sessionPresent },
       "collector: MQTT connected",
@@ -270,37 +258,23 @@ export class MqttSubscriber {
     this.isSubscribed = false;
     this.window?.close();
     this.window = null;
-    const reason = this.pendingReason ?? "connection closed by the broker or the network";
-    this.pendingReason = null;
+    const { reason, repeated } = this.reconnector.closed();
     if (this.ending) return;
     this.count.disconnects += 1;
-    if (reason !== this.loggedReason) {
+    if (!repeated) {
       this.log.warn(
         { url: this.options.url, reason },
         "collector: MQTT disconnected; reconnecting with backoff",
       );
-      this.loggedReason = reason;
     }
-    const delay = reconnectDelay(
-      this.attempt,
-      this.options.reconnect ?? DEFAULT_RECONNECT,
-      this.options.random,
-    );
-    this.attempt += 1;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      const client = this.client;
-      if (this.ending || !client || client.connected) return;
-      client.reconnect();
-    }, delay);
+    this.reconnector.schedule();
   }
 
   /** Drop the connection as a network failure would; the close handler reconnects with backoff. */
   private dropConnection(reason: string): void {
     const client = this.client;
     if (!client?.connected) return;
-    this.pendingReason = reason;
+    this.reconnector.recordReason(reason);
     this.window?.close();
     this.window = null;
     client.stream.destroy();

@@ -225,6 +225,15 @@ export const MqttUrl = z.string().refine(
   { error: "must be an mqtt://, mqtts://, ws:// or wss:// URL" },
 );
 
+/** TLS files for the broker connection, shared by the agent's and the collector's configuration. */
+export const MqttTls = z
+  .object({
+    ca_file: z.string().min(1).optional(),
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const MqttSchema = z
   .object({
     url: MqttUrl,
@@ -239,14 +248,7 @@ export const MqttSchema = z
       .default("qosprobe/v1"),
     username: SecretRef.optional(),
     password: SecretRef.optional(),
-    tls: z
-      .object({
-        ca_file: z.string().min(1).optional(),
-        cert_file: z.string().min(1).optional(),
-        key_file: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
+    tls: MqttTls.optional(),
     keepalive_s: z.number().int().min(0).max(65535).default(30),
   })
   .strict()

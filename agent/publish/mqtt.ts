@@ -8,13 +8,9 @@ import {
   type MqttPublisherOptions,
   toClientOptions,
 } from "./mqtt-options.js";
-import {
-  DEFAULT_RECONNECT,
-  describeDisconnectPacket,
-  describeMqttFailure,
-  reconnectDelay,
-} from "./mqtt-reconnect.js";
+import { DEFAULT_RECONNECT, describeMqttFailure, reconnectDelay } from "./mqtt-reconnect.js";
 import type { Outbox, OutboxRecord } from "./outbox.js";
+import { Reconnector } from "./reconnector.js";
 
 export type { MqttPublisherOptions, MqttWill } from "./mqtt-options.js";
 export { type ReconnectBackoff, reconnectDelay } from "./mqtt-reconnect.js";
@@ -38,9 +34,8 @@ const END_TIMEOUT_MS = 2_000;
 /**
  * Publishes outbox records at QoS 1 and acks them in the outbox only on PUBACK.
  *
- * Reconnects are ours (mqtt.js `reconnectPeriod: 0`): mqtt.js retries at one fixed period and offers no
- * backoff hook, so on every `close` we wait `reconnectDelay(attempt)` and call `client.reconnect()`,
- * handing it its own stores so that publishes in flight at the disconnect are re-sent on the new
+ * Reconnects are ours (mqtt.js `reconnectPeriod: 0`, see Reconnector): on every `close` we wait
+ * `reconnectDelay(attempt)` and call `client.reconnect()`, handing it its own stores so that publishes in flight at the disconnect are re-sent on the new
  * connection and their callbacks still fire. If the process dies instead, the outbox replays them.
  */
 export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
@@ -50,14 +45,9 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
   private outbox: Outbox | null = null;
   private readonly inFlight = new Set<number>();
   private readonly counts: PublisherCounters = { published: 0, acked: 0, failed: 0 };
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly reconnector: Reconnector;
   private failurePauseTimer: NodeJS.Timeout | null = null;
   private failureStreak = 0;
-  /** Why the current connection attempt failed, from `error` / `disconnect`, consumed on `close`. */
-  private pendingReason: string | null = null;
-  /** The reason last logged at warn, so identical retries stay quiet. */
-  private loggedReason: string | null = null;
   private loggedPublishFailure: string | null = null;
   private wasConnected = false;
   private disconnectedAt: number | null = null;
@@ -68,6 +58,12 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
     super();
     this.options = options;
     this.log = options.log ?? silentLogger();
+    this.reconnector = new Reconnector({
+      backoff: options.reconnect,
+      random: options.random,
+      reconnect: (client) =>
+        client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore }),
+    });
   }
 
   get connected(): boolean {
@@ -88,12 +84,7 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
     const client = connect(this.options.url, toClientOptions(this.options));
     client.on("connect", (connack) => this.onConnect(connack));
     client.on("close", () => this.onClose());
-    client.on("error", (error) => {
-      this.pendingReason = describeMqttFailure(error);
-    });
-    client.on("disconnect", (packet) => {
-      this.pendingReason = describeDisconnectPacket(packet.reasonCode);
-    });
+    this.reconnector.attach(client);
     this.client = client;
   }
 
@@ -148,7 +139,7 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
       this.onProgress();
     });
     this.ending = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnector.stop();
     if (this.failurePauseTimer) clearTimeout(this.failurePauseTimer);
     this.outbox?.off("appended", this.pump);
     const leftover = { in_flight: this.inFlight.size, depth: this.outbox?.depth() ?? 0 };
@@ -165,7 +156,7 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
   }
 
   private onConnect(connack: IConnackPacket): void {
-    this.attempt = 0;
+    this.reconnector.connected();
     this.log.info(
       {
         url: this.options.url,
@@ -178,45 +169,28 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
     );
     this.wasConnected = true;
     this.disconnectedAt = null;
-    this.loggedReason = null;
-    this.pendingReason = null;
     this.emit("connected");
     this.pump();
     this.onProgress?.();
   }
 
   private onClose(): void {
-    const reason = this.pendingReason ?? "connection closed by the broker or the network";
-    this.pendingReason = null;
+    const { reason, repeated } = this.reconnector.closed();
     if (this.ending) return;
     if (this.wasConnected) {
       this.wasConnected = false;
       this.disconnectedAt = performance.now();
       this.log.warn({ url: this.options.url, reason, in_flight: this.inFlight.size }, "MQTT disconnected");
-      this.loggedReason = reason;
       this.emit("disconnected", reason);
-    } else if (reason !== this.loggedReason) {
+    } else if (!repeated) {
       this.log.warn({ url: this.options.url, reason }, "MQTT connection failed; retrying with backoff");
-      this.loggedReason = reason;
     } else {
       this.log.debug(
-        { url: this.options.url, reason, attempt: this.attempt },
+        { url: this.options.url, reason, attempt: this.reconnector.attempt },
         "MQTT connection failed again",
       );
     }
-    const delay = reconnectDelay(
-      this.attempt,
-      this.options.reconnect ?? DEFAULT_RECONNECT,
-      this.options.random,
-    );
-    this.attempt += 1;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      const client = this.client;
-      if (this.ending || !client || client.connected) return;
-      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
-    }, delay);
+    this.reconnector.schedule();
   }
 
   private inFlightLimit(client: MqttClient): number {

@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { connectAsync } from "mqtt";
 import pg from "pg";
-import { v7 as uuidv7 } from "uuid";
 import { createLogger } from "../../agent/log.js";
-import { RESULT_SCHEMA_ID, type ResultMessage } from "../../agent/publish/message.js";
+import type { ResultMessage } from "../../agent/publish/message.js";
 import { Collector } from "../../collector/collector.js";
 import { parseCollectorConfig } from "../../collector/config.js";
 import { openPostgresStore } from "../../collector/store/postgres.js";
 import { startMosquitto } from "../lab/mosquitto.js";
+import { buildResult, resultTopic } from "../lab/result-factory.js";
 
 /**
  * Collector throughput: a private Mosquitto, a Collector on a fresh PostgreSQL database, PUBLISHERS
@@ -25,51 +25,15 @@ const WINDOW = 200;
 const DEADLINE_MS = 30 * 60_000;
 const ADMIN_URL = process.env.QOSPROBE_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
+/** Interval i of 50 sites, one minute apart; built unvalidated to keep schema checks out of the timed loop. */
 function result(i: number): ResultMessage {
-  const start = new Date(Date.parse("2026-01-01T00:00:00Z") + i * 60_000).toISOString();
-  const end = new Date(Date.parse(start) + 60_000).toISOString();
-  return {
-    schema: RESULT_SCHEMA_ID,
-    id: uuidv7(),
+  return buildResult({
     seq: i + 1,
-    status: "ok",
-    agent: { site: `s${i % 50}`, operator: "op-bench", province: "BJ", version: "0.1.0" },
-    test: {
-      id: "bench-stamp",
-      method: "stamp",
-      target: "stamp://198.51.100.7:862",
-      peer: { site: "gz-01", province: "GD" },
-      distance_km: 1890.4,
-      packet_size_bytes: 128,
-      dscp: 0,
-      rate_pps: 10,
-      diagnostic: false,
-    },
-    interval: { start, end },
-    packets: { sent: 600, received: 594, lost: 6, duplicates: 0, reordered: 0, late: 0 },
-    loss_ratio: 0.01,
-    rtt_ms: { min: 36, mean: 38.5, median: 38.4, p95: 41.5, p99: 44.5, max: 48, stddev: 1.7 },
-    delay_variation_ms: {
-      max_minus_min: 12,
-      basis: "round-trip",
-      ipdv_mean_abs: 0.8,
-      pdv_p99: 8.5,
-      jitter_rfc3550: 0.6,
-    },
-    one_way_ms: null,
-    verdicts: {
-      profile: "internet-3.2.2",
-      delay_basis: "round-trip",
-      rtt: "pass",
-      delay_variation: "pass",
-      loss: "pass",
-    },
-    quality: {
-      send_error_ms: { p50: 0.05, p99: 0.4 },
-      clock: { synced: true, source: "chrony", max_error_ms: 1.2 },
-      flags: [],
-    },
-  } as ResultMessage;
+    site: `s${i % 50}`,
+    operator: "op-bench",
+    testId: "bench-stamp",
+    intervalStart: new Date(Date.parse("2026-01-01T00:00:00Z") + i * 60_000).toISOString(),
+  });
 }
 
 async function publishShare(url: string, n: number, first: number): Promise<void> {
@@ -80,11 +44,7 @@ async function publishShare(url: string, n: number, first: number): Promise<void
       const i = first + next;
       next += 1;
       const msg = result(i);
-      await client.publishAsync(
-        `qosprobe/v1/op-bench/BJ/${msg.agent.site}/result/bench-stamp`,
-        JSON.stringify(msg),
-        { qos: 1 },
-      );
+      await client.publishAsync(resultTopic(msg), JSON.stringify(msg), { qos: 1 });
     }
   };
   await Promise.all(Array.from({ length: WINDOW }, worker));
