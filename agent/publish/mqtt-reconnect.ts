@@ -1,6 +1,6 @@
 import { ErrorWithReasonCode, ReasonCodes } from "mqtt";
 
-/** Reconnect pacing for the publisher. */
+/** Reconnect pacing for every MQTT client we run: the agent's publisher and the collector's subscribers. */
 export interface ReconnectBackoff {
   /** Delay ceiling of the first retry, ms. */
   initial_ms: number;
