@@ -46,8 +46,9 @@ const TEAR_ATTEMPTS = 5;
 const DRAIN_MAX_MS = 90_000;
 /** The store unchanged this long with every outbox empty: nothing more is coming. */
 const SETTLED_MS = 10_000;
-const HARD_TIMEOUT_MS = 6 * 60_000;
-const READY_MS = 30_000;
+const HARD_TIMEOUT_MS = 7 * 60_000;
+/** Node start-up of a role on a loaded 2-core host took up to ~10 s; leave room. */
+const READY_MS = 60_000;
 
 const started = Date.now();
 const phases: Phase[] = [];
