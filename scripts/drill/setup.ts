@@ -7,7 +7,7 @@ import type { StoredResult } from "./compare.js";
 
 /**
  * What the delivery drill deploys: three sites far enough apart for the spec 3.2.2 pair rule (Beijing,
- * Guangzhou, Ürümqi: 1889, 2417 and 3283 km), each with its own STAMP session-reflector on loopback,
+ * Guangzhou, Ürümqi: 1889, 2411 and 3284 km apart), each with its own STAMP session-reflector on loopback,
  * every site measuring the two others; and the configuration files an operator would write for them.
  */
 
