@@ -69,15 +69,22 @@ function udpFreePort(): Promise<number> {
   });
 }
 
+/**
+ * The agent's own record of what it produced: its log line for each result made durable in the outbox
+ * (`"msg":"result"` with `seq` and `test`; `id` / `result_id` when the line carries the result id).
+ */
 function loggedResults(agent: RoleProcess): LoggedResult[] {
   return readLogLines(agent.logPath)
     .filter((l) => l.msg === "result" && typeof l.seq === "number")
-    .map((l) => ({
-      seq: l.seq as number,
-      time: typeof l.time === "number" ? l.time : 0,
-      ...(typeof l.test === "string" ? { test: l.test } : {}),
-      ...(typeof l.id === "string" ? { id: l.id } : {}),
-    }));
+    .map((l) => {
+      const id = typeof l.id === "string" ? l.id : typeof l.result_id === "string" ? l.result_id : undefined;
+      return {
+        seq: l.seq as number,
+        time: typeof l.time === "number" ? l.time : 0,
+        ...(typeof l.test === "string" ? { test: l.test } : {}),
+        ...(id ? { id } : {}),
+      };
+    });
 }
 
 interface Drill {
