@@ -25,41 +25,15 @@ let ca: Buffer;
 let confDir = "";
 const clients: MqttClient[] = [];
 
-/** The test's whole PKI: a CA and a server certificate for 127.0.0.1, valid one day. */
+/** The test's whole PKI: a CA and a server certificate for 127.0.0.1 (P-256), valid one day. */
 function makeCertificates(dir: string): void {
-  const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  run(
-    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"].concat([
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=qos-probe test CA",
-    ]),
-  );
-  run(
-    ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"].concat([
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=127.0.0.1",
-    ]),
-  );
+  const openssl = (args: string) => execFileSync("openssl", args.split(" "), { cwd: dir, stdio: "pipe" });
+  const key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  openssl(`req -x509 ${key} -keyout ca.key -out ca.pem -days 1 -subj /CN=qos-probe-test-CA`);
+  openssl(`req ${key} -keyout server.key -out server.csr -subj /CN=127.0.0.1`);
   writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
-  run(
-    ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"].concat([
-      "-out",
-      "server.pem",
-      "-days",
-      "1",
-      "-extfile",
-      "san.ext",
-    ]),
+  openssl(
+    "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile san.ext",
   );
 }
 
