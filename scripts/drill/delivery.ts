@@ -43,7 +43,8 @@ const COLLECTORS_AWAY_MS = 60_000;
 const PROCESS_DOWN_MS = 3_000;
 const TEAR_BYTES = 7;
 const TEAR_ATTEMPTS = 5;
-const DRAIN_MAX_MS = 90_000;
+/** Longer than one receipt timeout (60 s by default) plus a republish, a store and a heartbeat. */
+const DRAIN_MAX_MS = 120_000;
 /** The store unchanged this long with every outbox empty: nothing more is coming. */
 const SETTLED_MS = 10_000;
 const HARD_TIMEOUT_MS = 7 * 60_000;
