@@ -86,6 +86,10 @@ async function agent(username: string): Promise<MqttClient> {
     ca,
     rejectUnauthorized: true,
     reconnectPeriod: 0,
+    // As the agent connects: a persistent session and its Last Will on its own status topic.
+    clean: false,
+    properties: { sessionExpiryInterval: 3600 },
+    will: { topic: `${ROOT}/${username}/status`, payload: Buffer.from("offline"), qos: 1, retain: true },
   });
   clients.push(client);
   return client;
