@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { validateDetailed } from "node-cron";
 import type { z } from "zod";
 import { QosProbeError } from "../errors.js";
@@ -261,12 +262,31 @@ function checkTestPair(
   }
 }
 
+/**
+ * Where the reflector binds, as "host:port". The advertised address (sites[].reflector.host) is what
+ * peers send to; behind NAT it is not a local address and binding it fails with EADDRNOTAVAIL, so the
+ * bind address is its own setting: absent → every address (dual-stack "::" when the site advertises
+ * IPv6), a bare IP → that IP on the advertised port.
+ */
+/** A bare IP literal (`0.0.0.0`, `::`, `[::]`): listen on it at the advertised port. */
+export function parseListenHost(text: string): string | undefined {
+  const host = text.replace(/^\[(.*)\]$/, "$1");
+  return isIP(host) !== 0 ? host : undefined;
+}
+
+export function reflectorListen(listen: string | undefined, own: Site): string {
+  const port = own.reflector.port;
+  if (listen === undefined) return isIP(own.reflector.host) === 6 ? `[::]:${port}` : `0.0.0.0:${port}`;
+  const host = parseListenHost(listen);
+  if (host === undefined) return listen;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Defaults that depend on other sections: the reflector address and the MQTT client id. */
 export function fillDerived(cfg: AgentConfigParsed) {
   // checkRoot guarantees agent.site names a site; the transform only runs on a clean parse.
   const own = cfg.sites.find((s) => s.id === cfg.agent.site) as Site;
-  const host = own.reflector.host.includes(":") ? `[${own.reflector.host}]` : own.reflector.host;
-  const reflector = { ...cfg.reflector, listen: cfg.reflector.listen ?? `${host}:${own.reflector.port}` };
+  const reflector = { ...cfg.reflector, listen: reflectorListen(cfg.reflector.listen, own) };
   const { mqtt, ...rest } = cfg;
   return {
     ...rest,
