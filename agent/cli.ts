@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from "commander";
 import { duration, exitCodeFor, int, jsonError, nonNegative } from "./cli-args.js";
 import { QosProbeError } from "./errors.js";
 import { createLogger } from "./log.js";
+import { MAX_RUN_PACKETS } from "./probe/limits.js";
 import { PROFILES } from "./publish/message.js";
 import { VERSION } from "./version.js";
 
@@ -30,7 +31,7 @@ program
   .command("test")
   .description("measure one target now and print a summary (or the result message with --json)")
   .argument("<target>", "stamp://HOST[:PORT] | icmp://HOST | tcp://HOST:PORT | http(s)://HOST/PATH")
-  .option("-c, --count <n>", "packets to send", int(1, 1_000_000), 20)
+  .option("-c, --count <n>", "packets to send", int(1, MAX_RUN_PACKETS), 20)
   .option(
     "-i, --interval <time>",
     "gap between packets: 20ms, 0.5s (a bare number is ms)",

@@ -208,6 +208,7 @@ export const ReflectorSchema = z
       .string()
       .refine((s) => parseHostPort(s) !== undefined || parseListenHost(s) !== undefined, {
         error: 'must be an IP address, "host:port" or "[v6]:port"',
+        params: { hint: 'e.g. "0.0.0.0", "192.168.1.20:862" or "[::]:862"; port 1..65535' },
       })
       .optional()
       .describe(
@@ -216,7 +217,12 @@ export const ReflectorSchema = z
           "on the advertised port",
       ),
     allow: z
-      .array(z.string().refine(isAddressOrCidr, { error: "must be an IP address or CIDR" }))
+      .array(
+        z.string().refine(isAddressOrCidr, {
+          error: "must be an IP address or CIDR",
+          params: { hint: 'e.g. "198.51.100.7", "198.51.100.0/24" or "2001:db8::/32"' },
+        }),
+      )
       .optional()
       .describe("source addresses/CIDRs allowed; default: all"),
     rate_limit_pps: z.number().positive().max(1_000_000).default(1000),

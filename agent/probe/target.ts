@@ -27,7 +27,11 @@ export function parseTarget(text: string): Target {
   const scheme = url.protocol.replace(/:$/, "");
   // URL keeps IPv6 literals bracketed; sockets want them bare.
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (!host) throw new QosProbeError("PROBE_TARGET", `target "${text}" has no host`);
+  if (!host) {
+    throw new QosProbeError("PROBE_TARGET", `target "${text}" has no host`, {
+      hint: `write it as ${scheme}://HOST${scheme === "icmp" ? "" : ":PORT"}; IPv6 in brackets: ${scheme}://[2001:db8::1]`,
+    });
+  }
   const port = url.port === "" ? undefined : Number(url.port);
   // Hints must be URLs the CLI accepts again: IPv6 literals go back into brackets.
   const shown = host.includes(":") ? `[${host}]` : host;
