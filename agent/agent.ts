@@ -13,7 +13,7 @@ import { measure } from "./measure.js";
 import type { ClockSyncState } from "./probe/prober.js";
 import type { Reflector } from "./probe/stamp/reflector.js";
 import { parseListen } from "./probe/target.js";
-import { EmbeddedBroker } from "./publish/broker.js";
+import type { EmbeddedBroker } from "./publish/broker.js";
 import { ResultMessage } from "./publish/message.js";
 import type { MqttPublisher } from "./publish/mqtt.js";
 import { Outbox } from "./publish/outbox.js";
@@ -330,6 +330,8 @@ export class Agent {
       protocolVersion = cfg.mqtt.protocol_version;
     } else {
       const { host, port } = parseListen(cfg.embedded_broker.listen);
+      // aedes only when this agent is its own broker (a one-box setup); production agents never load it.
+      const { EmbeddedBroker } = await import("./publish/broker.js");
       this.broker = new EmbeddedBroker({ host, port, log: this.log.child({ part: "broker" }) });
       await this.broker.start();
       url = this.broker.url;
