@@ -6,6 +6,7 @@ import { QosProbeError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { summarize } from "../metrics/summary.js";
 import { type ProfileId, RESULT_SCHEMA_ID, type ResultMessage } from "../publish/message.js";
+import { MAX_RUN_PACKETS } from "./limits.js";
 import type { ClockSyncState, Prober, ProbeSpec, Sample } from "./prober.js";
 
 /** Who is measuring: copied into every result. */
@@ -51,6 +52,17 @@ const DEADLINE_SLACK_MS = 5_000;
 /** A sender whose p99 schedule error exceeds this share of the interval is flagged as struggling. */
 const SEND_ERROR_FLAG_SHARE = 0.1;
 
+/** A run holds a sample per packet until it is summarised: refuse one too big for the host's memory. */
+export function checkRunSize(spec: Pick<ProbeSpec, "count">): void {
+  if (spec.count > MAX_RUN_PACKETS) {
+    throw new QosProbeError(
+      "PROBE_SETUP",
+      `a run of ${spec.count} packets is more than the ${MAX_RUN_PACKETS} one run may send`,
+      { hint: "lower rate_pps or the run length (interval_s / duration_s)" },
+    );
+  }
+}
+
 /** How long a run may take: every packet's slot, plus the last packet's loss timeout, plus slack. */
 export function runDeadlineMs(spec: ProbeSpec): number {
   return spec.count * spec.interval_ms + spec.loss_timeout_ms + DEADLINE_SLACK_MS;
@@ -70,6 +82,7 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
   let samples: Sample[] = [];
   let error: { code: string; message: string } | undefined;
   try {
+    checkRunSize(req.spec);
     samples = await prober(req.spec, {
       signal,
       clock: ctx.clock,
