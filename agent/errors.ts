@@ -12,6 +12,7 @@ export type ErrorCode =
   | "PACKET_AUTH"
   | "STAMP_AUTH"
   | "REFLECTOR_UNREACHABLE"
+  | "SEND_FAILED"
   | "OUTBOX_IO"
   | "MQTT"
   | "STORE"

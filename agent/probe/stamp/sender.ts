@@ -84,7 +84,10 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   const length = udpPayloadBytes(spec.packet_size_bytes, target.family, mode);
   const errorEstimate = encodeErrorEstimate(errorEstimateFromSync(ctx.clockSync));
   const book = new SessionBook(spec.loss_timeout_ms, ctx.clockSync.synced, ctx.onSample);
-  const counts: Record<ReplyVerdict | "malformed" | "auth_failed" | "refused" | "kernel_drops", number> = {
+  const counts: Record<
+    ReplyVerdict | "malformed" | "auth_failed" | "refused" | "send_failed" | "kernel_drops",
+    number
+  > = {
     matched: 0,
     late: 0,
     duplicate: 0,
@@ -93,8 +96,10 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     malformed: 0,
     auth_failed: 0,
     refused: 0,
+    send_failed: 0,
     kernel_drops: 0,
   };
+  let lastSendError = "";
   const t1Clock = new Map<number, bigint>(); // seq → the clock's T1 (written into the packet), ns
   const t1Kernel = new Map<number, bigint>(); // seq → the kernel's TX stamp, ns
   let allSent = false;
@@ -139,8 +144,14 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     if (f.code === "ECONNREFUSED" && (f.offender === undefined || sameAddress(f.offender, target.address))) {
       counts.refused += 1;
     }
-    if (f.kind === "send" && f.tag !== undefined) book.sendFailed(f.tag, f.code);
-    else ctx.log.debug({ fault: f }, "stamp socket fault");
+    if (f.kind === "send" && f.tag !== undefined) {
+      book.sendFailed(f.tag, f.code);
+      // Not a missing path nor a refusal (EMSGSIZE, EPERM from a local firewall, …): this host's fault.
+      if (!OUTAGE_CODES.has(f.code) && f.code !== "ECONNREFUSED") {
+        counts.send_failed += 1;
+        lastSendError = f.code;
+      }
+    } else ctx.log.debug({ fault: f }, "stamp socket fault");
   };
 
   // Everything waiting on the socket, in order: TX stamps, faults, replies. Called on every wake-up
@@ -214,6 +225,13 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
         fault: true,
         hint: "check that the peer's reflector runs and listens on this address family and port",
       },
+    );
+  }
+  if (counts.send_failed > 0) {
+    throw new QosProbeError(
+      "SEND_FAILED",
+      `${counts.send_failed} STAMP packets to ${target.address} could not be sent: ${lastSendError}`,
+      { fault: true, hint: "EMSGSIZE: lower packet_size_bytes; EPERM: a local firewall rejects the traffic" },
     );
   }
   if (counts.auth_failed > 0 && counts.matched === 0) {
