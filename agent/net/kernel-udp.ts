@@ -1,5 +1,6 @@
 import { QosProbeError } from "../errors.js";
 import type { Libc } from "./libc.js";
+import { RecvCtx } from "./recv.js";
 import {
   bindSys,
   C,
@@ -8,7 +9,6 @@ import {
   encodeSockaddr,
   errnoName,
   openUdpFd,
-  RecvCtx,
   type Sys,
   SysError,
 } from "./sys.js";
@@ -216,22 +216,21 @@ export class KernelUdpSocket implements TimestampedUdpSocket {
 }
 
 /**
- * The first datagram after timestamping is first enabled on the host gets a stamp ≈ 0.26 ms late (the
- * kernel turns its timestamp static key on lazily): once per process, send one datagram to ourselves
- * on loopback so no measured packet pays for it.
+ * Linux stamps received packets only while some socket on the host wants RX timestamps (a static key,
+ * switched off again when the last such socket closes): the first datagram after it turns on came
+ * ≈ 0.26 ms late, and a datagram racing the switch can arrive with no stamp at all. Once per process,
+ * open one RX-timestamping socket and keep it open for the life of the process, and send one datagram
+ * through it on loopback, so no measured packet pays for the switch.
  */
 function warmUp(sys: Sys): void {
   if (warmedUp) return;
   warmedUp = true;
-  let fd = -1;
   try {
     const s = openUdpFd(sys, { family: 4, bindAddress: "127.0.0.1", txStamps: true });
-    fd = s.fd;
     const self = encodeSockaddr(sys, "127.0.0.1", s.localPort);
-    sys.sendto(fd, Buffer.alloc(1), 1, 0, self.buf, self.len);
+    sys.sendto(s.fd, Buffer.alloc(1), 1, 0, self.buf, self.len);
+    // Deliberately never closed (CLOEXEC, one fd per process); its one datagram just sits there.
   } catch {
-    // No IPv4 loopback (a namespace without lo up): nothing to warm.
-  } finally {
-    if (fd >= 0) sys.close(fd);
+    // No IPv4 loopback (a namespace without lo up): each socket enables stamping for itself.
   }
 }

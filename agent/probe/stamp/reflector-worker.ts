@@ -1,7 +1,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { QosProbeError } from "../../errors.js";
 import { loadLibc } from "../../net/libc.js";
-import { bindSys, C, decodeSockaddr, ERRNO, RecvCtx, type Sys, setIntOpt } from "../../net/sys.js";
+import { RecvCtx } from "../../net/recv.js";
+import { bindSys, C, decodeSockaddr, ERRNO, type Sys, setIntOpt } from "../../net/sys.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { NTP_UNIX_OFFSET_S, type NtpTime } from "./ntp.js";
 import {
