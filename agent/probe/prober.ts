@@ -13,8 +13,15 @@ export interface ClockSyncState {
   synced: boolean;
   /** Where the answer came from: "timedatectl", "chrony", "adjtimex", "assumed", "unknown". */
   source: string;
-  /** Estimated wall-clock error bound in milliseconds, when known. */
+  /**
+   * Synchronised at least once since boot. Until then results are flagged clock-unsynced (a Pi has no
+   * real-time clock: before its first sync the wall clock is 1970 or last shutdown's time).
+   */
+  synced_once?: boolean;
+  /** Bound on |wall clock − UTC|, ms, when known (adjtimex maxerror, or chrony's own bound). */
   max_error_ms?: number;
+  /** The time daemon's estimated error, ms (adjtimex esterror), when known. */
+  est_error_ms?: number;
 }
 
 /** Everything a prober needs to run one measurement. Built by the runner from a test config. */
