@@ -8,6 +8,7 @@ export type ErrorCode =
   | "CONFIG_SECRET"
   | "PROBE_SETUP"
   | "PROBE_TARGET"
+  | "PROBE_FAULT"
   | "PACKET_MALFORMED"
   | "PACKET_AUTH"
   | "OUTBOX_IO"
@@ -45,5 +46,19 @@ export class ConfigError extends QosProbeError {
     super("CONFIG_INVALID", issues.map(formatConfigIssue).join("\n"));
     this.name = "ConfigError";
     this.issues = issues;
+  }
+}
+
+/**
+ * A fault of the measurement found before or while measuring (name unresolvable, target refused): the
+ * runner turns it into `status: "fault"` with `error.code` = `fault` (see ProbeFacts in probe/prober.ts).
+ */
+export class ProbeFaultError extends QosProbeError {
+  readonly fault: string;
+
+  constructor(fault: string, message: string, options?: { hint?: string; cause?: unknown }) {
+    super("PROBE_FAULT", message, options);
+    this.name = "ProbeFaultError";
+    this.fault = fault;
   }
 }

@@ -47,6 +47,8 @@ export const DelayVariation = z
     pdv_p99: nullableMs,
     /** RFC 3550 §6.4.1 interarrival jitter estimate J (gain 1/16) at the end of the interval. */
     jitter_rfc3550: nullableMs,
+    /** Why the figures are null, e.g. "fewer than 2 packets received". */
+    null_reason: z.string().optional(),
   })
   .strict();
 export type DelayVariation = z.infer<typeof DelayVariation>;
@@ -56,7 +58,13 @@ export const OneWayStats = z
   .strict();
 
 export const OneWay = z
-  .object({ forward: OneWayStats, reverse: OneWayStats, clock_synced: z.boolean() })
+  .object({
+    forward: OneWayStats,
+    reverse: OneWayStats,
+    clock_synced: z.boolean(),
+    /** Local + remote clock error bounds, ms: how far the clocks could move these figures. */
+    error_bound_ms: ms.optional(),
+  })
   .strict();
 export type OneWay = z.infer<typeof OneWay>;
 

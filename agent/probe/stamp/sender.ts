@@ -3,6 +3,7 @@ import { lookup } from "node:dns/promises";
 import { QosProbeError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { ProbeContext, Prober, ProbeSpec } from "../prober.js";
+import { sendOffsets } from "../send-times.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
 import { AnchoredClock, type NtpTime, ntpFromEpochMs } from "./ntp.js";
 import {
@@ -23,12 +24,6 @@ const IP_UDP_OVERHEAD = { 4: 20 + 8, 6: 40 + 8 } as const;
 /** UDP payload length that makes the IP packet `ipBytes` long, never below the mode's base packet. */
 export function udpPayloadBytes(ipBytes: number, family: 4 | 6, mode: StampMode): number {
   return Math.max(baseBytes(mode), ipBytes - IP_UDP_OVERHEAD[family]);
-}
-
-/** Gap before the next packet: fixed, or exponential with the same mean (RFC 2330 §11.1.1 Poisson). */
-export function nextGapMs(spec: Pick<ProbeSpec, "interval_ms" | "schedule">, random = Math.random): number {
-  if (spec.schedule === "poisson") return -Math.log(1 - random()) * spec.interval_ms;
-  return spec.interval_ms;
 }
 
 /** Placeholder Timestamp while encoding; T1 is written over it just before send. */
@@ -125,9 +120,11 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
   });
 
   const ssid = spec.ssid ?? 0;
-  let scheduled = clock.mono();
-  for (let seq = 0; seq < spec.count; seq += 1) {
-    if (seq > 0) scheduled += nextGapMs(spec);
+  const start = clock.mono();
+  let scheduled = start;
+  let seq = 0;
+  for (const offset of sendOffsets(spec)) {
+    scheduled = start + offset;
     try {
       await clock.sleep(scheduled - clock.mono(), signal);
     } catch {
@@ -154,6 +151,7 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
     // later loop turn, so recording the packet after send() is still before either can arrive.
     book.sent({ seq, sentMono, t1, sentAtMs: time.epochMsAt(sentMono), sendErrorMs: sentMono - scheduled });
     book.expire(sentMono);
+    seq += 1;
   }
   allSent = true;
 
