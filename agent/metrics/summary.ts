@@ -40,10 +40,13 @@ export function isReceived(s: Sample): s is ReceivedSample {
 export function summarize(samples: readonly Sample[], opts: SummarizeOptions): Summary {
   const firsts = samples.filter((s) => s.dup !== true);
   const received = firsts.filter(isReceived);
+  // A reply whose RTT crosses a wall-clock step is received (loss is right) but its RTT is not a delay.
+  const timed = received.filter((s) => s.clock_step !== true);
   const sent = opts.sent;
   // A prober that reports more replies than it sent is inconsistent; never let loss go negative.
   const lost = Math.max(0, sent - received.length);
-  const gate = oneWayGate(received, { synced: opts.clockSynced, error_bound_ms: opts.clockErrorMs });
+  const gate = oneWayGate(timed, { synced: opts.clockSynced, error_bound_ms: opts.clockErrorMs });
+  const lossReasons = countLossReasons(firsts);
 
   return {
     packets: {
@@ -53,14 +56,27 @@ export function summarize(samples: readonly Sample[], opts: SummarizeOptions): S
       duplicates: samples.length - firsts.length,
       reordered: countReordered(received),
       late: firsts.filter((s) => s.late === true).length,
+      ...(lossReasons ? { loss_reasons: lossReasons } : {}),
     },
     loss_ratio: sent === 0 ? null : lost / sent,
-    rtt_ms: rttStats(received.map((s) => s.rtt_ms)),
-    delay_variation_ms: delayVariation(received, gate.report),
-    one_way_ms: gate.report ? oneWay(received, gate.error_bound_ms) : null,
+    rtt_ms: rttStats(timed.map((s) => s.rtt_ms)),
+    delay_variation_ms: delayVariation(timed, gate.report),
+    one_way_ms: gate.report ? oneWay(timed, gate.error_bound_ms) : null,
     send_error_ms: sendError(firsts),
     one_way_gate: gate,
   };
+}
+
+/** Lost packets with a reason the host saw at send time, by reason; undefined when there are none. */
+export function countLossReasons(firsts: readonly Sample[]): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  let any = false;
+  for (const s of firsts) {
+    if (s.loss_reason === undefined || isReceived(s)) continue;
+    out[s.loss_reason] = (out[s.loss_reason] ?? 0) + 1;
+    any = true;
+  }
+  return any ? out : undefined;
 }
 
 /** RTT statistics; percentiles and median by nearest rank, stddev over the population (stats.ts). */

@@ -136,3 +136,10 @@ export interface Sample {
 }
 
 export type Prober = (spec: ProbeSpec, ctx: ProbeContext) => Promise<Sample[]>;
+
+/** Record the address and family a run actually measures (issue 9: every result says which). */
+export function noteTarget(facts: ProbeFacts | undefined, target: { address: string; family: 4 | 6 }): void {
+  if (!facts) return;
+  facts.address = target.address;
+  facts.family = target.family;
+}

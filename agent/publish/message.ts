@@ -16,6 +16,13 @@ const isoUtc = z.iso.datetime({ offset: false });
 export const VerdictValue = z.enum(["pass", "fail", "insufficient"]);
 export type VerdictValue = z.infer<typeof VerdictValue>;
 
+/**
+ * One interval's verdict: a VerdictValue, or "not-judged" when a flag says the figure is not the
+ * network's (host-timing, clock-step, a fault); `verdicts.not_judged` gives the flags.
+ */
+export const IntervalVerdictValue = z.enum(["pass", "fail", "insufficient", "not-judged"]);
+export type IntervalVerdictValue = z.infer<typeof IntervalVerdictValue>;
+
 export const PROFILES = ["internet-3.2.2", "voip-4.2"] as const;
 export const ProfileId = z.enum(PROFILES);
 export type ProfileId = z.infer<typeof ProfileId>;
@@ -76,6 +83,8 @@ export const Packets = z
     duplicates: count,
     reordered: count,
     late: count,
+    /** Lost packets whose cause the host saw at send time, by reason: { "network unreachable": 3 }. */
+    loss_reasons: z.record(z.string(), count).optional(),
   })
   .strict();
 export type Packets = z.infer<typeof Packets>;
@@ -85,9 +94,11 @@ export const Verdicts = z
     profile: ProfileId,
     /** Which delay the delay verdict judged: mean RTT (3.2.2.1) or one-way delay (4.2.2). */
     delay_basis: z.enum(["round-trip", "one-way", "round-trip-half"]),
-    rtt: VerdictValue,
-    delay_variation: VerdictValue,
-    loss: VerdictValue,
+    rtt: IntervalVerdictValue,
+    delay_variation: IntervalVerdictValue,
+    loss: IntervalVerdictValue,
+    /** The flags that made a verdict "not-judged" (absent when every verdict was judged). */
+    not_judged: z.array(z.string()).optional(),
   })
   .strict();
 export type Verdicts = z.infer<typeof Verdicts>;
@@ -96,8 +107,30 @@ export type Verdicts = z.infer<typeof Verdicts>;
 export const Quality = z
   .object({
     send_error_ms: z.object({ p50: nullableMs, p99: nullableMs }).strict(),
-    clock: z.object({ synced: z.boolean(), source: z.string(), max_error_ms: ms.optional() }).strict(),
-    /** e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted". */
+    clock: z
+      .object({
+        /** Synchronised now (adjtimex: STA_UNSYNC clear). */
+        synced: z.boolean(),
+        /** Synchronised at least once since boot; false → flag clock-unsynced. */
+        synced_once: z.boolean().optional(),
+        source: z.string(),
+        /** Deprecated name of error_bound_ms, kept for readers of earlier messages. */
+        max_error_ms: ms.optional(),
+        /** Bound on |local clock − UTC|, ms (adjtimex maxerror). */
+        error_bound_ms: ms.optional(),
+        /** Why one_way_ms is null, when the method could have had it (metrics/one-way-gate.ts). */
+        one_way_withheld: z.string().optional(),
+      })
+      .strict(),
+    /** What the measuring host could have added to one packet's delay (metrics/timing-error.ts). */
+    timing_error_ms: z
+      .object({ bound: ms, terms: z.record(z.string(), ms) })
+      .strict()
+      .optional(),
+    /**
+     * e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted",
+     * "host-timing", "clock-step", "fault".
+     */
     flags: z.array(z.string()),
   })
   .strict();
@@ -108,7 +141,12 @@ export const ResultMessage = z
     schema: z.literal(RESULT_SCHEMA_ID),
     id: z.uuid({ version: "v7" }),
     seq: count,
-    status: z.enum(["ok", "error"]),
+    /**
+     * ok: measured. error: we could not measure (setup: ping missing, bad key file). fault: the
+     * measurement itself failed (target refused, name unresolvable, TLS, HMAC mismatch) — out of path
+     * loss, counted against coverage. Both carry `error {code, message}`.
+     */
+    status: z.enum(["ok", "error", "fault"]),
     error: z.object({ code: z.string(), message: z.string() }).strict().optional(),
     agent: z
       .object({
@@ -123,6 +161,9 @@ export const ResultMessage = z
         id: z.string().min(1),
         method: z.enum(METHODS),
         target: z.string(),
+        /** The address actually measured and its family, when the run got as far as resolving. */
+        address: z.string().optional(),
+        family: z.union([z.literal(4), z.literal(6)]).optional(),
         peer: z.object({ site: z.string(), province: z.string() }).strict().optional(),
         distance_km: z.number().nonnegative().optional(),
         packet_size_bytes: z.number().int().positive(),

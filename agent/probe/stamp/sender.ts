@@ -1,8 +1,8 @@
 import dgram from "node:dgram";
 import { lookup } from "node:dns/promises";
-import { QosProbeError } from "../../errors.js";
+import { ProbeFaultError, QosProbeError } from "../../errors.js";
 import type { Logger } from "../../log.js";
-import type { ProbeContext, Prober, ProbeSpec } from "../prober.js";
+import { noteTarget, type ProbeContext, type Prober, type ProbeSpec } from "../prober.js";
 import { sendOffsets } from "../send-times.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
 import { AnchoredClock, type NtpTime, ntpFromEpochMs } from "./ntp.js";
@@ -40,7 +40,7 @@ async function resolveTarget(spec: ProbeSpec): Promise<Target> {
     const found = await lookup(spec.host, { family: spec.family ?? 0, verbatim: true });
     return { address: found.address, family: found.family === 6 ? 6 : 4, port: spec.port ?? STAMP_PORT };
   } catch (err) {
-    throw new QosProbeError("PROBE_TARGET", `cannot resolve ${spec.host}: ${(err as Error).message}`, {
+    throw new ProbeFaultError("NAME_UNRESOLVABLE", `cannot resolve ${spec.host}: ${(err as Error).message}`, {
       cause: err,
     });
   }
@@ -78,6 +78,7 @@ async function openSocket(target: Target, dscp: number, log: Logger): Promise<dg
  */
 export const stamp: Prober = async (spec, ctx) => {
   const target = await resolveTarget(spec);
+  noteTarget(ctx.facts, target);
   const socket = await openSocket(target, spec.dscp, ctx.log);
   try {
     return await runSession(socket, target, spec, ctx);
