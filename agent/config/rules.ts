@@ -1,6 +1,7 @@
 import { validateDetailed } from "node-cron";
 import type { z } from "zod";
 import { QosProbeError } from "../errors.js";
+import { MIN_POISSON_EXPECTED_PACKETS } from "../probe/send-times.js";
 import { parseTarget } from "../probe/target.js";
 import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
 import { findProvince } from "./provinces.js";
@@ -81,6 +82,7 @@ export function checkTest(t: TestConfig, ctx: Ctx): void {
       `raise rate_pps to at least ${Math.ceil((1 / runSeconds) * 100) / 100}`,
     );
   }
+  checkPoisson(t, runSeconds, ctx);
   if (t.method === "stamp" && t.packet_size_bytes < STAMP_MIN_PACKET) {
     issue(
       ctx,
@@ -98,6 +100,34 @@ export function checkTest(t: TestConfig, ctx: Ctx): void {
     );
   }
   if (t.target !== undefined) checkTarget(t.target, t, ctx);
+}
+
+/**
+ * Poisson sending is a truncated Poisson process confined to its run (probe/send-times.ts): the count
+ * varies, so a run must expect enough packets that an empty or wildly short one cannot happen, and
+ * ping cannot send Poisson at all. Runtime twin: planPing refuses poisson; send-times truncates.
+ */
+function checkPoisson(t: TestConfig, runSeconds: number | undefined, ctx: Ctx): void {
+  if (t.schedule !== "poisson") return;
+  if (t.method === "icmp") {
+    issue(
+      ctx,
+      ["schedule"],
+      "icmp tests send through ping, which can only send periodically",
+      "use schedule: periodic",
+    );
+    return;
+  }
+  if (runSeconds === undefined) return;
+  const expected = t.rate_pps * runSeconds;
+  if (expected < MIN_POISSON_EXPECTED_PACKETS) {
+    issue(
+      ctx,
+      ["schedule"],
+      `a Poisson run of ${runSeconds} s at ${t.rate_pps} pps expects ${Math.round(expected * 100) / 100} packets; the count varies and needs at least ${MIN_POISSON_EXPECTED_PACKETS} expected`,
+      `raise rate_pps to at least ${Math.ceil((MIN_POISSON_EXPECTED_PACKETS / runSeconds) * 100) / 100}, or use schedule: periodic`,
+    );
+  }
 }
 
 function checkTarget(text: string, t: TestConfig, ctx: Ctx): void {
