@@ -107,6 +107,19 @@ describe("Error Estimate", () => {
     expect(errorEstimateMs(e)).toBeCloseTo(1.00708, 5);
   });
 
+  it("carries the adjtimex bound: maxerror 1500 µs → Scale 15, Multiplier 197", () => {
+    // 0.0015 s × 2^(32 − 15) = 196.6 → 197 (rounded up); at Scale 14 it would be 393 > 255.
+    const e = errorEstimateFromSync({ synced: true, source: "adjtimex", max_error_ms: 1.5 });
+    expect(e).toEqual({ synced: true, ptp: false, scale: 15, multiplier: 197 });
+    // S bit set: 0x8000 | 15 << 8 | 197 = 0x8FC5; 197 × 2^−17 s = 1.50299 ms ≥ 1.5 ms.
+    expect(encodeErrorEstimate(e)).toBe(0x8fc5);
+    expect(errorEstimateMs(e)).toBeCloseTo(1.50299, 5);
+    // Unsynced (a container before the host syncs): S clear, the kernel's 16 s bound stated as is.
+    const unsynced = errorEstimateFromSync({ synced: false, source: "adjtimex", max_error_ms: 16_000 });
+    expect(unsynced.synced).toBe(false);
+    expect(errorEstimateMs(unsynced)).toBeGreaterThanOrEqual(16_000);
+  });
+
   it("says 'unknown' with the largest error, not a made-up small one", () => {
     expect(errorEstimateFromSync({ synced: false, source: "unknown" })).toEqual({
       synced: false,
