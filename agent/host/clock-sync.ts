@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { access } from "node:fs/promises";
 import type { ClockSyncState } from "../probe/prober.js";
 import { libcTime, STA_UNSYNC, TIME_ERROR, type Timex } from "./libc-time.js";
+import { realtimeSource } from "./realtime.js";
 
 /** Each outside command gets this long; a hung D-Bus or chronyd must not hold up a heartbeat. */
 const COMMAND_TIMEOUT_MS = 2_000;
@@ -131,7 +132,11 @@ function leadingSeconds(text: string | undefined): number | null {
 
 function latched(latch: SyncLatch, state: Omit<ClockSyncState, "synced_once">): ClockSyncState {
   if (state.synced) latch.syncedOnce = true;
-  return { ...state, synced_once: latch.syncedOnce };
+  // Without the FFI our timestamps come from the slewed performance clock: what it has not yet
+  // slewed out adds to the host's bound.
+  const residual = libcTime() ? 0 : realtimeSource().residual_ms;
+  const bound = state.max_error_ms === undefined ? {} : { max_error_ms: state.max_error_ms + residual };
+  return { ...state, ...bound, synced_once: latch.syncedOnce };
 }
 
 const runCommand: RunCommand = (file, args) =>

@@ -1,6 +1,8 @@
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { libcTime } from "../../../agent/host/libc-time.js";
 import { realtimeMs, realtimeSource, SlewingMap } from "../../../agent/host/realtime.js";
+import { transpileForChild } from "../../helpers/ts-child.js";
 
 describe("SlewingMap", () => {
   it("follows the monotonic clock from its anchor", () => {
@@ -78,5 +80,35 @@ describe("realtime on this machine", () => {
     expect(t.maxerror_us).toBeGreaterThanOrEqual(0);
     expect(t.maxerror_us).toBeLessThanOrEqual(16_000_000);
     expect(t.esterror_us).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe("realtime without koffi (QOSPROBE_NO_FFI=1, as with --omit=optional)", () => {
+  it("falls back to the slewed performance clock, on the wall clock, never backwards", async () => {
+    const tree = await transpileForChild(["agent/host/realtime.ts"]);
+    try {
+      const script = `
+        import { realtimeMs, realtimeSource } from "./agent/host/realtime.js";
+        const before = Date.now();
+        const a = realtimeMs();
+        const readings = Array.from({ length: 1000 }, () => realtimeMs());
+        const after = Date.now();
+        const monotonic = readings.every((r, i) => i === 0 || r >= readings[i - 1]);
+        console.log(JSON.stringify({ source: realtimeSource().source, before, a, after, monotonic }));`;
+      const out = JSON.parse(
+        execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+          cwd: tree.dir,
+          env: { ...process.env, QOSPROBE_NO_FFI: "1" },
+          encoding: "utf8",
+        }),
+      ) as { source: string; before: number; a: number; after: number; monotonic: boolean };
+      expect(out.source).toBe("performance");
+      expect(out.monotonic).toBe(true);
+      // Disciplined to a Date.now() edge at start: within Date.now()'s own millisecond truncation.
+      expect(out.a).toBeGreaterThanOrEqual(out.before - 1);
+      expect(out.a).toBeLessThan(out.after + 1);
+    } finally {
+      await tree.remove();
+    }
   });
 });
