@@ -11,6 +11,9 @@ export type ErrorCode =
   | "PROBE_FAULT"
   | "PACKET_MALFORMED"
   | "PACKET_AUTH"
+  | "STAMP_AUTH"
+  | "REFLECTOR_UNREACHABLE"
+  | "SEND_FAILED"
   | "OUTBOX_IO"
   | "MQTT"
   | "STORE"
@@ -19,11 +22,21 @@ export type ErrorCode =
 export class QosProbeError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
-  constructor(code: ErrorCode, message: string, options?: { hint?: string; cause?: unknown }) {
+  /**
+   * A fault of the measurement itself (bad key, nothing listening), not of the path: the runner makes
+   * the result `status: "fault"` with this code, kept out of path loss (issue 9).
+   */
+  readonly fault: boolean;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { hint?: string; cause?: unknown; fault?: boolean },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "QosProbeError";
     this.code = code;
     this.hint = options?.hint;
+    this.fault = options?.fault ?? false;
   }
 }
 
@@ -50,15 +63,16 @@ export class ConfigError extends QosProbeError {
 }
 
 /**
- * A fault of the measurement found before or while measuring (name unresolvable, target refused): the
- * runner turns it into `status: "fault"` with `error.code` = `fault` (see ProbeFacts in probe/prober.ts).
+ * A fault of the measurement with its own code for the result (NAME_UNRESOLVABLE, TARGET_REFUSED,
+ * TLS_ERROR): the runner turns it into `status: "fault"` with `error.code` = `faultCode` (see
+ * ProbeFacts in probe/prober.ts). A plain QosProbeError with `fault: true` gives its ErrorCode instead.
  */
 export class ProbeFaultError extends QosProbeError {
-  readonly fault: string;
+  readonly faultCode: string;
 
-  constructor(fault: string, message: string, options?: { hint?: string; cause?: unknown }) {
-    super("PROBE_FAULT", message, options);
+  constructor(faultCode: string, message: string, options?: { hint?: string; cause?: unknown }) {
+    super("PROBE_FAULT", message, { ...options, fault: true });
     this.name = "ProbeFaultError";
-    this.fault = fault;
+    this.faultCode = faultCode;
   }
 }

@@ -14,9 +14,9 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
   const lines = [
     c.bold(`${r.test.target}`) +
       `  ${r.test.method.toUpperCase()}  ${r.test.packet_size_bytes} B  ${r.test.rate_pps} pps  DSCP ${r.test.dscp}` +
-      (r.test.distance_km !== undefined ? `  ${r.test.distance_km} km` : ""),
-    `${label("interval")}${r.interval.start} → ${r.interval.end}` +
-      (r.test.address ? `  measured ${r.test.address} (IPv${r.test.family})` : ""),
+      (r.test.distance_km !== undefined ? `  ${r.test.distance_km} km` : "") +
+      (r.test.address ? `  → ${r.test.address} (IPv${r.test.family ?? "?"})` : ""),
+    `${label("interval")}${r.interval.start} → ${r.interval.end}`,
     `${label("packets")}sent ${p.sent}  received ${p.received}  lost ${p.lost} (${lossPct})  ` +
       `dup ${p.duplicates}  reordered ${p.reordered}  late ${p.late}`,
     `${label("rtt ms")}min ${n(rtt.min)}  mean ${n(rtt.mean)}  median ${n(rtt.median)}  p95 ${n(rtt.p95)}  ` +
@@ -32,10 +32,12 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
       `clock ${r.quality.clock.synced ? "synchronised" : "NOT synchronised"} (${r.quality.clock.source}` +
       (r.quality.clock.error_bound_ms !== undefined ? `, ±${n(r.quality.clock.error_bound_ms)} ms` : "") +
       ")" +
+      (r.quality.timestamps ? `  timestamps ${r.quality.timestamps}` : "") +
       (r.quality.timing_error_ms ? `  timing error ≤ ${n(r.quality.timing_error_ms.bound)} ms` : ""),
     `${label("verdict")}${verdictLine(r, c)}`,
   ];
   if (r.quality.flags.length > 0) lines.push(`${label("flags")}${r.quality.flags.join(", ")}`);
+  if (r.outage) lines.push(`${label("outage")}${r.outage.packets} packets found no path: ${r.outage.reason}`);
   if (r.error) lines.push(`${label("error")}${c.red(`${r.error.code}: ${r.error.message}`)}`);
   return lines.join("\n");
 }

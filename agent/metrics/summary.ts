@@ -1,3 +1,4 @@
+import { errnoReason } from "../probe/net-errors.js";
 import type { Sample } from "../probe/prober.js";
 import type { DelayVariation, OneWay, Packets, Quality, RttStats } from "../publish/message.js";
 import { delayVariation } from "./delay-variation.js";
@@ -72,8 +73,10 @@ export function countLossReasons(firsts: readonly Sample[]): Record<string, numb
   const out: Record<string, number> = {};
   let any = false;
   for (const s of firsts) {
-    if (s.loss_reason === undefined || isReceived(s)) continue;
-    out[s.loss_reason] = (out[s.loss_reason] ?? 0) + 1;
+    // ICMP and TCP/HTTP give a reason; the STAMP socket gives the errno of the failed send.
+    const reason = s.loss_reason ?? (s.send_error === undefined ? undefined : errnoReason(s.send_error));
+    if (reason === undefined || isReceived(s)) continue;
+    out[reason] = (out[reason] ?? 0) + 1;
     any = true;
   }
   return any ? out : undefined;

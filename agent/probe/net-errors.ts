@@ -17,6 +17,11 @@ const OUTAGE: Record<string, string> = {
   EADDRNOTAVAIL: "source address not available",
 };
 
+/** "ENETUNREACH" → "network unreachable"; an errno without a reason of ours is kept as it is. */
+export function errnoReason(errno: string): string {
+  return OUTAGE[errno] ?? errno;
+}
+
 /** Name resolution failures (getaddrinfo codes through Node). */
 const NAME_FAULTS = new Set(["ENOTFOUND", "EAI_NONAME", "EAI_NODATA", "EAI_FAIL"]);
 

@@ -7,7 +7,10 @@ import { loopDelay } from "../host/loop-delay.js";
 import type { Logger } from "../log.js";
 import { summarize } from "../metrics/summary.js";
 import { isHostTiming, timingError } from "../metrics/timing-error.js";
+import { loadedLibc } from "../net/libc.js";
+import { timestampPreference } from "../net/udp.js";
 import { type ProfileId, RESULT_SCHEMA_ID, type ResultMessage } from "../publish/message.js";
+import { MAX_RUN_PACKETS } from "./limits.js";
 import type { ClockSyncState, MeasurementFault, ProbeFacts, Prober, ProbeSpec, Sample } from "./prober.js";
 
 /** Who is measuring: copied into every result. */
@@ -53,6 +56,17 @@ const DEADLINE_SLACK_MS = 5_000;
 /** A sender whose p99 schedule error exceeds this share of the interval is flagged as struggling. */
 const SEND_ERROR_FLAG_SHARE = 0.1;
 
+/** A run holds a sample per packet until it is summarised: refuse one too big for the host's memory. */
+export function checkRunSize(spec: Pick<ProbeSpec, "count">): void {
+  if (spec.count > MAX_RUN_PACKETS) {
+    throw new QosProbeError(
+      "PROBE_SETUP",
+      `a run of ${spec.count} packets is more than the ${MAX_RUN_PACKETS} one run may send`,
+      { hint: "lower rate_pps or the run length (interval_s / duration_s)" },
+    );
+  }
+}
+
 /** How long a run may take: every packet's slot (or the Poisson sending time), the last loss timeout, slack. */
 export function runDeadlineMs(spec: ProbeSpec): number {
   const sending =
@@ -61,13 +75,6 @@ export function runDeadlineMs(spec: ProbeSpec): number {
       : spec.count * spec.interval_ms;
   return sending + spec.loss_timeout_ms + DEADLINE_SLACK_MS;
 }
-
-/**
- * Methods whose timestamps are taken in JavaScript, so this thread's event-loop lag is in their delays.
- * ping stamps in the kernel (SO_TIMESTAMP). A kernel-timestamped STAMP socket (agent/net/) says so in
- * ProbeFacts and drops out of this term.
- */
-const USER_TIMESTAMPED = new Set(["stamp", "tcp", "http"]);
 
 /**
  * A Poisson run sends only inside the interval it claims (send-times.ts): its sending time is what is
@@ -94,7 +101,9 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
 
   let samples: Sample[] = [];
   let error: { code: string; message: string } | undefined;
+  let measured: { address: string; family: 4 | 6 } | undefined;
   try {
+    checkRunSize(spec);
     samples = await prober(spec, {
       signal,
       clock: ctx.clock,
@@ -102,17 +111,23 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
       clockSync: ctx.clockSync,
       facts,
       ...(ctx.onSample ? { onSample: ctx.onSample } : {}),
+      onTarget: (t) => {
+        measured = t;
+      },
     });
   } catch (err) {
     if (err instanceof ProbeFaultError) {
-      facts.fault ??= { code: err.fault, message: err.message };
+      facts.fault ??= { code: err.faultCode, message: err.message };
+    } else if (err instanceof QosProbeError && err.fault) {
+      // STAMP faults (key mismatch, nothing listening, a local send failure) carry their ErrorCode.
+      facts.fault ??= { code: err.code, message: err.message };
     } else {
       error = {
         code: err instanceof QosProbeError ? err.code : "PROBE_SETUP",
         message: err instanceof Error ? err.message : String(err),
       };
     }
-    log.warn({ err }, "probe failed before measuring");
+    log.warn({ err }, facts.fault ? "measurement fault" : "probe failed before measuring");
   }
   const loopDelayMs = loopWindow();
   const endedAt = ctx.clock.now();
@@ -123,7 +138,10 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
     aborted: signal.aborted,
     error,
     facts,
-    ...(USER_TIMESTAMPED.has(spec.method) ? { eventLoopDelayMs: loopDelayMs } : {}),
+    ...(measured ? { measured } : {}),
+    // This thread's event-loop lag is in the delays only where timestamps are taken in JavaScript
+    // (TCP, HTTP, STAMP on dgram); ping and the kernel-stamped STAMP socket stamp in the kernel.
+    ...(timestampsOf(spec.method, samples) === "user" ? { eventLoopDelayMs: loopDelayMs } : {}),
   });
   log.debug({ sent: message.packets.sent, lost: message.packets.lost }, "run finished");
   return message;
@@ -139,6 +157,30 @@ interface BuildFacts {
   facts?: ProbeFacts;
   /** Event-loop bound over the run, ms, for methods timestamped in JavaScript (host/loop-delay.ts). */
   eventLoopDelayMs?: number;
+  /** The address and family the prober measured. */
+  measured?: { address: string; family: 4 | 6 };
+  /** `error` is a fault of the measurement (QosProbeError.fault): `status: "fault"` with its code. */
+  fault?: boolean;
+}
+
+/**
+ * How the method's packet times were taken. STAMP samples say so themselves (kernel only if every
+ * received packet had a kernel RX stamp); ping stamps replies with the kernel's SO_TIMESTAMP; TCP and
+ * HTTP time in JavaScript. A STAMP run with no sample reports the socket it would have used.
+ */
+export function timestampsOf(method: string, samples: Sample[]): "kernel" | "user" {
+  if (method === "icmp") return "kernel";
+  if (method !== "stamp") return "user";
+  const marked = samples.filter((s) => s.timestamps !== undefined);
+  if (marked.length > 0) return marked.every((s) => s.timestamps === "kernel") ? "kernel" : "user";
+  return loadedLibc() && timestampPreference() === "kernel" ? "kernel" : "user";
+}
+
+/** Packets lost because their send found no path, and the first such reason (issue 9 outages). */
+function outageOf(samples: Sample[]): { reason: string; packets: number } | undefined {
+  const failed = samples.filter((s) => s.send_error !== undefined && !s.dup);
+  const first = failed[0]?.send_error;
+  return first === undefined ? undefined : { reason: first, packets: failed.length };
 }
 
 /**
@@ -156,17 +198,25 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
     clockErrorMs: facts.clockSync.max_error_ms,
   });
   const summary = roundSummary(raw);
-  const fault: MeasurementFault | undefined = facts.error ? undefined : facts.facts?.fault;
+  const faultFromError = facts.error && facts.fault ? facts.error : undefined;
+  const error = faultFromError ? undefined : facts.error;
+  const fault: MeasurementFault | undefined = faultFromError ?? (error ? undefined : facts.facts?.fault);
+  const measured =
+    facts.measured ??
+    (facts.facts?.address && facts.facts.family
+      ? { address: facts.facts.address, family: facts.facts.family }
+      : undefined);
   const timing = timingError({ samples, event_loop_delay_ms: facts.eventLoopDelayMs });
   const dvLimit = PROFILE_THRESHOLDS[req.profile].delay_variation_ms;
 
+  const outage = outageOf(samples);
   const flags: string[] = [];
   if (req.diagnostic) flags.push("diagnostic");
   // Issue 10: until the host has been synchronised once since boot its wall clock (intervals, one-way
   // figures) is not trusted; a clock that was synced and is now coasting is judged by its bound instead.
   if (!(facts.clockSync.synced_once ?? facts.clockSync.synced)) flags.push("clock-unsynced");
   if (facts.aborted) flags.push("aborted");
-  if (facts.error) flags.push("error");
+  if (error) flags.push("error");
   if (fault) flags.push("fault");
   for (const f of facts.facts?.flags ?? []) if (!flags.includes(f)) flags.push(f);
   if (summary.packets.received > 0 && isHostTiming(timing.bound, dvLimit)) flags.push("host-timing");
@@ -190,8 +240,8 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
     },
     flags,
   );
-  const status = facts.error ? "error" : fault ? "fault" : "ok";
-  const errorField = facts.error ?? fault;
+  const status = error ? "error" : fault ? "fault" : "ok";
+  const errorField = error ?? fault;
   const clock = facts.clockSync;
   const gate = raw.one_way_gate;
 
@@ -206,10 +256,9 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
       id: req.test_id,
       method: req.spec.method,
       target: req.target,
-      ...(facts.facts?.address ? { address: facts.facts.address } : {}),
-      ...(facts.facts?.family ? { family: facts.facts.family } : {}),
       ...(req.peer ? { peer: { ...req.peer } } : {}),
       ...(req.distance_km !== undefined ? { distance_km: round(req.distance_km, 1) } : {}),
+      ...(measured ? { address: measured.address, family: measured.family } : {}),
       packet_size_bytes: req.spec.packet_size_bytes,
       dscp: req.spec.dscp,
       rate_pps: round(1000 / req.spec.interval_ms, 6),
@@ -243,8 +292,10 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
         bound: round(timing.bound, MS_DIGITS),
         terms: Object.fromEntries(Object.entries(timing.terms).map(([k, v]) => [k, round(v, MS_DIGITS)])),
       },
+      timestamps: timestampsOf(req.spec.method, samples),
       flags,
     },
+    ...(outage ? { outage } : {}),
   };
 }
 

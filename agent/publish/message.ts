@@ -128,6 +128,12 @@ export const Quality = z
       .strict()
       .optional(),
     /**
+     * How packet times were taken: "kernel" = kernel timestamps (STAMP on the koffi socket, ping's
+     * SO_TIMESTAMP), "user" = JavaScript after the event loop got to it. Optional only so results
+     * stored before it existed still validate; every new result carries it.
+     */
+    timestamps: z.enum(["kernel", "user"]).optional(),
+    /**
      * e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted",
      * "host-timing", "clock-step", "fault".
      */
@@ -180,6 +186,11 @@ export const ResultMessage = z
     one_way_ms: OneWay.nullable(),
     verdicts: Verdicts,
     quality: Quality,
+    /**
+     * Packets whose send failed because there was no path (ENETUNREACH, EHOSTUNREACH, ENETDOWN): they
+     * count as sent and lost, an outage the loss verdict must see (issue 9), not an error.
+     */
+    outage: z.object({ reason: z.string(), packets: count }).strict().optional(),
   })
   .strict();
 export type ResultMessage = z.infer<typeof ResultMessage>;

@@ -125,7 +125,7 @@ describe("tcp prober on loopback", () => {
   it("calls a name that does not resolve a fault (NAME_UNRESOLVABLE)", async () => {
     const err = await tcp(spec({ host: "no-such-host.invalid", count: 1 }), ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProbeFaultError);
-    expect((err as ProbeFaultError).fault).toBe("NAME_UNRESOLVABLE");
+    expect((err as ProbeFaultError).faultCode).toBe("NAME_UNRESOLVABLE");
   });
 
   it("refuses a DSCP it cannot set and a missing port", async () => {

@@ -81,7 +81,7 @@ describe("pingFailure", () => {
   it("calls an unknown host a fault of the measurement (NAME_UNRESOLVABLE), not loss", () => {
     const err = pingFailure(fixture("unknown-host.txt"), { host: "no-such-host.invalid", interval_ms: 200 });
     expect(err.code).toBe("PROBE_FAULT");
-    expect((err as ProbeFaultError).fault).toBe("NAME_UNRESOLVABLE");
+    expect((err as ProbeFaultError).faultCode).toBe("NAME_UNRESOLVABLE");
     expect(err.message).toBe(
       "cannot resolve no-such-host.invalid: no-such-host.invalid: Name or service not known",
     );
