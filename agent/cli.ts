@@ -48,6 +48,12 @@ program
   )
   .option("--poisson", "exponential gaps (Poisson sampling, RFC 2330) instead of a fixed period")
   .addOption(
+    new Option(
+      "--family <n>",
+      "address family to resolve and measure: 4 or 6 (default: the resolver's first)",
+    ).choices(["4", "6"]),
+  )
+  .addOption(
     new Option("--profile <id>", "specification profile to judge against")
       .choices(PROFILES)
       .default(PROFILES[0]),
@@ -65,7 +71,8 @@ Examples:
   qos-probe test stamp://[2001:db8::7] --auth-key-file k.hex   authenticated STAMP over IPv6
   qos-probe test stamp://127.0.0.1:8620 --json | jq .rtt_ms   the result message for scripts
 
-Exit status: 0 measured, 1 the probe could not run, 2 usage error.`,
+Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault),
+2 usage error.`,
   )
   .action(async (target: string, o, cmd: Command) => {
     const { runOneShot } = await import("./oneshot.js");
@@ -79,6 +86,7 @@ Exit status: 0 measured, 1 the probe could not run, 2 usage error.`,
         dscp: o.dscp,
         loss_timeout_ms: o.timeout,
         schedule: o.poisson ? "poisson" : "periodic",
+        ...(o.family ? { family: Number(o.family) as 4 | 6 } : {}),
         profile: o.profile,
         ...(o.authKeyFile ? { auth_key_file: o.authKeyFile } : {}),
         ...(o.ssid !== undefined ? { ssid: o.ssid } : {}),

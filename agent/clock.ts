@@ -1,9 +1,11 @@
+import { realtimeMs } from "./host/realtime.js";
+
 /**
  * Time is injected so timing code can be tested without sleeping. Intervals use the monotonic clock
  * (`mono`), timestamps use the wall clock (`now`): a wall-clock step (NTP) must never bend an RTT.
  */
 export interface Clock {
-  /** Wall clock, epoch milliseconds (may step). */
+  /** Wall clock, epoch milliseconds (may step), sub-millisecond where the platform allows. */
   now(): number;
   /** Monotonic milliseconds with sub-millisecond resolution (never steps). */
   mono(): number;
@@ -12,7 +14,8 @@ export interface Clock {
 }
 
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  // CLOCK_REALTIME through the FFI (µs), else the slewed performance clock: never whole-ms Date.now().
+  now: realtimeMs,
   mono: () => performance.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
@@ -73,6 +76,11 @@ export class FakeClock implements Clock {
         { once: true },
       );
     });
+  }
+
+  /** Step the wall clock alone (an NTP step): the monotonic clock does not move. */
+  stepWall(ms: number): void {
+    this.wall += ms;
   }
 
   /** Move both clocks forward, waking sleepers whose deadline has passed. */

@@ -8,6 +8,7 @@ export type ErrorCode =
   | "CONFIG_SECRET"
   | "PROBE_SETUP"
   | "PROBE_TARGET"
+  | "PROBE_FAULT"
   | "PACKET_MALFORMED"
   | "PACKET_AUTH"
   | "STAMP_AUTH"
@@ -58,5 +59,20 @@ export class ConfigError extends QosProbeError {
     super("CONFIG_INVALID", issues.map(formatConfigIssue).join("\n"));
     this.name = "ConfigError";
     this.issues = issues;
+  }
+}
+
+/**
+ * A fault of the measurement with its own code for the result (NAME_UNRESOLVABLE, TARGET_REFUSED,
+ * TLS_ERROR): the runner turns it into `status: "fault"` with `error.code` = `faultCode` (see
+ * ProbeFacts in probe/prober.ts). A plain QosProbeError with `fault: true` gives its ErrorCode instead.
+ */
+export class ProbeFaultError extends QosProbeError {
+  readonly faultCode: string;
+
+  constructor(faultCode: string, message: string, options?: { hint?: string; cause?: unknown }) {
+    super("PROBE_FAULT", message, { ...options, fault: true });
+    this.name = "ProbeFaultError";
+    this.faultCode = faultCode;
   }
 }

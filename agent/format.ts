@@ -1,5 +1,5 @@
 import { PROFILE_THRESHOLDS } from "./compliance/thresholds.js";
-import type { ResultMessage, VerdictValue } from "./publish/message.js";
+import type { IntervalVerdictValue, ResultMessage } from "./publish/message.js";
 
 /**
  * Human-readable rendering of one result for a terminal: what a network engineer reads at a glance.
@@ -27,10 +27,13 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
       (r.one_way_ms
         ? `forward mean ${n(r.one_way_ms.forward.mean)} (max−min ${n(r.one_way_ms.forward.max_minus_min)})  ` +
           `reverse mean ${n(r.one_way_ms.reverse.mean)} (max−min ${n(r.one_way_ms.reverse.max_minus_min)})`
-        : "not measured (needs synchronised clocks at both ends)"),
+        : `not reported (${r.quality.clock.one_way_withheld ?? "needs synchronised clocks at both ends"})`),
     `${label("sender")}schedule error p50 ${n(r.quality.send_error_ms.p50)} ms  p99 ${n(r.quality.send_error_ms.p99)} ms  ` +
-      `clock ${r.quality.clock.synced ? "synchronised" : "NOT synchronised"} (${r.quality.clock.source})` +
-      (r.quality.timestamps ? `  timestamps ${r.quality.timestamps}` : ""),
+      `clock ${r.quality.clock.synced ? "synchronised" : "NOT synchronised"} (${r.quality.clock.source}` +
+      (r.quality.clock.error_bound_ms !== undefined ? `, ±${n(r.quality.clock.error_bound_ms)} ms` : "") +
+      ")" +
+      (r.quality.timestamps ? `  timestamps ${r.quality.timestamps}` : "") +
+      (r.quality.timing_error_ms ? `  timing error ≤ ${n(r.quality.timing_error_ms.bound)} ms` : ""),
     `${label("verdict")}${verdictLine(r, c)}`,
   ];
   if (r.quality.flags.length > 0) lines.push(`${label("flags")}${r.quality.flags.join(", ")}`);
@@ -41,15 +44,22 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
 
 function verdictLine(r: ResultMessage, c: Colors): string {
   const t = PROFILE_THRESHOLDS[r.verdicts.profile];
-  const mark = (v: VerdictValue) =>
-    v === "pass" ? c.green("✔ pass") : v === "fail" ? c.red("✘ FAIL") : c.yellow("? insufficient");
+  const mark = (v: IntervalVerdictValue) =>
+    v === "pass"
+      ? c.green("✔ pass")
+      : v === "fail"
+        ? c.red("✘ FAIL")
+        : v === "not-judged"
+          ? c.yellow("– not judged")
+          : c.yellow("? insufficient");
   const delayName =
     r.verdicts.delay_basis === "round-trip" ? "RTT" : `one-way delay (${r.verdicts.delay_basis})`;
   return (
     `${r.verdicts.profile}: ${delayName} ${mark(r.verdicts.rtt)} (≤ ${t.delay_ms} ms)  ` +
     `DV ${mark(r.verdicts.delay_variation)} (≤ ${t.delay_variation_ms} ms)  ` +
     `loss ${mark(r.verdicts.loss)} (≤ ${t.loss_ratio * 100} %)` +
-    (r.test.diagnostic ? "  [diagnostic: not a compliance pair]" : "")
+    (r.test.diagnostic ? "  [diagnostic: not a compliance pair]" : "") +
+    (r.verdicts.not_judged ? `  [not judged: ${r.verdicts.not_judged.join(", ")}]` : "")
   );
 }
 

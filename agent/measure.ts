@@ -35,6 +35,7 @@ export function runRequestFor(
     packet_size_bytes: t.packet_size_bytes,
     dscp: t.dscp,
     loss_timeout_ms: t.loss_timeout_ms,
+    ...(t.family !== undefined ? { family: t.family } : {}),
     ...(authKey ? { auth_key: authKey } : {}),
   };
   return {

@@ -20,6 +20,8 @@ export interface OneShotOptions {
   dscp: number;
   loss_timeout_ms: number;
   schedule: SendSchedule;
+  /** Resolve and measure this address family only. */
+  family?: 4 | 6;
   profile: ProfileId;
   auth_key_file?: string;
   ssid?: number;
@@ -48,6 +50,7 @@ export async function runOneShot(
     dscp: opts.dscp,
     loss_timeout_ms: opts.loss_timeout_ms,
     ...(opts.ssid !== undefined ? { ssid: opts.ssid } : {}),
+    ...(opts.family !== undefined ? { family: opts.family } : {}),
   };
   if (opts.auth_key_file) {
     if (target.method !== "stamp") {

@@ -1,5 +1,6 @@
 import type {
   DelayVariation,
+  IntervalVerdictValue,
   Packets,
   ProfileId,
   RttStats,
@@ -54,6 +55,34 @@ export function judgeInterval(profile: ProfileId, input: IntervalInput): Verdict
     ),
     loss: judgeValue(input.packets.sent > 0 ? input.loss_ratio : null, t.indicators.loss),
   };
+}
+
+/**
+ * Flags that keep an interval's verdicts out, and which: the host may have made the delay figures
+ * (host-timing: its timing-error bound could move DV by > 10 % of the limit; clock-step: RTTs cross a
+ * wall-clock step), or nothing measured the path at all (fault). Loss survives the timing flags: a
+ * packet that came back came back. These intervals are still published and counted beside verdicts.
+ */
+export const EXCLUDING_FLAGS: Record<string, ReadonlyArray<"rtt" | "delay_variation" | "loss">> = {
+  "host-timing": ["rtt", "delay_variation"],
+  "clock-step": ["rtt", "delay_variation"],
+  fault: ["rtt", "delay_variation", "loss"],
+};
+
+/** judgeInterval, then "not-judged" for every verdict an excluding flag covers, naming the flags. */
+export function judgeFlaggedInterval(
+  profile: ProfileId,
+  input: IntervalInput,
+  flags: readonly string[],
+): Verdicts {
+  const judged = judgeInterval(profile, input);
+  const out: Verdicts = { ...judged };
+  const reasons = flags.filter((f) => EXCLUDING_FLAGS[f] !== undefined);
+  for (const flag of reasons) {
+    for (const which of EXCLUDING_FLAGS[flag] ?? []) out[which] = "not-judged" satisfies IntervalVerdictValue;
+  }
+  if (reasons.length > 0) out.not_judged = reasons;
+  return out;
 }
 
 /** Means over a reporting period (e.g. a month), as the collector's rollups compute them. */

@@ -11,6 +11,7 @@ import {
   ICMP_OVERHEAD_BYTES,
   MAX_RUN_PACKETS,
 } from "../probe/limits.js";
+import { MIN_POISSON_EXPECTED_PACKETS } from "../probe/send-times.js";
 import { parseTarget } from "../probe/target.js";
 import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
 import { findProvince } from "./provinces.js";
@@ -93,6 +94,7 @@ export function checkTest(t: TestConfig, ctx: Ctx): void {
   }
   if (runSeconds !== undefined) checkRunSize(t, runSeconds, ctx);
   checkMethodLimits(t, ctx);
+  checkPoisson(t, runSeconds, ctx);
   if (t.method === "stamp" && t.packet_size_bytes < STAMP_MIN_PACKET) {
     issue(
       ctx,
@@ -110,6 +112,24 @@ export function checkTest(t: TestConfig, ctx: Ctx): void {
     );
   }
   if (t.target !== undefined) checkTarget(t.target, t, ctx);
+}
+
+/**
+ * Poisson sending is a truncated Poisson process confined to its run (probe/send-times.ts): the count
+ * varies, so a run must expect enough packets that an empty or wildly short one cannot happen. (ping
+ * cannot send Poisson at all: checkMethodLimits says so.) Runtime twin: send-times truncates.
+ */
+function checkPoisson(t: TestConfig, runSeconds: number | undefined, ctx: Ctx): void {
+  if (t.schedule !== "poisson" || t.method === "icmp" || runSeconds === undefined) return;
+  const expected = t.rate_pps * runSeconds;
+  if (expected < MIN_POISSON_EXPECTED_PACKETS) {
+    issue(
+      ctx,
+      ["schedule"],
+      `a Poisson run of ${runSeconds} s at ${t.rate_pps} pps expects ${Math.round(expected * 100) / 100} packets; the count varies and needs at least ${MIN_POISSON_EXPECTED_PACKETS} expected`,
+      `raise rate_pps to at least ${Math.ceil((MIN_POISSON_EXPECTED_PACKETS / runSeconds) * 100) / 100}, or use schedule: periodic`,
+    );
+  }
 }
 
 /** Twin of runner.checkRunSize and of ping's 16-bit icmp_seq (icmp.planPing). */

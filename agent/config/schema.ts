@@ -163,6 +163,10 @@ export const TestSchema = z
       .describe('the spec\'s "average packet length": the whole IP packet'),
     dscp: z.number().int().min(0).max(63).default(0),
     schedule: z.enum(["periodic", "poisson"]).default("periodic"),
+    family: z
+      .union([z.literal(4), z.literal(6)], { error: "family must be 4 (IPv4) or 6 (IPv6)" })
+      .optional()
+      .describe("address family to resolve and measure (4 or 6); default: the resolver's first address"),
     loss_timeout_ms: z
       .number()
       .int()

@@ -1,6 +1,8 @@
 import { execFile } from "node:child_process";
 import { access } from "node:fs/promises";
 import type { ClockSyncState } from "../probe/prober.js";
+import { libcTime, STA_UNSYNC, TIME_ERROR, type Timex } from "./libc-time.js";
+import { realtimeSource } from "./realtime.js";
 
 /** Each outside command gets this long; a hung D-Bus or chronyd must not hold up a heartbeat. */
 const COMMAND_TIMEOUT_MS = 2_000;
@@ -14,35 +16,79 @@ export interface ClockSyncDeps {
   env?: NodeJS.ProcessEnv;
   run?: RunCommand;
   exists?: (path: string) => Promise<boolean>;
+  /** adjtimex(2) with modes = 0; null when the FFI is not available (another OS, no koffi). */
+  adjtimex?: (() => Timex) | null;
+  /** Remembers that this process saw the clock synchronised (the process lives within one boot). */
+  latch?: SyncLatch;
 }
+
+/** "Synchronised at least once since boot", as far as this process has seen. */
+export interface SyncLatch {
+  syncedOnce: boolean;
+}
+const processLatch: SyncLatch = { syncedOnce: false };
 
 /**
  * What the host knows about its clock, asked in order: QOSPROBE_CLOCK_SYNCED (a lab's override, source
- * "assumed"), `timedatectl` (the kernel's view as systemd reports it), `chronyc tracking` (also gives
- * an error bound), the timesyncd flag file. The first source that answers wins; with none, the clock
- * is not trusted. Never throws.
+ * "assumed"); adjtimex(2) (the kernel's own state, cheap, needs no daemon tool, right inside containers,
+ * which share the host's clock); then, where the FFI cannot load, `timedatectl`, `chronyc tracking` and
+ * the timesyncd flag file. `synced_once` is true once the clock has been synchronised since boot (seen
+ * by this process, or the timesyncd flag file that systemd removes at boot); until then results are
+ * flagged clock-unsynced. Never throws.
  */
 export async function readClockSync(deps: ClockSyncDeps = {}): Promise<ClockSyncState> {
   const env = deps.env ?? process.env;
   const run = deps.run ?? runCommand;
   const exists = deps.exists ?? fileExists;
+  const latch = deps.latch ?? processLatch;
+  const adjtimex = deps.adjtimex === undefined ? defaultAdjtimex() : deps.adjtimex;
   try {
     const assumed = env.QOSPROBE_CLOCK_SYNCED;
-    if (assumed === "1" || assumed === "0") return { synced: assumed === "1", source: "assumed" };
+    if (assumed === "1" || assumed === "0") {
+      return { synced: assumed === "1", synced_once: assumed === "1", source: "assumed" };
+    }
+
+    if (adjtimex) {
+      const kernel = fromTimex(adjtimex());
+      if (kernel.synced) latch.syncedOnce = true;
+      else if (!latch.syncedOnce && (await exists(TIMESYNCD_FLAG))) latch.syncedOnce = true;
+      return { ...kernel, synced_once: latch.syncedOnce };
+    }
 
     const timedatectl = parseTimedatectl(
       await run("timedatectl", ["show", "-p", "NTPSynchronized", "--value"]),
     );
-    if (timedatectl !== null) return { synced: timedatectl, source: "timedatectl" };
+    if (timedatectl !== null) return latched(latch, { synced: timedatectl, source: "timedatectl" });
 
     const chrony = parseChronyTracking(await run("chronyc", ["-n", "tracking"]));
-    if (chrony !== null) return { ...chrony, source: "chrony" };
+    if (chrony !== null) return latched(latch, { ...chrony, source: "chrony" });
 
-    if (await exists(TIMESYNCD_FLAG)) return { synced: true, source: "timesyncd" };
+    if (await exists(TIMESYNCD_FLAG)) return latched(latch, { synced: true, source: "timesyncd" });
   } catch {
     // A probe of the host must never take the agent down; fall through to "unknown".
   }
-  return { synced: false, source: "unknown" };
+  return { synced: false, synced_once: latch.syncedOnce, source: "unknown" };
+}
+
+/**
+ * The kernel's clock state from adjtimex(2). Synchronised unless STA_UNSYNC is set or the call returns
+ * TIME_ERROR (the kernel sets STA_UNSYNC itself once maxerror passes 16 s without a daemon update).
+ * maxerror is the kernel's bound on |clock − UTC| (the daemon sets it, the kernel adds 500 ppm per
+ * second); esterror the daemon's estimate. Both µs in the struct, ms here.
+ */
+export function fromTimex(t: Timex): Omit<ClockSyncState, "synced_once"> {
+  const synced = (t.status & STA_UNSYNC) === 0 && t.state !== TIME_ERROR;
+  return {
+    synced,
+    source: "adjtimex",
+    max_error_ms: t.maxerror_us / 1000,
+    est_error_ms: t.esterror_us / 1000,
+  };
+}
+
+function defaultAdjtimex(): (() => Timex) | null {
+  const libc = libcTime();
+  return libc ? () => libc.adjtimex() : null;
 }
 
 /** `timedatectl show -p NTPSynchronized --value` prints "yes" or "no"; anything else is no answer. */
@@ -82,6 +128,15 @@ export function parseChronyTracking(stdout: string | null): Omit<ClockSyncState,
 function leadingSeconds(text: string | undefined): number | null {
   const m = /^([+-]?\d+(?:\.\d+)?) seconds/.exec(text ?? "");
   return m ? Number(m[1]) : null;
+}
+
+function latched(latch: SyncLatch, state: Omit<ClockSyncState, "synced_once">): ClockSyncState {
+  if (state.synced) latch.syncedOnce = true;
+  // Without the FFI our timestamps come from the slewed performance clock: what it has not yet
+  // slewed out adds to the host's bound.
+  const residual = libcTime() ? 0 : realtimeSource().residual_ms;
+  const bound = state.max_error_ms === undefined ? {} : { max_error_ms: state.max_error_ms + residual };
+  return { ...state, ...bound, synced_once: latch.syncedOnce };
 }
 
 const runCommand: RunCommand = (file, args) =>

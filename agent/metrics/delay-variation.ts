@@ -9,13 +9,18 @@ interface Delay {
   delay_ms: number;
 }
 
+/** Delay variation is a spread between packets: fewer received than this and every figure is null. */
+export const MIN_PACKETS_FOR_DV = 2;
+
 /**
  * The delay-variation block. One delay series feeds all four numbers: one-way forward delays when the
- * local clock is synchronised and every received packet has one, otherwise round-trip times (which
- * need no clock agreement). `received` must hold only received, non-duplicate, non-late samples.
+ * clocks allow one-way delays (one-way-gate.ts) and every received packet has one, otherwise round-trip
+ * times (which need no clock agreement). `received` must hold only received, non-duplicate, non-late
+ * samples. With fewer than two of them every figure is null and `null_reason` says so (issue 9: an
+ * interval with one received packet must not read DV 0 and pass).
  */
-export function delayVariation(received: readonly Sample[], clockSynced: boolean): DelayVariation {
-  const oneWay = clockSynced && received.length > 0 && received.every((s) => s.fwd_ms !== undefined);
+export function delayVariation(received: readonly Sample[], oneWayAllowed: boolean): DelayVariation {
+  const oneWay = oneWayAllowed && received.length > 0 && received.every((s) => s.fwd_ms !== undefined);
   const basis: DelayVariation["basis"] = oneWay ? "one-way-forward" : "round-trip";
   const delays: Delay[] = [];
   for (const s of received) {
@@ -24,6 +29,16 @@ export function delayVariation(received: readonly Sample[], clockSynced: boolean
     delays.push({ seq: s.seq, arrival: s.arrival, delay_ms: d });
   }
   const values = delays.map((d) => d.delay_ms);
+  if (values.length < MIN_PACKETS_FOR_DV) {
+    return {
+      max_minus_min: null,
+      basis,
+      ipdv_mean_abs: null,
+      pdv_p99: null,
+      jitter_rfc3550: null,
+      null_reason: `fewer than ${MIN_PACKETS_FOR_DV} packets received`,
+    };
+  }
   const range = minMax(values);
   return {
     // Spec 3.2.2.2 / 4.2.3: maximum − minimum transfer delay within the interval.

@@ -1,6 +1,8 @@
+import { errnoReason } from "../probe/net-errors.js";
 import type { Sample } from "../probe/prober.js";
 import type { DelayVariation, OneWay, Packets, Quality, RttStats } from "../publish/message.js";
 import { delayVariation } from "./delay-variation.js";
+import { type OneWayGate, oneWayGate } from "./one-way-gate.js";
 import { mean, minMax, percentileNearestRank, sortedAscending, stddevPopulation } from "./stats.js";
 
 /** The metric parts of a result message, computed from one interval's samples. */
@@ -11,6 +13,8 @@ export interface Summary {
   delay_variation_ms: DelayVariation;
   one_way_ms: OneWay | null;
   send_error_ms: Quality["send_error_ms"];
+  /** Whether one-way delays were reported, and if not why (one-way-gate.ts). */
+  one_way_gate: OneWayGate;
 }
 
 export interface SummarizeOptions {
@@ -18,6 +22,8 @@ export interface SummarizeOptions {
   sent: number;
   /** The local clock is synchronised; one-way delays are only trusted then. */
   clockSynced: boolean;
+  /** Bound on |local clock − UTC|, ms (adjtimex maxerror); without it one-way delays are withheld. */
+  clockErrorMs?: number | undefined;
 }
 
 /** A sample that answers "did this packet make it in time": not a duplicate, not late, has an RTT. */
@@ -35,9 +41,13 @@ export function isReceived(s: Sample): s is ReceivedSample {
 export function summarize(samples: readonly Sample[], opts: SummarizeOptions): Summary {
   const firsts = samples.filter((s) => s.dup !== true);
   const received = firsts.filter(isReceived);
+  // A reply whose RTT crosses a wall-clock step is received (loss is right) but its RTT is not a delay.
+  const timed = received.filter((s) => s.clock_step !== true);
   const sent = opts.sent;
   // A prober that reports more replies than it sent is inconsistent; never let loss go negative.
   const lost = Math.max(0, sent - received.length);
+  const gate = oneWayGate(timed, { synced: opts.clockSynced, error_bound_ms: opts.clockErrorMs });
+  const lossReasons = countLossReasons(firsts);
 
   return {
     packets: {
@@ -47,13 +57,29 @@ export function summarize(samples: readonly Sample[], opts: SummarizeOptions): S
       duplicates: samples.length - firsts.length,
       reordered: countReordered(received),
       late: firsts.filter((s) => s.late === true).length,
+      ...(lossReasons ? { loss_reasons: lossReasons } : {}),
     },
     loss_ratio: sent === 0 ? null : lost / sent,
-    rtt_ms: rttStats(received.map((s) => s.rtt_ms)),
-    delay_variation_ms: delayVariation(received, opts.clockSynced),
-    one_way_ms: oneWay(received, opts.clockSynced),
+    rtt_ms: rttStats(timed.map((s) => s.rtt_ms)),
+    delay_variation_ms: delayVariation(timed, gate.report),
+    one_way_ms: gate.report ? oneWay(timed, gate.error_bound_ms) : null,
     send_error_ms: sendError(firsts),
+    one_way_gate: gate,
   };
+}
+
+/** Lost packets with a reason the host saw at send time, by reason; undefined when there are none. */
+export function countLossReasons(firsts: readonly Sample[]): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  let any = false;
+  for (const s of firsts) {
+    // ICMP and TCP/HTTP give a reason; the STAMP socket gives the errno of the failed send.
+    const reason = s.loss_reason ?? (s.send_error === undefined ? undefined : errnoReason(s.send_error));
+    if (reason === undefined || isReceived(s)) continue;
+    out[reason] = (out[reason] ?? 0) + 1;
+    any = true;
+  }
+  return any ? out : undefined;
 }
 
 /** RTT statistics; percentiles and median by nearest rank, stddev over the population (stats.ts). */
@@ -94,11 +120,12 @@ export function countReordered(received: readonly Sample[]): number {
 }
 
 /**
- * One-way statistics, only when the local clock is synchronised and every received packet carries
- * both one-way delays, so they describe the same packets the RTT statistics do.
+ * One-way statistics over packets that all carry both one-way delays, so they describe the same packets
+ * the RTT statistics do; null otherwise. The caller has already decided the clocks allow it
+ * (one-way-gate.ts) and passes the summed clock bound, reported beside the figures.
  */
-export function oneWay(received: readonly Sample[], clockSynced: boolean): OneWay | null {
-  if (!clockSynced || received.length === 0) return null;
+export function oneWay(received: readonly Sample[], errorBoundMs: number): OneWay | null {
+  if (received.length === 0) return null;
   const fwd: number[] = [];
   const rev: number[] = [];
   for (const s of received) {
@@ -106,7 +133,12 @@ export function oneWay(received: readonly Sample[], clockSynced: boolean): OneWa
     fwd.push(s.fwd_ms);
     rev.push(s.rev_ms);
   }
-  return { forward: oneWayStats(fwd), reverse: oneWayStats(rev), clock_synced: true };
+  return {
+    forward: oneWayStats(fwd),
+    reverse: oneWayStats(rev),
+    clock_synced: true,
+    error_bound_ms: errorBoundMs,
+  };
 }
 
 function oneWayStats(delays: readonly number[]): OneWay["forward"] {
@@ -115,7 +147,8 @@ function oneWayStats(delays: readonly number[]): OneWay["forward"] {
     min: range?.min ?? null,
     mean: mean(delays),
     max: range?.max ?? null,
-    max_minus_min: range ? range.max - range.min : null,
+    // Like every delay variation, max − min needs two packets (one packet has no variation to show).
+    max_minus_min: range && delays.length >= 2 ? range.max - range.min : null,
   };
 }
 

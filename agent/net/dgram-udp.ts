@@ -25,8 +25,13 @@ export class DgramUdpSocket implements TimestampedUdpSocket {
     private readonly connected: boolean,
   ) {
     this.family = remote.family;
-    this.anchorNs = BigInt(Math.round(clock.now())) * 1_000_000n;
-    this.anchorMono = clock.mono();
+    // The wall reading between two monotonic ones, kept to the nanosecond: clock.now() is
+    // CLOCK_REALTIME (µs) where koffi loads, and a whole-ms anchor put T1/T4 up to 1 ms early.
+    const before = clock.mono();
+    const wallMs = clock.now();
+    const after = clock.mono();
+    this.anchorNs = BigInt(Math.round(wallMs * 1e6));
+    this.anchorMono = (before + after) / 2;
     socket.on("message", (msg, rinfo) => {
       const rxNs = this.now(); // T4: first thing on receipt
       // Unconnected (no route at open): only the reflector's datagrams count.

@@ -1,5 +1,6 @@
-import type { ProbeContext, ProbeSpec, Sample } from "./prober.js";
-import { nextGapMs } from "./stamp/sender.js";
+import { classifyNetError } from "./net-errors.js";
+import { type ProbeContext, type ProbeSpec, reportFault, type Sample } from "./prober.js";
+import { sendOffsets } from "./send-times.js";
 
 /** What one attempt (a TCP connect, an HTTP request) came to. Throwing means lost too. */
 export interface AttemptOutcome {
@@ -13,14 +14,16 @@ export interface AttemptOutcome {
 export type Attempt = (signal: AbortSignal) => Promise<AttemptOutcome>;
 
 /**
- * Run `spec.count` attempts on the spec's schedule (periodic or Poisson), overlapping when one takes
- * longer than the gap, as a packet stream would. RTT = the monotonic time from starting an attempt to
- * its resolving; an attempt that throws, is not ok, or outlives `loss_timeout_ms` is lost. On abort no
- * further attempts start, those in flight are lost, and the samples of every started attempt return.
- * Sequence numbers start at 0, like STAMP's.
+ * Run attempts on the spec's schedule (periodic `count`, or a truncated Poisson process: send-times.ts),
+ * overlapping when one takes longer than the gap, as a packet stream would. RTT = the monotonic time
+ * from starting an attempt to its resolving; an attempt that throws, is not ok, or outlives
+ * `loss_timeout_ms` is lost. A thrown error is classified (net-errors.ts): no route → lost with
+ * `loss_reason`; refused, unresolvable or TLS → a fault reported in `ctx.facts` (the runner makes the
+ * result `status: "fault"`). On abort no further attempts start, those in flight are lost, and the
+ * samples of every started attempt return. Sequence numbers start at 0, like STAMP's.
  */
 export async function runAttempts(
-  spec: Pick<ProbeSpec, "count" | "interval_ms" | "schedule" | "loss_timeout_ms">,
+  spec: Pick<ProbeSpec, "count" | "interval_ms" | "schedule" | "loss_timeout_ms" | "send_window_ms">,
   ctx: ProbeContext,
   attempt: Attempt,
   random: () => number = Math.random,
@@ -28,9 +31,10 @@ export async function runAttempts(
   const samples: Sample[] = [];
   const settling: Promise<void>[] = [];
   const order = { next: 0 };
-  let scheduled = ctx.clock.mono();
-  for (let seq = 0; seq < spec.count; seq++) {
-    if (seq > 0) scheduled += nextGapMs(spec, random);
+  const start = ctx.clock.mono();
+  let seq = 0;
+  for (const offset of sendOffsets(spec, random)) {
+    const scheduled = start + offset;
     const wait = scheduled - ctx.clock.mono();
     if (wait > 0) {
       try {
@@ -49,6 +53,7 @@ export async function runAttempts(
     };
     samples.push(sample);
     settling.push(settle(sample, startedMono, spec.loss_timeout_ms, ctx, attempt, order));
+    seq += 1;
   }
   await Promise.all(settling);
   return samples;
@@ -74,7 +79,12 @@ async function settle(
   try {
     outcome = await attempt(signal);
   } catch (err) {
-    ctx.log.debug({ seq: sample.seq, err: (err as Error).message }, "attempt lost");
+    const kind =
+      timeout.signal.aborted || ctx.signal.aborted ? { kind: "loss" as const } : classifyNetError(err);
+    if (kind.kind === "outage") sample.loss_reason = kind.reason;
+    else if (kind.kind === "fault")
+      reportFault(ctx.facts, { code: kind.code, message: (err as Error).message });
+    ctx.log.debug({ seq: sample.seq, err: (err as Error).message, kind: kind.kind }, "attempt lost");
   }
   const rtt = ctx.clock.mono() - startedMono;
   if (outcome?.ok && rtt <= lossTimeoutMs) {

@@ -3,7 +3,7 @@ import { Client } from "undici";
 import { QosProbeError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { type AttemptOutcome, runAttempts } from "./attempts.js";
-import type { Prober, ProbeSpec } from "./prober.js";
+import { noteTarget, type Prober, type ProbeSpec } from "./prober.js";
 import { type ResolvedHost, resolveHost } from "./resolve.js";
 import { rejectDscp } from "./tcp.js";
 
@@ -24,6 +24,7 @@ export const http: Prober = async (spec, ctx) => {
     { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), ...familyOf(spec) },
     ctx.signal,
   );
+  noteTarget(ctx.facts, target);
   return runAttempts(spec, ctx, (signal) => requestOnce(url, target, signal));
 };
 

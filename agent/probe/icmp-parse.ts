@@ -46,6 +46,17 @@ export interface PingOutput {
   received: number | null;
   /** A `ping: …` diagnostic: unknown host, no permission, interval too short, network unreachable. */
   failure: string | null;
+  /** Every stamped line about a packet, in output order (replies carry their index in `replies`). */
+  timeline: TimelineEntry[];
+  /** iputils said "Warning: time of day goes back": an RTT went negative and was printed as 0. */
+  time_warning: boolean;
+}
+
+export interface TimelineEntry {
+  at_ms: number;
+  seq: number;
+  /** Index in `replies` when the line is a reply. */
+  reply?: number;
 }
 
 const TIMESTAMP = /^\[(\d+(?:\.\d+)?)\]\s*/;
@@ -56,6 +67,8 @@ const NO_ANSWER = /^no answer yet for icmp_seq=(\d+)/;
 const ICMP_ERROR = /^From (.+?):? icmp_seq=(\d+) (.+)$/;
 const TRANSMITTED = /^(\d+) packets transmitted, (\d+) received/;
 const FAILURE = /^ping: (.+)$/;
+/** iputils, when a reply's RTT comes out negative (the wall clock went back while it was in flight). */
+const TIME_WARNING = /time of day goes back/;
 
 export function parsePingOutput(text: string): PingOutput {
   const out: PingOutput = {
@@ -67,8 +80,14 @@ export function parsePingOutput(text: string): PingOutput {
     transmitted: null,
     received: null,
     failure: null,
+    timeline: [],
+    time_warning: false,
   };
   for (const raw of text.split("\n")) {
+    if (TIME_WARNING.test(raw)) {
+      out.time_warning = true;
+      continue;
+    }
     const line = parsePingLine(raw);
     if (line === null) continue;
     switch (line.kind) {
@@ -77,12 +96,18 @@ export function parsePingOutput(text: string): PingOutput {
         out.payload_bytes = line.payload_bytes;
         break;
       case "reply":
+        if (line.reply.at_ms !== null) {
+          out.timeline.push({ at_ms: line.reply.at_ms, seq: line.reply.seq, reply: out.replies.length });
+        }
         out.replies.push(line.reply);
         break;
       case "no-answer":
+        if (line.no_answer.at_ms !== null)
+          out.timeline.push({ at_ms: line.no_answer.at_ms, seq: line.no_answer.seq });
         out.no_answer.push(line.no_answer);
         break;
       case "icmp-error":
+        if (line.error.at_ms !== null) out.timeline.push({ at_ms: line.error.at_ms, seq: line.error.seq });
         out.icmp_errors.push(line.error);
         break;
       case "statistics":
@@ -155,6 +180,74 @@ export interface PingSampleOptions {
   sent?: number;
   /** Wall-clock time ping was started, epoch ms: anchors send times when no reply says otherwise. */
   started_at_ms: number;
+  /**
+   * Monotonic time each `timeline` entry's line was read, ms (same order); with `started_mono_ms`, lets
+   * forward steps be seen and a reply across a step be judged late or not on the monotonic clock.
+   */
+  line_monos?: readonly number[];
+  started_mono_ms?: number;
+  /** Reasons seen at send time for packets that got no reply (route checks), by icmp_seq. */
+  send_reasons?: ReadonlyMap<number, string>;
+}
+
+/** A wall-clock offset jump above this between lines is a forward step (NTP steps are ≥ 128 ms). */
+export const FORWARD_STEP_MS = 100;
+
+export interface ClockSteps {
+  stepped: boolean;
+  /** Indexes into `replies` whose RTT may cross a step. */
+  untrusted: Set<number>;
+}
+
+/**
+ * Wall-clock steps seen in ping's output (issue 8). Backward: a `-D` stamp smaller than the one before
+ * it, or iputils' "time of day goes back" warning (it then prints the RTT as 0). Forward, only with the
+ * monotonic read times of the lines: the stamp minus the read time jumps up by more than 100 ms over
+ * its running maximum (reading a line late only ever lowers that difference). A reply printed after
+ * the step for a packet that may have been sent before it (icmp_seq ≤ the highest seen before + 1)
+ * has an RTT across the step: untrusted, though received. With the warning, the replies printed as
+ * 0.000 ms are the ones it was about. Pure.
+ */
+export function findClockSteps(out: PingOutput, lineMonos?: readonly number[]): ClockSteps {
+  const untrusted = new Set<number>();
+  let stepped = false;
+  let maxSeq = 0;
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let maxOffset = Number.NEGATIVE_INFINITY;
+  let acrossUpTo = 0; // replies with seq ≤ this, printed after a step, cross it
+  out.timeline.forEach((entry, i) => {
+    const mono = lineMonos?.[i];
+    const offset = mono === undefined ? undefined : entry.at_ms - mono;
+    const back = entry.at_ms < lastAt;
+    const forward =
+      offset !== undefined && Number.isFinite(maxOffset) && offset > maxOffset + FORWARD_STEP_MS;
+    if (back || forward) {
+      stepped = true;
+      acrossUpTo = maxSeq + 1;
+      if (offset !== undefined) maxOffset = offset; // the new timescale
+    } else if (offset !== undefined) {
+      maxOffset = Math.max(maxOffset, offset);
+    }
+    if (entry.reply !== undefined && entry.seq <= acrossUpTo) untrusted.add(entry.reply);
+    lastAt = entry.at_ms;
+    maxSeq = Math.max(maxSeq, entry.seq);
+  });
+  if (out.time_warning) {
+    stepped = true;
+    out.replies.forEach((r, i) => {
+      if (r.rtt_ms === 0) untrusted.add(i);
+    });
+  }
+  return { stepped, untrusted };
+}
+
+/** "Destination Host Unreachable" → "host unreachable": the reason as a lost packet carries it. */
+export function icmpErrorReason(message: string): string {
+  return message
+    .replace(/^Destination\s+/i, "")
+    .replace(/\bNet\b/i, "network")
+    .trim()
+    .toLowerCase();
 }
 
 /**
@@ -165,14 +258,24 @@ export interface PingSampleOptions {
  */
 export function pingSamples(out: PingOutput, opts: PingSampleOptions): Sample[] {
   const sent = opts.sent ?? out.transmitted ?? Math.max(0, ...out.replies.map((r) => r.seq));
+  const steps = findClockSteps(out, opts.line_monos);
+  const replyMono = new Map<number, number>();
+  out.timeline.forEach((e, i) => {
+    const m = opts.line_monos?.[i];
+    if (e.reply !== undefined && m !== undefined) replyMono.set(e.reply, m);
+  });
   const firsts = new Map<number, Sample>();
   const dups: Sample[] = [];
   out.replies.forEach((reply, arrival) => {
     if (reply.seq < 1 || reply.seq > sent) return;
-    const sample = replySample(reply, arrival, opts);
+    const sample = steps.untrusted.has(arrival)
+      ? acrossStepSample(reply, arrival, opts, replyMono.get(arrival))
+      : replySample(reply, arrival, opts);
     if (reply.dup || firsts.has(reply.seq)) dups.push({ ...sample, dup: true });
     else firsts.set(reply.seq, sample);
   });
+  const errorReasons = new Map<number, string>();
+  for (const e of out.icmp_errors) errorReasons.set(e.seq, icmpErrorReason(e.message));
 
   const anchor = sendAnchor(firsts, opts);
   const samples: Sample[] = [];
@@ -182,7 +285,14 @@ export function pingSamples(out: PingOutput, opts: PingSampleOptions): Sample[] 
       samples.push(known);
       continue;
     }
-    samples.push({ seq, sent_at: anchor.sent_at + (seq - anchor.seq) * opts.interval_ms, rtt_ms: null });
+    const lost: Sample = {
+      seq,
+      sent_at: anchor.sent_at + (seq - anchor.seq) * opts.interval_ms,
+      rtt_ms: null,
+    };
+    const reason = errorReasons.get(seq) ?? opts.send_reasons?.get(seq);
+    if (reason !== undefined) lost.loss_reason = reason;
+    samples.push(lost);
   }
   for (const d of dups) samples.push(d);
   return samples;
@@ -213,10 +323,41 @@ export function replySample(
   return sample;
 }
 
+/**
+ * A reply whose RTT crosses a wall-clock step: received, flagged `clock_step`, its send time taken from
+ * the schedule. Whether it is late is judged on the monotonic clock (read time − scheduled send) when
+ * the read time is known; from a transcript alone it is kept: ping received it, and its printed RTT is
+ * exactly what the step made meaningless.
+ */
+function acrossStepSample(
+  reply: PingReply,
+  arrival: number,
+  opts: PingSampleOptions,
+  readMono: number | undefined,
+): Sample {
+  const sample: Sample = {
+    seq: reply.seq,
+    sent_at: round3(opts.started_at_ms + (reply.seq - 1) * opts.interval_ms),
+    rtt_ms: reply.rtt_ms ?? 0,
+    arrival,
+    clock_step: true,
+  };
+  if (readMono !== undefined && opts.started_mono_ms !== undefined) {
+    const age = readMono - (opts.started_mono_ms + (reply.seq - 1) * opts.interval_ms);
+    if (age > opts.loss_timeout_ms) {
+      sample.rtt_ms = null;
+      sample.late = true;
+    }
+  }
+  if (reply.dup) sample.dup = true;
+  return sample;
+}
+
 /** The first packet whose send time is known from a reply, else ping's start time for icmp_seq 1. */
 function sendAnchor(firsts: Map<number, Sample>, opts: PingSampleOptions): { seq: number; sent_at: number } {
   let best: { seq: number; sent_at: number } | null = null;
   for (const s of firsts.values()) {
+    if (s.clock_step) continue;
     if (best === null || s.seq < best.seq) best = { seq: s.seq, sent_at: s.sent_at };
   }
   return best ?? { seq: 1, sent_at: opts.started_at_ms };

@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { QosProbeError } from "../errors.js";
+import { ProbeFaultError, QosProbeError } from "../errors.js";
 import { type PingOutput, parsePingLine, parsePingOutput, pingSamples, replySample } from "./icmp-parse.js";
 import { ICMP_MAX_COUNT, ICMP_MIN_PAYLOAD_BYTES, ICMP_OVERHEAD_BYTES } from "./limits.js";
-import type { ProbeContext, Prober, ProbeSpec } from "./prober.js";
+import { noteTarget, type ProbeContext, type Prober, type ProbeSpec, type Sample } from "./prober.js";
 import { resolveHost } from "./resolve.js";
+import { routeProblem } from "./route-check.js";
 
 /** Largest payload that fits the IPv4 total length / the IPv6 payload length field. */
 const MAX_PAYLOAD_BYTES = { 4: 65_535 - 28, 6: 65_535 - 8 } as const;
@@ -15,6 +16,8 @@ export { ICMP_OVERHEAD_BYTES };
 /** Our own bound on top of ping's schedule, and the grace between SIGINT and SIGKILL. */
 const EXIT_SLACK_MS = 2_000;
 const KILL_GRACE_MS = 1_000;
+/** Route checks for unanswered packets (route-check.ts) are shared within this many ms. */
+const ROUTE_CHECK_EVERY_MS = 100;
 
 export interface PingPlan {
   address: string;
@@ -37,10 +40,13 @@ export interface PingPlan {
  */
 export const icmp: Prober = async (spec, ctx) => {
   const plan = await planPing(spec, ctx.signal);
+  noteTarget(ctx.facts, plan);
   if (ctx.signal.aborted) return [];
   ctx.log.debug({ args: plan.args }, "starting ping");
   const startedAt = ctx.clock.now();
-  const { stdout, stderr, spawnError } = await runPing(plan.args, spec, ctx, startedAt);
+  const startedMono = ctx.clock.mono();
+  const run = await runPing(plan, spec, ctx, startedAt);
+  const { stdout, stderr, spawnError } = run;
   if (spawnError) {
     throw new QosProbeError("PROBE_SETUP", `cannot run ping: ${spawnError.message}`, {
       hint: "install iputils-ping (apt-get install iputils-ping)",
@@ -50,14 +56,31 @@ export const icmp: Prober = async (spec, ctx) => {
 
   const out = parsePingOutput(`${stdout}\n${stderr}`);
   const anyPacket = out.replies.length + out.no_answer.length + out.icmp_errors.length > 0;
-  if (out.failure !== null && !anyPacket && !out.transmitted) throw pingFailure(out.failure, spec);
+  if (out.failure !== null && !anyPacket && !out.transmitted) {
+    const outage = sendTimeOutage(out.failure);
+    // No route when ping started: it exits at once. The interval's packets count as sent and lost
+    // with the reason — an outage is exactly what availability (3.2.2.4) must see, not "unmeasured".
+    if (outage) return outageSamples(spec, startedAt, outage, ctx);
+    throw pingFailure(out.failure, spec);
+  }
+
+  // The last packets get no "no answer yet" line; a route check now covers them.
+  const lastNoAnswer = Math.max(0, ...out.no_answer.map((n) => n.seq));
+  const tailReason = await routeProblem(plan.address, plan.family);
+  const sendReasons = new Map(run.sendReasons);
+  const sent = out.transmitted ?? highestSeq(out);
+  if (tailReason) for (let seq = lastNoAnswer + 1; seq <= sent; seq++) sendReasons.set(seq, tailReason);
 
   const samples = pingSamples(out, {
     interval_ms: spec.interval_ms,
     loss_timeout_ms: spec.loss_timeout_ms,
-    sent: out.transmitted ?? highestSeq(out),
+    sent,
     started_at_ms: startedAt,
+    started_mono_ms: startedMono,
+    line_monos: run.lineMonos,
+    send_reasons: sendReasons,
   });
+  if (samples.some((s) => s.clock_step)) ctx.facts?.flags.push("clock-step");
   // Replies were reported as they arrived; packets that never got one are settled now.
   if (ctx.onSample) for (const s of samples) if (s.arrival === undefined) ctx.onSample(s);
   return samples;
@@ -108,13 +131,45 @@ interface PingRun {
   stdout: string;
   stderr: string;
   spawnError: Error | undefined;
+  /** Monotonic read time of each stamped packet line (parsePingOutput's `timeline` order). */
+  lineMonos: number[];
+  /** Route problems seen when ping reported a packet unanswered, by icmp_seq. */
+  sendReasons: Map<number, string>;
+}
+
+/** ping's diagnostics that mean "no route from here" at start: an outage, not a failed measurement. */
+export function sendTimeOutage(failure: string): string | undefined {
+  if (/Network is unreachable/i.test(failure)) return "network unreachable";
+  if (/No route to host/i.test(failure)) return "host unreachable";
+  return undefined;
+}
+
+/** Every packet of the run, lost for `reason`, on the schedule ping would have kept. */
+function outageSamples(spec: ProbeSpec, startedAt: number, reason: string, ctx: ProbeContext): Sample[] {
+  const samples: Sample[] = [];
+  for (let seq = 1; seq <= spec.count; seq++) {
+    const s: Sample = {
+      seq,
+      sent_at: startedAt + (seq - 1) * spec.interval_ms,
+      rtt_ms: null,
+      loss_reason: reason,
+    };
+    samples.push(s);
+    ctx.onSample?.(s);
+  }
+  return samples;
 }
 
 /**
  * Run ping to completion, reporting each reply as its line arrives. SIGINT (ping prints its
  * statistics) on abort or when our own bound passes; SIGKILL if it does not go.
  */
-function runPing(args: string[], spec: ProbeSpec, ctx: ProbeContext, startedAt: number): Promise<PingRun> {
+function runPing(plan: PingPlan, spec: ProbeSpec, ctx: ProbeContext, startedAt: number): Promise<PingRun> {
+  const args = plan.args;
+  const lineMonos: number[] = [];
+  const sendReasons = new Map<number, string>();
+  const checks: Promise<void>[] = [];
+  let lastCheck: { mono: number; result: Promise<string | undefined> } | undefined;
   return new Promise((resolve) => {
     // LANG/LC_ALL=C pin the output format the parser reads; the agent's own environment is left alone.
     const child = spawn("ping", args, {
@@ -138,10 +193,31 @@ function runPing(args: string[], spec: ProbeSpec, ctx: ProbeContext, startedAt: 
       stdout += chunk;
       const lines = (partial + chunk).split("\n");
       partial = lines.pop() ?? "";
+      const readMono = ctx.clock.mono(); // arrival judged on the monotonic clock, not on -D stamps
       for (const line of lines) {
         const parsed = parsePingLine(line);
-        if (parsed?.kind !== "reply") continue;
+        if (parsed === null) continue;
+        if (parsed.kind === "no-answer" || parsed.kind === "icmp-error") {
+          if ((parsed.kind === "no-answer" ? parsed.no_answer.at_ms : parsed.error.at_ms) !== null) {
+            lineMonos.push(readMono);
+          }
+          if (parsed.kind === "no-answer") {
+            const seq = parsed.no_answer.seq;
+            // One route lookup per ROUTE_CHECK_EVERY_MS at most, however many packets go unanswered.
+            if (!lastCheck || readMono - lastCheck.mono >= ROUTE_CHECK_EVERY_MS) {
+              lastCheck = { mono: readMono, result: routeProblem(plan.address, plan.family) };
+            }
+            checks.push(
+              lastCheck.result.then((reason) => {
+                if (reason) sendReasons.set(seq, reason);
+              }),
+            );
+          }
+          continue;
+        }
+        if (parsed.kind !== "reply") continue;
         const reply = parsed.reply;
+        if (reply.at_ms !== null) lineMonos.push(readMono);
         const sample = replySample(reply, arrival++, opts);
         if (seen.has(reply.seq)) sample.dup = true;
         seen.add(reply.seq);
@@ -171,7 +247,7 @@ function runPing(args: string[], spec: ProbeSpec, ctx: ProbeContext, startedAt: 
       clearTimeout(boundTimer);
       clearTimeout(killTimer);
       ctx.signal.removeEventListener("abort", stop);
-      resolve({ stdout, stderr, spawnError });
+      void Promise.all(checks).then(() => resolve({ stdout, stderr, spawnError, lineMonos, sendReasons }));
     });
   });
 }
@@ -187,7 +263,7 @@ export function pingFailure(message: string, spec: Pick<ProbeSpec, "host" | "int
     );
   }
   if (/Name or service not known|Temporary failure in name resolution|unknown host/i.test(message)) {
-    return new QosProbeError("PROBE_TARGET", `cannot resolve ${spec.host}: ${message}`);
+    return new ProbeFaultError("NAME_UNRESOLVABLE", `cannot resolve ${spec.host}: ${message}`);
   }
   if (/Operation not permitted|Permission denied/i.test(message)) {
     return new QosProbeError("PROBE_SETUP", `ping may not open an ICMP socket: ${message}`, {

@@ -13,8 +13,15 @@ export interface ClockSyncState {
   synced: boolean;
   /** Where the answer came from: "timedatectl", "chrony", "adjtimex", "assumed", "unknown". */
   source: string;
-  /** Estimated wall-clock error bound in milliseconds, when known. */
+  /**
+   * Synchronised at least once since boot. Until then results are flagged clock-unsynced (a Pi has no
+   * real-time clock: before its first sync the wall clock is 1970 or last shutdown's time).
+   */
+  synced_once?: boolean;
+  /** Bound on |wall clock − UTC|, ms, when known (adjtimex maxerror, or chrony's own bound). */
   max_error_ms?: number;
+  /** The time daemon's estimated error, ms (adjtimex esterror), when known. */
+  est_error_ms?: number;
 }
 
 /** Everything a prober needs to run one measurement. Built by the runner from a test config. */
@@ -24,8 +31,13 @@ export interface ProbeSpec {
   host: string;
   port?: number;
   url?: string;
-  /** Packets (or connections / requests) to send in this run. */
+  /** Packets (or connections / requests) to send in this run; for poisson the mean, see send_window_ms. */
   count: number;
+  /**
+   * Poisson only: how long the run may send, ms (to the end of the interval it claims). Gaps are drawn
+   * until this passes, so the count varies (send-times.ts). Default count × interval_ms.
+   */
+  send_window_ms?: number;
   /** Mean gap between packets, ms. */
   interval_ms: number;
   schedule: SendSchedule;
@@ -51,8 +63,42 @@ export interface ProbeContext {
   clockSync: ClockSyncState;
   /** Called as each sample is settled (reply, loss or duplicate), for live progress. */
   onSample?: (s: Sample) => void;
+  /** What the prober learns about the run besides its samples; filled in as it goes (runner creates it). */
+  facts?: ProbeFacts;
   /** Called once the prober knows the address and family it actually measures (issue 9). */
   onTarget?: (t: { address: string; family: 4 | 6 }) => void;
+}
+
+/**
+ * A fault of the measurement itself, not of the path: the target refused (TCP RST, ICMP port
+ * unreachable), the name does not resolve, TLS failed, the reflector's HMAC does not match. The result
+ * becomes `status: "fault"` with `error {code, message}` and stays out of path loss (issue 9).
+ * Codes in use: TARGET_REFUSED, NAME_UNRESOLVABLE, TLS_ERROR (and, from STAMP, PORT_UNREACHABLE,
+ * AUTH_MISMATCH).
+ */
+export interface MeasurementFault {
+  code: string;
+  message: string;
+}
+
+/** Run facts a prober reports through `ctx.facts`; every field is optional for a prober to fill. */
+export interface ProbeFacts {
+  /** The address actually measured (after resolution) and its family. */
+  address?: string;
+  family?: 4 | 6;
+  /** The first fault seen; set once, later ones are counted only. */
+  fault?: MeasurementFault;
+  /** Attempts that ended in a fault (they are not path loss). */
+  faulted?: number;
+  /** Interval flags the prober raises, e.g. "clock-step" (ICMP: iputils' -D stamps went backwards). */
+  flags: string[];
+}
+
+/** Record a fault in `facts`: the first one is kept with its message, every one is counted. */
+export function reportFault(facts: ProbeFacts | undefined, fault: MeasurementFault): void {
+  if (!facts) return;
+  facts.fault ??= fault;
+  facts.faulted = (facts.faulted ?? 0) + 1;
 }
 
 /**
@@ -74,12 +120,21 @@ export interface Sample {
   dup?: boolean;
   /** A reply arrived after the loss timeout: counted lost, flagged late. */
   late?: boolean;
+  /**
+   * Why a lost packet was lost when the host could see it at send time: "network unreachable",
+   * "host unreachable" (no route, ICMP unreachable). Still path loss: an outage is what 3.2.2.4 counts.
+   */
+  loss_reason?: string;
+  /** The RTT crosses a wall-clock step (ICMP -D stamps went backwards): received, RTT not trusted. */
+  clock_step?: boolean;
   /** 0-based index of this reply in arrival order (absent for lost packets). */
   arrival?: number;
   /** Actual send time − scheduled send time, ms: how well the sender kept its schedule. */
   send_error_ms?: number;
   /** The reflector said its clock is synchronised (STAMP Error Estimate S bit). */
   remote_synced?: boolean;
+  /** The reflector's stated clock error (its Error Estimate, RFC 4656 §4.1.2), ms; with fwd/rev. */
+  remote_error_ms?: number;
   /**
    * How this packet's receive time (T4) was taken: "kernel" = the kernel's software RX stamp,
    * "user" = JavaScript when the event loop got to it. STAMP only.
@@ -96,3 +151,10 @@ export interface Sample {
 }
 
 export type Prober = (spec: ProbeSpec, ctx: ProbeContext) => Promise<Sample[]>;
+
+/** Record the address and family a run actually measures (issue 9: every result says which). */
+export function noteTarget(facts: ProbeFacts | undefined, target: { address: string; family: 4 | 6 }): void {
+  if (!facts) return;
+  facts.address = target.address;
+  facts.family = target.family;
+}

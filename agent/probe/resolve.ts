@@ -1,6 +1,6 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { QosProbeError } from "../errors.js";
+import { ProbeFaultError, QosProbeError } from "../errors.js";
 import type { ProbeSpec } from "./prober.js";
 
 export interface ResolvedHost {
@@ -39,7 +39,8 @@ export async function resolveHost(
     return { address: found.address, family: found.family === 6 ? 6 : 4 };
   } catch (err) {
     if (signal.aborted) throw err;
-    throw new QosProbeError("PROBE_TARGET", `cannot resolve ${spec.host}: ${(err as Error).message}`, {
+    // A name that does not resolve is a fault of the measurement, not path loss (issue 9).
+    throw new ProbeFaultError("NAME_UNRESOLVABLE", `cannot resolve ${spec.host}: ${(err as Error).message}`, {
       cause: err,
     });
   } finally {

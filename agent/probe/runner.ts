@@ -1,15 +1,17 @@
 import { v7 as uuidv7 } from "uuid";
 import type { Clock } from "../clock.js";
-import { lightSpeedMinRttMs } from "../compliance/thresholds.js";
-import { judgeInterval } from "../compliance/verdict.js";
-import { QosProbeError } from "../errors.js";
+import { lightSpeedMinRttMs, PROFILE_THRESHOLDS } from "../compliance/thresholds.js";
+import { judgeFlaggedInterval } from "../compliance/verdict.js";
+import { ProbeFaultError, QosProbeError } from "../errors.js";
+import { loopDelay } from "../host/loop-delay.js";
 import type { Logger } from "../log.js";
 import { summarize } from "../metrics/summary.js";
+import { isHostTiming, timingError } from "../metrics/timing-error.js";
 import { loadedLibc } from "../net/libc.js";
 import { timestampPreference } from "../net/udp.js";
 import { type ProfileId, RESULT_SCHEMA_ID, type ResultMessage } from "../publish/message.js";
 import { MAX_RUN_PACKETS } from "./limits.js";
-import type { ClockSyncState, Prober, ProbeSpec, Sample } from "./prober.js";
+import type { ClockSyncState, MeasurementFault, ProbeFacts, Prober, ProbeSpec, Sample } from "./prober.js";
 
 /** Who is measuring: copied into every result. */
 export interface AgentIdentity {
@@ -65,9 +67,22 @@ export function checkRunSize(spec: Pick<ProbeSpec, "count">): void {
   }
 }
 
-/** How long a run may take: every packet's slot, plus the last packet's loss timeout, plus slack. */
+/** How long a run may take: every packet's slot (or the Poisson sending time), the last loss timeout, slack. */
 export function runDeadlineMs(spec: ProbeSpec): number {
-  return spec.count * spec.interval_ms + spec.loss_timeout_ms + DEADLINE_SLACK_MS;
+  const sending =
+    spec.schedule === "poisson" && spec.send_window_ms !== undefined
+      ? spec.send_window_ms
+      : spec.count * spec.interval_ms;
+  return sending + spec.loss_timeout_ms + DEADLINE_SLACK_MS;
+}
+
+/**
+ * A Poisson run sends only inside the interval it claims (send-times.ts): its sending time is what is
+ * left of the interval when the run starts, or count × interval for a run without one.
+ */
+export function withSendWindow(spec: ProbeSpec, interval: RunRequest["interval"], nowMs: number): ProbeSpec {
+  if (spec.schedule !== "poisson" || !interval) return spec;
+  return { ...spec, send_window_ms: Math.max(0, interval.end_ms - nowMs) };
 }
 
 /**
@@ -77,43 +92,56 @@ export function runDeadlineMs(spec: ProbeSpec): number {
  */
 export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext): Promise<ResultMessage> {
   const log = ctx.log.child({ test: req.test_id, method: req.spec.method });
-  const deadline = AbortSignal.timeout(runDeadlineMs(req.spec));
-  const signal = ctx.signal ? AbortSignal.any([ctx.signal, deadline]) : deadline;
   const startedAt = ctx.clock.now();
+  const spec = withSendWindow(req.spec, req.interval, startedAt);
+  const deadline = AbortSignal.timeout(runDeadlineMs(spec));
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, deadline]) : deadline;
+  const facts: ProbeFacts = { flags: [] };
+  const loopWindow = loopDelay.window();
 
   let samples: Sample[] = [];
   let error: { code: string; message: string } | undefined;
-  let fault = false;
   let measured: { address: string; family: 4 | 6 } | undefined;
   try {
-    checkRunSize(req.spec);
-    samples = await prober(req.spec, {
+    checkRunSize(spec);
+    samples = await prober(spec, {
       signal,
       clock: ctx.clock,
       log,
       clockSync: ctx.clockSync,
+      facts,
       ...(ctx.onSample ? { onSample: ctx.onSample } : {}),
       onTarget: (t) => {
         measured = t;
       },
     });
   } catch (err) {
-    error = {
-      code: err instanceof QosProbeError ? err.code : "PROBE_SETUP",
-      message: err instanceof Error ? err.message : String(err),
-    };
-    fault = err instanceof QosProbeError && err.fault;
-    log.warn({ err }, fault ? "measurement fault" : "probe failed before measuring");
+    if (err instanceof ProbeFaultError) {
+      facts.fault ??= { code: err.faultCode, message: err.message };
+    } else if (err instanceof QosProbeError && err.fault) {
+      // STAMP faults (key mismatch, nothing listening, a local send failure) carry their ErrorCode.
+      facts.fault ??= { code: err.code, message: err.message };
+    } else {
+      error = {
+        code: err instanceof QosProbeError ? err.code : "PROBE_SETUP",
+        message: err instanceof Error ? err.message : String(err),
+      };
+    }
+    log.warn({ err }, facts.fault ? "measurement fault" : "probe failed before measuring");
   }
+  const loopDelayMs = loopWindow();
   const endedAt = ctx.clock.now();
-  const message = buildResult(req, samples, {
+  const message = buildResult({ ...req, spec }, samples, {
     startedAt,
     endedAt,
     clockSync: ctx.clockSync,
     aborted: signal.aborted,
     error,
-    fault,
+    facts,
     ...(measured ? { measured } : {}),
+    // This thread's event-loop lag is in the delays only where timestamps are taken in JavaScript
+    // (TCP, HTTP, STAMP on dgram); ping and the kernel-stamped STAMP socket stamp in the kernel.
+    ...(timestampsOf(spec.method, samples) === "user" ? { eventLoopDelayMs: loopDelayMs } : {}),
   });
   log.debug({ sent: message.packets.sent, lost: message.packets.lost }, "run finished");
   return message;
@@ -125,10 +153,14 @@ interface BuildFacts {
   clockSync: ClockSyncState;
   aborted: boolean;
   error: { code: string; message: string } | undefined;
-  /** The error is a fault of the measurement (QosProbeError.fault): `status: "fault"`. */
-  fault?: boolean;
+  /** What the prober reported besides samples (address, fault, flags). */
+  facts?: ProbeFacts;
+  /** Event-loop bound over the run, ms, for methods timestamped in JavaScript (host/loop-delay.ts). */
+  eventLoopDelayMs?: number;
   /** The address and family the prober measured. */
   measured?: { address: string; family: 4 | 6 };
+  /** `error` is a fault of the measurement (QosProbeError.fault): `status: "fault"` with its code. */
+  fault?: boolean;
 }
 
 /**
@@ -151,25 +183,43 @@ function outageOf(samples: Sample[]): { reason: string; packets: number } | unde
   return first === undefined ? undefined : { reason: first, packets: failed.length };
 }
 
-/** Pure: samples and facts in, the v1 result message out. */
+/**
+ * Pure: samples and facts in, the v1 result message out. Status: "error" when we could not measure,
+ * "fault" when the measurement itself failed (ProbeFacts.fault: refused, unresolvable, TLS, HMAC),
+ * else "ok". Flags that make the figures the host's rather than the network's keep them out of the
+ * verdicts (compliance/verdict.ts EXCLUDING_FLAGS).
+ */
 export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFacts): ResultMessage {
   // Packets sent = distinct sequence numbers the prober reports (duplicates are extra samples).
   const sent = samples.filter((s) => !s.dup).length;
-  const summary = roundSummary(summarize(samples, { sent, clockSynced: facts.clockSync.synced }));
-  const verdicts = judgeInterval(req.profile, {
-    packets: summary.packets,
-    loss_ratio: summary.loss_ratio,
-    rtt_ms: summary.rtt_ms,
-    delay_variation_ms: summary.delay_variation_ms,
-    one_way_ms: summary.one_way_ms,
+  const raw = summarize(samples, {
+    sent,
+    clockSynced: facts.clockSync.synced,
+    clockErrorMs: facts.clockSync.max_error_ms,
   });
+  const summary = roundSummary(raw);
+  const faultFromError = facts.error && facts.fault ? facts.error : undefined;
+  const error = faultFromError ? undefined : facts.error;
+  const fault: MeasurementFault | undefined = faultFromError ?? (error ? undefined : facts.facts?.fault);
+  const measured =
+    facts.measured ??
+    (facts.facts?.address && facts.facts.family
+      ? { address: facts.facts.address, family: facts.facts.family }
+      : undefined);
+  const timing = timingError({ samples, event_loop_delay_ms: facts.eventLoopDelayMs });
+  const dvLimit = PROFILE_THRESHOLDS[req.profile].delay_variation_ms;
 
   const outage = outageOf(samples);
   const flags: string[] = [];
   if (req.diagnostic) flags.push("diagnostic");
-  if (!facts.clockSync.synced) flags.push("clock-unsynced");
+  // Issue 10: until the host has been synchronised once since boot its wall clock (intervals, one-way
+  // figures) is not trusted; a clock that was synced and is now coasting is judged by its bound instead.
+  if (!(facts.clockSync.synced_once ?? facts.clockSync.synced)) flags.push("clock-unsynced");
   if (facts.aborted) flags.push("aborted");
-  if (facts.error) flags.push(facts.fault ? "fault" : "error");
+  if (error) flags.push("error");
+  if (fault) flags.push("fault");
+  for (const f of facts.facts?.flags ?? []) if (!flags.includes(f)) flags.push(f);
+  if (summary.packets.received > 0 && isHostTiming(timing.bound, dvLimit)) flags.push("host-timing");
   const p99SendError = summary.send_error_ms.p99;
   if (p99SendError !== null && p99SendError > req.spec.interval_ms * SEND_ERROR_FLAG_SHARE) {
     flags.push("send-jitter-high");
@@ -179,13 +229,28 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
     // Faster than light in fibre over the great-circle distance: the target is not where the config says.
     flags.push("rtt-below-light-bound");
   }
+  const verdicts = judgeFlaggedInterval(
+    req.profile,
+    {
+      packets: summary.packets,
+      loss_ratio: summary.loss_ratio,
+      rtt_ms: summary.rtt_ms,
+      delay_variation_ms: summary.delay_variation_ms,
+      one_way_ms: summary.one_way_ms,
+    },
+    flags,
+  );
+  const status = error ? "error" : fault ? "fault" : "ok";
+  const errorField = error ?? fault;
+  const clock = facts.clockSync;
+  const gate = raw.one_way_gate;
 
   return {
     schema: RESULT_SCHEMA_ID,
     id: uuidv7(),
     seq: req.seq ?? 0,
-    status: facts.error ? (facts.fault ? "fault" : "error") : "ok",
-    ...(facts.error ? { error: facts.error } : {}),
+    status,
+    ...(errorField ? { error: { code: errorField.code, message: errorField.message } } : {}),
     agent: { ...req.agent },
     test: {
       id: req.test_id,
@@ -193,7 +258,7 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
       target: req.target,
       ...(req.peer ? { peer: { ...req.peer } } : {}),
       ...(req.distance_km !== undefined ? { distance_km: round(req.distance_km, 1) } : {}),
-      ...(facts.measured ? { address: facts.measured.address, family: facts.measured.family } : {}),
+      ...(measured ? { address: measured.address, family: measured.family } : {}),
       packet_size_bytes: req.spec.packet_size_bytes,
       dscp: req.spec.dscp,
       rate_pps: round(1000 / req.spec.interval_ms, 6),
@@ -212,9 +277,20 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
     quality: {
       send_error_ms: summary.send_error_ms,
       clock: {
-        synced: facts.clockSync.synced,
-        source: facts.clockSync.source,
-        ...(facts.clockSync.max_error_ms !== undefined ? { max_error_ms: facts.clockSync.max_error_ms } : {}),
+        synced: clock.synced,
+        ...(clock.synced_once !== undefined ? { synced_once: clock.synced_once } : {}),
+        source: clock.source,
+        ...(clock.max_error_ms !== undefined
+          ? {
+              max_error_ms: round(clock.max_error_ms, MS_DIGITS),
+              error_bound_ms: round(clock.max_error_ms, MS_DIGITS),
+            }
+          : {}),
+        ...(!gate.report && req.spec.method === "stamp" ? { one_way_withheld: gate.reason } : {}),
+      },
+      timing_error_ms: {
+        bound: round(timing.bound, MS_DIGITS),
+        terms: Object.fromEntries(Object.entries(timing.terms).map(([k, v]) => [k, round(v, MS_DIGITS)])),
       },
       timestamps: timestampsOf(req.spec.method, samples),
       flags,
@@ -228,6 +304,7 @@ const MS_DIGITS = 4;
 const RATIO_DIGITS = 6;
 
 function roundSummary(s: ReturnType<typeof summarize>): ReturnType<typeof summarize> {
+  const oneWayBound = s.one_way_ms?.error_bound_ms;
   const ms = <T extends Record<string, unknown>>(o: T): T =>
     Object.fromEntries(
       Object.entries(o).map(([k, v]) => [k, typeof v === "number" ? round(v, MS_DIGITS) : v]),
@@ -241,6 +318,7 @@ function roundSummary(s: ReturnType<typeof summarize>): ReturnType<typeof summar
       ...s.one_way_ms,
       forward: ms(s.one_way_ms.forward),
       reverse: ms(s.one_way_ms.reverse),
+      ...(oneWayBound !== undefined ? { error_bound_ms: round(oneWayBound, MS_DIGITS) } : {}),
     },
     send_error_ms: ms(s.send_error_ms),
   };

@@ -1,17 +1,18 @@
 import { connect } from "node:net";
 import { QosProbeError } from "../errors.js";
 import { runAttempts } from "./attempts.js";
-import type { Prober, ProbeSpec } from "./prober.js";
+import { noteTarget, type Prober, type ProbeSpec } from "./prober.js";
 import { type ResolvedHost, resolveHost } from "./resolve.js";
 
 /**
  * TCP connect time: from connect() to the handshake completing (SYN → SYN-ACK, one round trip), per
- * connection, `count` connections at the spec's interval. Refused, reset or no answer within the loss
- * timeout is lost. The target is resolved once, so name lookups are not counted as delay.
+ * connection, `count` connections at the spec's interval. Reset or no answer within the loss timeout
+ * is lost; no route is lost with its reason; refused (RST) is a fault of the measurement (net-errors.ts). The target is resolved once, so name lookups are not counted as delay.
  */
 export const tcp: Prober = async (spec, ctx) => {
   const port = checkTcpSpec(spec);
   const target = await resolveHost(spec, ctx.signal);
+  noteTarget(ctx.facts, target);
   return runAttempts(spec, ctx, (signal) => connectOnce(target, port, signal));
 };
 

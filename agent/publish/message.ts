@@ -16,6 +16,13 @@ const isoUtc = z.iso.datetime({ offset: false });
 export const VerdictValue = z.enum(["pass", "fail", "insufficient"]);
 export type VerdictValue = z.infer<typeof VerdictValue>;
 
+/**
+ * One interval's verdict: a VerdictValue, or "not-judged" when a flag says the figure is not the
+ * network's (host-timing, clock-step, a fault); `verdicts.not_judged` gives the flags.
+ */
+export const IntervalVerdictValue = z.enum(["pass", "fail", "insufficient", "not-judged"]);
+export type IntervalVerdictValue = z.infer<typeof IntervalVerdictValue>;
+
 export const PROFILES = ["internet-3.2.2", "voip-4.2"] as const;
 export const ProfileId = z.enum(PROFILES);
 export type ProfileId = z.infer<typeof ProfileId>;
@@ -47,6 +54,8 @@ export const DelayVariation = z
     pdv_p99: nullableMs,
     /** RFC 3550 §6.4.1 interarrival jitter estimate J (gain 1/16) at the end of the interval. */
     jitter_rfc3550: nullableMs,
+    /** Why the figures are null, e.g. "fewer than 2 packets received". */
+    null_reason: z.string().optional(),
   })
   .strict();
 export type DelayVariation = z.infer<typeof DelayVariation>;
@@ -56,7 +65,13 @@ export const OneWayStats = z
   .strict();
 
 export const OneWay = z
-  .object({ forward: OneWayStats, reverse: OneWayStats, clock_synced: z.boolean() })
+  .object({
+    forward: OneWayStats,
+    reverse: OneWayStats,
+    clock_synced: z.boolean(),
+    /** Local + remote clock error bounds, ms: how far the clocks could move these figures. */
+    error_bound_ms: ms.optional(),
+  })
   .strict();
 export type OneWay = z.infer<typeof OneWay>;
 
@@ -68,6 +83,8 @@ export const Packets = z
     duplicates: count,
     reordered: count,
     late: count,
+    /** Lost packets whose cause the host saw at send time, by reason: { "network unreachable": 3 }. */
+    loss_reasons: z.record(z.string(), count).optional(),
   })
   .strict();
 export type Packets = z.infer<typeof Packets>;
@@ -77,9 +94,11 @@ export const Verdicts = z
     profile: ProfileId,
     /** Which delay the delay verdict judged: mean RTT (3.2.2.1) or one-way delay (4.2.2). */
     delay_basis: z.enum(["round-trip", "one-way", "round-trip-half"]),
-    rtt: VerdictValue,
-    delay_variation: VerdictValue,
-    loss: VerdictValue,
+    rtt: IntervalVerdictValue,
+    delay_variation: IntervalVerdictValue,
+    loss: IntervalVerdictValue,
+    /** The flags that made a verdict "not-judged" (absent when every verdict was judged). */
+    not_judged: z.array(z.string()).optional(),
   })
   .strict();
 export type Verdicts = z.infer<typeof Verdicts>;
@@ -88,14 +107,36 @@ export type Verdicts = z.infer<typeof Verdicts>;
 export const Quality = z
   .object({
     send_error_ms: z.object({ p50: nullableMs, p99: nullableMs }).strict(),
-    clock: z.object({ synced: z.boolean(), source: z.string(), max_error_ms: ms.optional() }).strict(),
+    clock: z
+      .object({
+        /** Synchronised now (adjtimex: STA_UNSYNC clear). */
+        synced: z.boolean(),
+        /** Synchronised at least once since boot; false → flag clock-unsynced. */
+        synced_once: z.boolean().optional(),
+        source: z.string(),
+        /** Deprecated name of error_bound_ms, kept for readers of earlier messages. */
+        max_error_ms: ms.optional(),
+        /** Bound on |local clock − UTC|, ms (adjtimex maxerror). */
+        error_bound_ms: ms.optional(),
+        /** Why one_way_ms is null, when the method could have had it (metrics/one-way-gate.ts). */
+        one_way_withheld: z.string().optional(),
+      })
+      .strict(),
+    /** What the measuring host could have added to one packet's delay (metrics/timing-error.ts). */
+    timing_error_ms: z
+      .object({ bound: ms, terms: z.record(z.string(), ms) })
+      .strict()
+      .optional(),
     /**
      * How packet times were taken: "kernel" = kernel timestamps (STAMP on the koffi socket, ping's
      * SO_TIMESTAMP), "user" = JavaScript after the event loop got to it. Optional only so results
      * stored before it existed still validate; every new result carries it.
      */
     timestamps: z.enum(["kernel", "user"]).optional(),
-    /** e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted". */
+    /**
+     * e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted",
+     * "host-timing", "clock-step", "fault".
+     */
     flags: z.array(z.string()),
   })
   .strict();
@@ -106,7 +147,11 @@ export const ResultMessage = z
     schema: z.literal(RESULT_SCHEMA_ID),
     id: z.uuid({ version: "v7" }),
     seq: count,
-    /** ok; error = could not measure; fault = the measurement itself is broken (bad key, nothing listening). */
+    /**
+     * ok: measured. error: we could not measure (setup: ping missing, bad key file). fault: the
+     * measurement itself failed (target refused, name unresolvable, TLS, HMAC mismatch) — out of path
+     * loss, counted against coverage. Both carry `error {code, message}`.
+     */
     status: z.enum(["ok", "error", "fault"]),
     error: z.object({ code: z.string(), message: z.string() }).strict().optional(),
     agent: z
@@ -122,11 +167,11 @@ export const ResultMessage = z
         id: z.string().min(1),
         method: z.enum(METHODS),
         target: z.string(),
-        peer: z.object({ site: z.string(), province: z.string() }).strict().optional(),
-        distance_km: z.number().nonnegative().optional(),
-        /** The address and family actually measured (after name resolution). */
+        /** The address actually measured and its family, when the run got as far as resolving. */
         address: z.string().optional(),
         family: z.union([z.literal(4), z.literal(6)]).optional(),
+        peer: z.object({ site: z.string(), province: z.string() }).strict().optional(),
+        distance_km: z.number().nonnegative().optional(),
         packet_size_bytes: z.number().int().positive(),
         dscp: z.number().int().min(0).max(63),
         rate_pps: z.number().positive(),

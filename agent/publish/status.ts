@@ -22,7 +22,13 @@ export const StatusMessage = z.looseObject({
   config_loaded_at: z.string().optional(),
   outbox: z.object({ depth: z.number(), dropped: z.number(), bytes: z.number() }).optional(),
   clock: z
-    .object({ synced: z.boolean(), source: z.string(), max_error_ms: z.number().optional() })
+    .object({
+      synced: z.boolean(),
+      synced_once: z.boolean().optional(),
+      source: z.string(),
+      max_error_ms: z.number().optional(),
+      est_error_ms: z.number().optional(),
+    })
     .optional(),
   host: z.unknown().optional(),
   reflector: z.unknown().optional(),

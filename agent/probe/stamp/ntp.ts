@@ -1,4 +1,5 @@
 import type { Clock } from "../../clock.js";
+import { SlewingMap } from "../../host/realtime.js";
 
 /**
  * NTP 64-bit timestamp (RFC 5905 §6): 32-bit seconds since 1900-01-01 00:00 UTC and a 32-bit binary
@@ -65,23 +66,24 @@ export function writeNtp(buf: Buffer, offset: number, t: NtpTime): void {
 }
 
 /**
- * Wall-clock time built from one wall anchor plus monotonic deltas. Two readings from it differ by
- * exactly the monotonic interval between them, so T4 − T1 (or T3 − T2) can never be bent by an NTP
- * step during a measurement, while the values stay on the UTC timescale for one-way delays.
- * `reanchor()` lets a long-lived reflector follow wall-clock steps between packets.
+ * Wall-clock time built from a wall anchor plus monotonic deltas. Two readings from it differ by the
+ * monotonic interval between them (within the 500 ppm of a slew), so T4 − T1 (or T3 − T2) is never
+ * bent by a wall-clock step during a measurement, while the values stay on the UTC timescale for
+ * one-way delays. The anchor pair is read back to back (the wall reading between two monotonic ones),
+ * and `reanchor()` slews toward the wall clock instead of stepping (SlewingMap): a long-lived reflector
+ * follows the wall clock without its T2/T3 jumping by up to a millisecond every re-anchor.
  */
 export class AnchoredClock {
-  private wallAnchor: number;
-  private monoAnchor: number;
+  private readonly map: SlewingMap;
 
   constructor(private readonly clock: Clock) {
-    this.wallAnchor = clock.now();
-    this.monoAnchor = clock.mono();
+    const r = pairedReading(clock);
+    this.map = new SlewingMap(r.mono, r.wall);
   }
 
   /** Epoch milliseconds for a monotonic reading taken earlier from the same clock. */
   epochMsAt(mono: number): number {
-    return this.wallAnchor + (mono - this.monoAnchor);
+    return this.map.at(mono);
   }
 
   nowEpochMs(): number {
@@ -89,7 +91,15 @@ export class AnchoredClock {
   }
 
   reanchor(): void {
-    this.wallAnchor = this.clock.now();
-    this.monoAnchor = this.clock.mono();
+    const r = pairedReading(this.clock);
+    this.map.discipline(r.mono, r.wall);
   }
+}
+
+/** A wall reading and the monotonic time it was taken at: the midpoint of two monotonic reads around it. */
+function pairedReading(clock: Clock): { mono: number; wall: number } {
+  const before = clock.mono();
+  const wall = clock.now();
+  const after = clock.mono();
+  return { mono: (before + after) / 2, wall };
 }

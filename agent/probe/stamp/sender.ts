@@ -1,8 +1,9 @@
 import { lookup } from "node:dns/promises";
-import { QosProbeError } from "../../errors.js";
+import { ProbeFaultError, QosProbeError } from "../../errors.js";
 import type { ReceivedDatagram, SocketFault, TimestampedUdpSocket } from "../../net/udp.js";
 import { openTimestampedUdp } from "../../net/udp.js";
 import type { ProbeContext, Prober, ProbeSpec, Sample } from "../prober.js";
+import { sendOffsets } from "../send-times.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
 import { type NtpTime, ntpFromNs } from "./ntp.js";
 import {
@@ -26,12 +27,6 @@ export function udpPayloadBytes(ipBytes: number, family: 4 | 6, mode: StampMode)
   return Math.max(baseBytes(mode), ipBytes - IP_UDP_OVERHEAD[family]);
 }
 
-/** Gap before the next packet: fixed, or exponential with the same mean (RFC 2330 §11.1.1 Poisson). */
-export function nextGapMs(spec: Pick<ProbeSpec, "interval_ms" | "schedule">, random = Math.random): number {
-  if (spec.schedule === "poisson") return -Math.log(1 - random()) * spec.interval_ms;
-  return spec.interval_ms;
-}
-
 /** Placeholder Timestamp while encoding; T1 is written over it just before send. */
 const UNSTAMPED: NtpTime = { seconds: 0, fraction: 0 };
 
@@ -46,7 +41,7 @@ async function resolveTarget(spec: ProbeSpec): Promise<Target> {
     const found = await lookup(spec.host, { family: spec.family ?? 0, verbatim: true });
     return { address: found.address, family: found.family === 6 ? 6 : 4, port: spec.port ?? STAMP_PORT };
   } catch (err) {
-    throw new QosProbeError("PROBE_TARGET", `cannot resolve ${spec.host}: ${(err as Error).message}`, {
+    throw new ProbeFaultError("NAME_UNRESOLVABLE", `cannot resolve ${spec.host}: ${(err as Error).message}`, {
       cause: err,
     });
   }
@@ -167,9 +162,11 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   socket.onReadable(drain);
 
   const ssid = spec.ssid ?? 0;
-  let scheduled = clock.mono();
-  for (let seq = 0; seq < spec.count; seq += 1) {
-    if (seq > 0) scheduled += nextGapMs(spec);
+  const start = clock.mono();
+  let scheduled = start;
+  let seq = 0;
+  for (const offset of sendOffsets(spec)) {
+    scheduled = start + offset;
     try {
       await clock.sleep(scheduled - clock.mono(), signal);
     } catch {
@@ -193,6 +190,7 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     book.sent({ seq, sentMono, t1, sentAtMs: Number(t1Ns) / 1e6, sendErrorMs: sentMono - scheduled });
     drain();
     book.expire(sentMono);
+    seq += 1;
   }
   allSent = true;
 

@@ -1,5 +1,5 @@
 import type { Sample } from "../prober.js";
-import { decodeErrorEstimate } from "./error-estimate.js";
+import { decodeErrorEstimate, errorEstimateMs } from "./error-estimate.js";
 import { type NtpTime, ntpDiffMs } from "./ntp.js";
 import type { ParsedReflectorPacket } from "./packet.js";
 
@@ -166,25 +166,31 @@ export class SessionBook {
     this.onSample?.(entry.sample);
   }
 
-  /** RTT = (T4 − T1) − (T3 − T2), RFC 8762 §4; one-way delays only when both clocks are synced. */
+  /**
+   * RTT = (T4 − T1) − (T3 − T2), RFC 8762 §4; one-way delays computed when both clocks say synced,
+   * with the reflector's stated error beside them (the summary decides whether they are reported).
+   */
   private timing(
     r: ParsedReflectorPacket,
     roundTripMs: number,
     t1: NtpTime,
     t4: NtpTime,
-  ): Pick<Sample, "rtt_ms" | "reflector_ms" | "fwd_ms" | "rev_ms"> {
+  ): Pick<Sample, "rtt_ms" | "reflector_ms" | "fwd_ms" | "rev_ms" | "remote_error_ms"> {
     const reflectorMs = ntpDiffMs(r.timestamp, r.receiveTimestamp);
     if (!(reflectorMs >= 0 && reflectorMs <= roundTripMs)) {
       // Reflector timestamps that contradict our own interval cannot be subtracted; keep T4 − T1.
       return { rtt_ms: roundTripMs };
     }
-    const out: Pick<Sample, "rtt_ms" | "reflector_ms" | "fwd_ms" | "rev_ms"> = {
+    const out: Pick<Sample, "rtt_ms" | "reflector_ms" | "fwd_ms" | "rev_ms" | "remote_error_ms"> = {
       rtt_ms: roundTripMs - reflectorMs,
       reflector_ms: reflectorMs,
     };
-    if (this.localSynced && decodeErrorEstimate(r.errorEstimate).synced) {
+    const remote = decodeErrorEstimate(r.errorEstimate);
+    if (this.localSynced && remote.synced) {
       out.fwd_ms = ntpDiffMs(r.receiveTimestamp, t1);
       out.rev_ms = ntpDiffMs(t4, r.timestamp);
+      // Whether these may be reported depends on both bounds (metrics/one-way-gate.ts).
+      out.remote_error_ms = errorEstimateMs(remote);
     }
     return out;
   }

@@ -4,7 +4,7 @@ import { systemClock } from "../../../agent/clock.js";
 import { QosProbeError } from "../../../agent/errors.js";
 import { silentLogger } from "../../../agent/log.js";
 import { http } from "../../../agent/probe/http.js";
-import type { ProbeContext, ProbeSpec, Sample } from "../../../agent/probe/prober.js";
+import type { ProbeContext, ProbeFacts, ProbeSpec, Sample } from "../../../agent/probe/prober.js";
 import { VERSION } from "../../../agent/version.js";
 
 function context(seen: Sample[] = []): ProbeContext {
@@ -90,17 +90,33 @@ describe("http prober on loopback", () => {
     ]);
   });
 
-  it("counts a refused connection as lost and refuses non-http URLs", async () => {
+  it("calls a refused connection a fault (TARGET_REFUSED) and refuses non-http URLs", async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
     const address = closed.address();
     const port = typeof address === "object" && address ? address.port : 0;
     await new Promise((r) => closed.close(r));
-    const samples = await http(spec("", { url: `http://127.0.0.1:${port}/`, count: 2 }), context());
+    const facts: ProbeFacts = { flags: [] };
+    const samples = await http(spec("", { url: `http://127.0.0.1:${port}/`, count: 2 }), {
+      ...context(),
+      facts,
+    });
     expect(samples.map((s) => s.rtt_ms)).toEqual([null, null]);
+    expect(facts).toMatchObject({ address: "127.0.0.1", family: 4, faulted: 2 });
+    expect(facts.fault?.code).toBe("TARGET_REFUSED");
 
     const err = await http(spec("", { url: "ftp://127.0.0.1/" }), context()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QosProbeError);
     expect((err as QosProbeError).code).toBe("PROBE_TARGET");
+  });
+
+  it("calls TLS that fails (https:// to a plain HTTP server) a fault (TLS_ERROR)", async () => {
+    const facts: ProbeFacts = { flags: [] };
+    const samples = await http(spec("", { url: base.replace("http:", "https:"), count: 1 }), {
+      ...context(),
+      facts,
+    });
+    expect(samples.map((s) => s.rtt_ms)).toEqual([null]);
+    expect(facts.fault?.code).toBe("TLS_ERROR");
   });
 });

@@ -1,9 +1,10 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemClock } from "../../../agent/clock.js";
-import { QosProbeError } from "../../../agent/errors.js";
+import { ProbeFaultError, QosProbeError } from "../../../agent/errors.js";
 import { silentLogger } from "../../../agent/log.js";
-import type { ProbeContext, ProbeSpec } from "../../../agent/probe/prober.js";
+import type { ProbeContext, ProbeFacts, ProbeSpec } from "../../../agent/probe/prober.js";
+import { runProbe } from "../../../agent/probe/runner.js";
 import { tcp } from "../../../agent/probe/tcp.js";
 
 const ctx: ProbeContext = {
@@ -81,13 +82,50 @@ describe("tcp prober on loopback", () => {
     expect(samples.filter((s) => s.rtt_ms !== null).length).toBe(2);
   });
 
-  it("counts refused connections to a closed port as lost", async () => {
-    const samples = await tcp(spec({ port: await closedPort(), count: 3 }), ctx);
+  it("calls refused connections to a closed port a fault (TARGET_REFUSED), not path loss", async () => {
+    const port = await closedPort();
+    const facts: ProbeFacts = { flags: [] };
+    const samples = await tcp(spec({ port, count: 3 }), { ...ctx, facts });
     expect(samples.map((s) => [s.seq, s.rtt_ms])).toEqual([
       [0, null],
       [1, null],
       [2, null],
     ]);
+    expect(facts).toMatchObject({ address: "127.0.0.1", family: 4, faulted: 3 });
+    expect(facts.fault?.code).toBe("TARGET_REFUSED");
+    // Through the runner: status fault with the code, nothing judged, the address recorded.
+    const r = await runProbe(
+      tcp,
+      {
+        test_id: "t",
+        target: `tcp://127.0.0.1:${port}`,
+        spec: spec({ port, count: 2 }),
+        profile: "internet-3.2.2",
+        diagnostic: true,
+        agent: { site: "s", operator: "o", province: "110000", version: "0" },
+      },
+      { clock: systemClock, log: silentLogger(), clockSync: ctx.clockSync },
+    );
+    expect(r.status).toBe("fault");
+    expect(r.error?.code).toBe("TARGET_REFUSED");
+    expect(r.test).toMatchObject({ address: "127.0.0.1", family: 4 });
+    expect(r.verdicts.loss).toBe("not-judged");
+  });
+
+  it("records the family it measured, and refuses a literal of the other family", async () => {
+    // (This machine's /etc/hosts has no IPv6 name for localhost, so literals stand in for a name.)
+    const facts: ProbeFacts = { flags: [] };
+    const samples = await tcp(spec({ host: "::1", family: 6, port: v6.port, count: 1 }), { ...ctx, facts });
+    expect(samples[0]?.rtt_ms).not.toBeNull();
+    expect(facts).toMatchObject({ address: "::1", family: 6 });
+    const wrong = await tcp(spec({ family: 6, count: 1 }), ctx).catch((e: unknown) => e);
+    expect((wrong as QosProbeError).message).toBe("127.0.0.1 is an IPv4 address but family is 6");
+  });
+
+  it("calls a name that does not resolve a fault (NAME_UNRESOLVABLE)", async () => {
+    const err = await tcp(spec({ host: "no-such-host.invalid", count: 1 }), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProbeFaultError);
+    expect((err as ProbeFaultError).faultCode).toBe("NAME_UNRESOLVABLE");
   });
 
   it("refuses a DSCP it cannot set and a missing port", async () => {

@@ -68,6 +68,12 @@ const EXPECTED: Record<string, string[]> = {
   "invalid-province.yaml": [
     'sites[0].province: unknown province "Guangdon" at line 5:46 (did you mean "Guangdong"?)',
   ],
+  "invalid-family.yaml": ["tests[0].family: family must be 4 (IPv4) or 6 (IPv6) at line 18:13"],
+  // 0.1 pps × 60 s = 6 expected packets < 20; 20 / 60 = 0.333… → 0.34.
+  "invalid-poisson-few.yaml": [
+    "tests[0].schedule: a Poisson run of 60 s at 0.1 pps expects 6 packets; the count varies and needs at " +
+      "least 20 expected at line 19:15 (raise rate_pps to at least 0.34, or use schedule: periodic)",
+  ],
   "invalid-rate.yaml": ["tests[0].rate_pps: Too big: expected number to be <=1000 at line 18:15"],
   "invalid-raw-target.yaml": [
     "tests[0].target: a raw target has no peer site, so it cannot satisfy the spec 3.2.2 pair rule " +

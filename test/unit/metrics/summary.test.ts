@@ -96,9 +96,11 @@ describe("summarize: edge cases", () => {
         ipdv_mean_abs: null,
         pdv_p99: null,
         jitter_rfc3550: null,
+        null_reason: "fewer than 2 packets received",
       },
       one_way_ms: null,
       send_error_ms: { p50: null, p99: null },
+      one_way_gate: { report: false, reason: "local-bound-unknown" },
     });
   });
 
@@ -112,16 +114,17 @@ describe("summarize: edge cases", () => {
     expect(s.delay_variation_ms.jitter_rfc3550).toBeNull();
   });
 
-  it("a single sample: every RTT statistic is that value, spread 0, no pairs", () => {
+  it("a single sample: every RTT statistic is that value, but no delay variation (needs 2)", () => {
     const s = summarize([rx(0, 42, 0)], { sent: 1, clockSynced: false });
     expect(s.rtt_ms).toEqual({ min: 42, mean: 42, median: 42, p95: 42, p99: 42, max: 42, stddev: 0 });
-    // max − min = 42 − 42 = 0; PDV = 42 − 42 = 0; IPDV and jitter need two packets.
+    // One packet has no variation to show: DV is null with the reason, never 0 (which would pass).
     expect(s.delay_variation_ms).toEqual({
-      max_minus_min: 0,
+      max_minus_min: null,
       basis: "round-trip",
       ipdv_mean_abs: null,
-      pdv_p99: 0,
+      pdv_p99: null,
       jitter_rfc3550: null,
+      null_reason: "fewer than 2 packets received",
     });
     expect(s.loss_ratio).toBe(0);
   });
@@ -177,15 +180,19 @@ describe("summarize: edge cases", () => {
 });
 
 describe("summarize: one-way delays", () => {
-  // RTTs 30, 34, 32 with forward 14, 18, 15 and reverse 16, 16, 17.
+  // RTTs 30, 34, 32 with forward 14, 18, 15 and reverse 16, 16, 17; the reflector states 0.25 ms.
   const samples = [
-    rx(0, 30, 0, { fwd_ms: 14, rev_ms: 16 }),
-    rx(1, 34, 1, { fwd_ms: 18, rev_ms: 16 }),
-    rx(2, 32, 2, { fwd_ms: 15, rev_ms: 17 }),
+    rx(0, 30, 0, { fwd_ms: 14, rev_ms: 16, remote_error_ms: 0.25 }),
+    rx(1, 34, 1, { fwd_ms: 18, rev_ms: 16, remote_error_ms: 0.25 }),
+    rx(2, 32, 2, { fwd_ms: 15, rev_ms: 17, remote_error_ms: 0.25 }),
   ];
+  // Gate: 10 % × (min RTT 30 / 2) = 1.5 ms. Local 0.5 + remote 0.25 = 0.75 ≤ 1.5 → reported.
+  const bounded = { sent: 3, clockSynced: true, clockErrorMs: 0.5 };
 
   it("reports both directions and judges delay variation one-way forward when clocks are synced", () => {
-    const s = summarize(samples, { sent: 3, clockSynced: true });
+    const s = summarize(samples, bounded);
+    expect(s.one_way_gate).toEqual({ report: true, error_bound_ms: 0.75 });
+    expect(s.one_way_ms?.error_bound_ms).toBe(0.75);
     // forward: min 14, mean 47/3 ≈ 15.667, max 18, max − min 4; reverse: 16, 49/3 ≈ 16.333, 17, 1.
     expect(s.one_way_ms?.clock_synced).toBe(true);
     expect(s.one_way_ms?.forward.min).toBe(14);
@@ -207,6 +214,19 @@ describe("summarize: one-way delays", () => {
     });
   });
 
+  it("withholds one-way delays when the clocks' summed bound is over 10 % of the one-way figure", () => {
+    // Local 1.3 + remote 0.25 = 1.55 > 1.5 → withheld; DV falls back to round trip: 34 − 30 = 4.
+    const s = summarize(samples, { ...bounded, clockErrorMs: 1.3 });
+    expect(s.one_way_ms).toBeNull();
+    expect(s.one_way_gate).toEqual({ report: false, reason: "bound-too-large", error_bound_ms: 1.55 });
+    expect(s.delay_variation_ms.basis).toBe("round-trip");
+    // Without a known local bound nothing is reported either.
+    expect(summarize(samples, { sent: 3, clockSynced: true }).one_way_gate).toEqual({
+      report: false,
+      reason: "local-bound-unknown",
+    });
+  });
+
   it("drops one-way delays when the local clock is not synchronised", () => {
     const s = summarize(samples, { sent: 3, clockSynced: false });
     expect(s.one_way_ms).toBeNull();
@@ -217,7 +237,8 @@ describe("summarize: one-way delays", () => {
 
   it("drops one-way delays when any received packet lacks them", () => {
     const partial = [samples[0]!, samples[1]!, rx(2, 40, 2)];
-    const s = summarize(partial, { sent: 3, clockSynced: true });
+    const s = summarize(partial, bounded);
+    expect(s.one_way_gate).toEqual({ report: false, reason: "remote-clock-unsynced" });
     expect(s.one_way_ms).toBeNull();
     // RTTs 30 34 40 → max − min 10, round-trip.
     expect(s.delay_variation_ms.basis).toBe("round-trip");

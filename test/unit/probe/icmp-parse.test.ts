@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parsePingLine, parsePingOutput, pingSamples } from "../../../agent/probe/icmp-parse.js";
+import { summarize } from "../../../agent/metrics/summary.js";
+import {
+  findClockSteps,
+  icmpErrorReason,
+  parsePingLine,
+  parsePingOutput,
+  pingSamples,
+} from "../../../agent/probe/icmp-parse.js";
 
 /**
  * Fixtures are real iputils-ping 20221126 outputs, `LANG=C ping -n -D -O -c N -i 0.2 -s S -W W HOST`:
@@ -9,6 +16,9 @@ import { parsePingLine, parsePingOutput, pingSamples } from "../../../agent/prob
  * with nftables in the target namespace dropping echo requests 3 and 4 (loss), `dup to` on replies 2
  * and 4 (dup), dropping every request (all-lost), or pinging an absent neighbour .3 (unreachable);
  * interval-too-short.txt as uid 65534 with -i 0.001; unknown-host.txt for `no-such-host.invalid`.
+ * clock-step.txt is built on normal.txt's format (stepping this shared machine's clock is not allowed):
+ * 20 replies at 0.2 s, the wall clock stepped back 2 s before icmp_seq 11, so from 11 on the -D stamps
+ * are 2 s smaller; RTTs 0.050 ms except seq 5 = 0.080, seq 11 = 0.500, seq 15 = 0.030.
  */
 function fixture(name: string): string {
   return readFileSync(new URL(`../../fixtures/ping/${name}`, import.meta.url), "utf8");
@@ -162,5 +172,86 @@ describe("pingSamples", () => {
       [2, 0.052],
       [3, null],
     ]);
+  });
+});
+
+describe("wall-clock steps (issue 8)", () => {
+  it("clock-step.txt: 20 sent, 20 received, the RTT across the step untrusted", () => {
+    const out = parsePingOutput(fixture("clock-step.txt"));
+    expect([out.transmitted, out.received]).toEqual([20, 20]);
+    const steps = findClockSteps(out);
+    expect(steps.stepped).toBe(true);
+    // The stamps go back at icmp_seq 11 (reply index 10); highest seq before it is 10, so replies
+    // printed after the step with seq ≤ 11 may cross it: only seq 11.
+    expect([...steps.untrusted]).toEqual([10]);
+
+    const samples = pingSamples(out, opts);
+    expect(samples).toHaveLength(20);
+    expect(samples.filter((s) => s.clock_step).map((s) => s.seq)).toEqual([11]);
+    expect(samples.some((s) => s.late)).toBe(false);
+    const sum = summarize(samples, { sent: 20, clockSynced: true });
+    // Received 20 of 20: loss 0. RTT stats over the 19 trusted RTTs: 17 × 0.050 + 0.080 + 0.030 = 0.96;
+    // mean 0.96 / 19 = 0.0505263…; min 0.030, max 0.080 → max − min 0.050 (not 0.500 − 0.030 = 0.470).
+    expect(sum.packets).toMatchObject({ sent: 20, received: 20, lost: 0, late: 0 });
+    expect(sum.loss_ratio).toBe(0);
+    expect(sum.rtt_ms.min).toBe(0.03);
+    expect(sum.rtt_ms.max).toBe(0.08);
+    expect(sum.rtt_ms.mean).toBeCloseTo(0.96 / 19, 12);
+    expect(sum.delay_variation_ms.max_minus_min).toBeCloseTo(0.05, 12);
+  });
+
+  it("a clean run has no step", () => {
+    expect(findClockSteps(parsePingOutput(fixture("normal.txt"))).stepped).toBe(false);
+  });
+
+  it("sees a forward step from monotonic read times, and judges late on the monotonic clock", () => {
+    // Three replies read at mono 200, 400, 600 ms after a start at mono 0; the wall clock jumped
+    // +5 s before the third, whose RTT ping printed as 5000.05 ms (over the 1000 ms loss timeout).
+    const text = [
+      "[1000.200000] 44 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.050 ms",
+      "[1000.400000] 44 bytes from 127.0.0.1: icmp_seq=2 ttl=64 time=0.050 ms",
+      "[1005.600000] 44 bytes from 127.0.0.1: icmp_seq=3 ttl=64 time=5000.050 ms",
+    ].join("\n");
+    const out = parsePingOutput(text);
+    const lineMonos = [200, 400, 600];
+    // Offsets (stamp − read, ms): 1 000 200 − 200 = 1 000 000 and 1 000 400 − 400 = 1 000 000, then
+    // 1 005 600 − 600 = 1 005 000: a jump of 5 000 > 100 ms → forward step before seq 3.
+    expect(findClockSteps(out, lineMonos)).toEqual({ stepped: true, untrusted: new Set([2]) });
+    const samples = pingSamples(out, { ...opts, sent: 3, line_monos: lineMonos, started_mono_ms: 0 });
+    // seq 3: scheduled at mono 0 + 2 × 200 = 400, read at 600 → 200 ms old: received, not late.
+    expect(samples[2]).toMatchObject({ seq: 3, clock_step: true, arrival: 2 });
+    expect(samples[2]?.late).toBeUndefined();
+    // Without the monotonic times the wall-clock RTT would have made it late and lost.
+    expect(pingSamples(out, { ...opts, sent: 3 })[2]).toMatchObject({ rtt_ms: null, late: true });
+  });
+
+  it("takes iputils' 'time of day goes back' warning as a step for the replies printed as 0 ms", () => {
+    const text = [
+      "[1000.200000] 44 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.050 ms",
+      "[1000.400000] 44 bytes from 127.0.0.1: icmp_seq=2 ttl=64 time=0.000 ms",
+      "ping: Warning: time of day goes back (-49873us), taking countermeasures",
+    ].join("\n");
+    expect(findClockSteps(parsePingOutput(text))).toEqual({ stepped: true, untrusted: new Set([1]) });
+  });
+});
+
+describe("send-time outages (issue 9)", () => {
+  it("gives ICMP-unreachable packets their reason", () => {
+    expect(icmpErrorReason("Destination Host Unreachable")).toBe("host unreachable");
+    expect(icmpErrorReason("Destination Net Unreachable")).toBe("network unreachable");
+    const samples = pingSamples(parsePingOutput(fixture("unreachable.txt")), opts);
+    // 12 packets answered by "Destination Host Unreachable" from .1; 8 more never answered.
+    expect(samples.filter((s) => s.loss_reason === "host unreachable").map((s) => s.seq)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ]);
+    const sum = summarize(samples, { sent: 20, clockSynced: false });
+    expect(sum.packets).toMatchObject({ sent: 20, lost: 20, loss_reasons: { "host unreachable": 12 } });
+  });
+
+  it("gives route-check reasons to packets ping sent into no route", () => {
+    const out = parsePingOutput(fixture("loss.txt"));
+    const samples = pingSamples(out, { ...opts, send_reasons: new Map([[3, "network unreachable"]]) });
+    expect(samples.find((s) => s.seq === 3)?.loss_reason).toBe("network unreachable");
+    expect(samples.find((s) => s.seq === 4)?.loss_reason).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import type { ProbeFaultError } from "../../../agent/errors.js";
 import { QosProbeError } from "../../../agent/errors.js";
 import { pingFailure, planPing } from "../../../agent/probe/icmp.js";
 import { parsePingOutput } from "../../../agent/probe/icmp-parse.js";
@@ -77,9 +78,10 @@ describe("pingFailure", () => {
     expect(err.hint).toBe("raise interval_ms to at least 2, or run the agent as root");
   });
 
-  it("calls an unknown host a target error", () => {
+  it("calls an unknown host a fault of the measurement (NAME_UNRESOLVABLE), not loss", () => {
     const err = pingFailure(fixture("unknown-host.txt"), { host: "no-such-host.invalid", interval_ms: 200 });
-    expect(err.code).toBe("PROBE_TARGET");
+    expect(err.code).toBe("PROBE_FAULT");
+    expect((err as ProbeFaultError).faultCode).toBe("NAME_UNRESOLVABLE");
     expect(err.message).toBe(
       "cannot resolve no-such-host.invalid: no-such-host.invalid: Name or service not known",
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "../../../agent/clock.js";
-import { QosProbeError } from "../../../agent/errors.js";
+import { ProbeFaultError, QosProbeError } from "../../../agent/errors.js";
 import { silentLogger } from "../../../agent/log.js";
 import type { Prober, ProbeSpec, Sample } from "../../../agent/probe/prober.js";
 import { buildResult, type RunRequest, runDeadlineMs, runProbe } from "../../../agent/probe/runner.js";
@@ -81,13 +81,17 @@ describe("buildResult", () => {
       [sample(0, 0.3, { send_error_ms: 15 }), sample(1, 0.3)],
       { ...facts, clockSync: { synced: false, source: "unknown" }, aborted: true },
     );
+    // Timing-error bound = send-schedule p99 15 ms > 10 % × 80 ms DV limit = 8 ms → host-timing.
     expect(r.quality.flags).toEqual([
       "diagnostic",
       "clock-unsynced",
       "aborted",
+      "host-timing",
       "send-jitter-high",
       "rtt-below-light-bound",
     ]);
+    expect(r.verdicts.rtt).toBe("not-judged");
+    expect(r.verdicts.not_judged).toEqual(["host-timing"]);
     expect(r.test.diagnostic).toBe(true);
   });
 
@@ -99,7 +103,112 @@ describe("buildResult", () => {
   });
 });
 
+describe("buildResult: clocks, timing error, faults (issues 8, 9, 10)", () => {
+  it("reports the clock bound, flags clock-unsynced only until the first sync since boot", () => {
+    const coasting = { synced: false, synced_once: true, source: "adjtimex", max_error_ms: 12.5 };
+    const r = buildResult(req, [sample(0, 20.1), sample(1, 20.3)], { ...facts, clockSync: coasting });
+    expect(r.quality.flags).not.toContain("clock-unsynced");
+    expect(r.quality.clock).toMatchObject({ synced: false, synced_once: true, error_bound_ms: 12.5 });
+    const never = { synced: false, synced_once: false, source: "adjtimex", max_error_ms: 16_000 };
+    const r2 = buildResult(req, [sample(0, 20.1), sample(1, 20.3)], { ...facts, clockSync: never });
+    expect(r2.quality.flags).toContain("clock-unsynced");
+    expect(ResultMessage.parse(r2)).toEqual(r2);
+  });
+
+  it("sums the timing-error terms and judges DV when the bound is within 10 % of the limit", () => {
+    // Terms: event loop 4.5 ms; send schedule p99 of [0.5, 0.5, 0.5] = 0.5; reflector residence
+    // max − median of [0.02, 0.03, 0.1] = 0.1 − 0.03 = 0.07. Bound 4.5 + 0.5 + 0.07 = 5.07 ≤ 8 → judged.
+    const samples = [
+      sample(0, 20.1, { reflector_ms: 0.02 }),
+      sample(1, 20.3, { reflector_ms: 0.1 }),
+      sample(2, 20.2, { reflector_ms: 0.03 }),
+    ];
+    const r = buildResult(req, samples, { ...facts, eventLoopDelayMs: 4.5 });
+    expect(r.quality.timing_error_ms).toEqual({
+      bound: 5.07,
+      terms: { event_loop_delay: 4.5, send_schedule: 0.5, reflector_residence: 0.07 },
+    });
+    expect(r.quality.flags).not.toContain("host-timing");
+    expect(r.verdicts.delay_variation).toBe("pass");
+    // Event loop 7.6 ms: 7.6 + 0.5 + 0.07 = 8.17 > 8 → host-timing, delay and DV not judged, loss judged.
+    const r2 = buildResult(req, samples, { ...facts, eventLoopDelayMs: 7.6 });
+    expect(r2.quality.timing_error_ms?.bound).toBe(8.17);
+    expect(r2.quality.flags).toContain("host-timing");
+    expect(r2.verdicts).toMatchObject({
+      rtt: "not-judged",
+      delay_variation: "not-judged",
+      loss: "pass",
+      not_judged: ["host-timing"],
+    });
+    expect(ResultMessage.parse(r2)).toEqual(r2);
+  });
+
+  it("makes a fault a fault: status, error code, nothing judged, address and family recorded", () => {
+    const r = buildResult(req, [sample(0, null), sample(1, null)], {
+      ...facts,
+      facts: {
+        flags: [],
+        address: "198.51.100.7",
+        family: 4,
+        fault: { code: "TARGET_REFUSED", message: "connect ECONNREFUSED 198.51.100.7:862" },
+      },
+    });
+    expect(r.status).toBe("fault");
+    expect(r.error).toEqual({ code: "TARGET_REFUSED", message: "connect ECONNREFUSED 198.51.100.7:862" });
+    expect(r.test).toMatchObject({ address: "198.51.100.7", family: 4 });
+    expect(r.quality.flags).toContain("fault");
+    expect(r.verdicts).toMatchObject({
+      rtt: "not-judged",
+      delay_variation: "not-judged",
+      loss: "not-judged",
+    });
+    expect(ResultMessage.parse(r)).toEqual(r);
+  });
+
+  it("counts send-time outages as lost with their reason, and keeps clock-step RTTs out of the stats", () => {
+    // 4 sent: seq 0 received 20.1; seq 1 across a clock step (received, RTT 900 untrusted);
+    // seq 2, 3 lost into no route. Received 2, lost 2; RTT stats over seq 0 only.
+    const r = buildResult(
+      req,
+      [
+        sample(0, 20.1),
+        sample(1, 900, { clock_step: true }),
+        sample(2, null, { loss_reason: "network unreachable" }),
+        sample(3, null, { loss_reason: "network unreachable" }),
+      ],
+      { ...facts, facts: { flags: ["clock-step"] } },
+    );
+    expect(r.packets).toMatchObject({
+      sent: 4,
+      received: 2,
+      lost: 2,
+      loss_reasons: { "network unreachable": 2 },
+    });
+    expect(r.loss_ratio).toBe(0.5);
+    expect(r.rtt_ms.max).toBe(20.1);
+    expect(r.quality.flags).toContain("clock-step");
+    expect(r.verdicts).toMatchObject({ rtt: "not-judged", delay_variation: "not-judged", loss: "fail" });
+  });
+});
+
 describe("runProbe", () => {
+  it("turns a name that does not resolve into status fault, not an error", async () => {
+    const failing: Prober = async () => {
+      throw new ProbeFaultError("NAME_UNRESOLVABLE", "cannot resolve no-such.invalid: ENOTFOUND");
+    };
+    const r = await runProbe(failing, req, {
+      clock: new FakeClock(t0),
+      log: silentLogger(),
+      clockSync: synced,
+    });
+    expect(r.status).toBe("fault");
+    expect(r.error).toEqual({
+      code: "NAME_UNRESOLVABLE",
+      message: "cannot resolve no-such.invalid: ENOTFOUND",
+    });
+    expect(r.packets.sent).toBe(0);
+  });
+
   it("turns a setup error into a failed result with its code", async () => {
     const failing: Prober = async () => {
       throw new QosProbeError("PROBE_TARGET", "no route to 198.51.100.7");

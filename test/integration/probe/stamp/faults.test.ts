@@ -78,7 +78,9 @@ describe(`STAMP faults and facts (${expectedMode} timestamps)`, () => {
     expect(result.error?.message).toMatch(/port unreachable/);
     expect(result.test).toMatchObject({ address: "::1", family: 6 });
     expect(result.packets.sent).toBe(0); // kept out of path loss
-    expect(result.verdicts.loss).toBe("insufficient");
+    // A fault judges nothing: every verdict "not-judged", naming the flag (compliance/verdict.ts).
+    expect(result.verdicts.loss).toBe("not-judged");
+    expect(result.verdicts.not_judged).toEqual(["fault"]);
     expect(result.quality.flags).toContain("fault");
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Sample } from "../../../../agent/probe/prober.js";
 import type { NtpTime } from "../../../../agent/probe/stamp/ntp.js";
 import type { ParsedReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
-import { nextGapMs, udpPayloadBytes } from "../../../../agent/probe/stamp/sender.js";
+import { udpPayloadBytes } from "../../../../agent/probe/stamp/sender.js";
 import { SessionBook } from "../../../../agent/probe/stamp/session.js";
 
 const SYNCED_EE = 0x8f84; // S bit set
@@ -54,6 +54,8 @@ describe("SessionBook", () => {
         reflector_ms: 250,
         fwd_ms: 250,
         rev_ms: 500,
+        // Error Estimate 0x8f84: Multiplier 132 × 2^(15 − 32) s = 132 / 131072 s = 1.007080078125 ms.
+        remote_error_ms: 1.007080078125,
         send_error_ms: 0.5,
         remote_synced: true,
         arrival: 0,
@@ -143,11 +145,5 @@ describe("sender sizing and spacing", () => {
     // Never below the base packet: 60 − 28 = 32 < 44; authenticated minimum 112.
     expect(udpPayloadBytes(60, 4, "unauthenticated")).toBe(44);
     expect(udpPayloadBytes(100, 4, "authenticated")).toBe(112);
-  });
-
-  it("spaces periodically or by exponential gaps", () => {
-    expect(nextGapMs({ interval_ms: 20, schedule: "periodic" })).toBe(20);
-    // −ln(1 − 0.5) × 20 = ln 2 × 20 = 13.8629…
-    expect(nextGapMs({ interval_ms: 20, schedule: "poisson" }, () => 0.5)).toBeCloseTo(13.8629, 4);
   });
 });

@@ -63,6 +63,37 @@ describe("NTP timestamps", () => {
     expect(time.nowEpochMs()).toBe(Date.UTC(2026, 0, 1) + 250);
     expect(time.epochMsAt(100)).toBe(Date.UTC(2026, 0, 1) + 100);
   });
+
+  it("re-anchors by slewing: a 1 ms wall step does not appear as a step in T2/T3", async () => {
+    const start = Date.UTC(2026, 0, 1);
+    const clock = new FakeClock(start);
+    const time = new AnchoredClock(clock);
+    await clock.advance(10_000);
+    clock.stepWall(1); // the wall clock is now 1 ms ahead of the anchored clock
+    time.reanchor();
+    // No step at the re-anchor: start + 10 000.
+    expect(time.nowEpochMs()).toBe(start + 10_000);
+    // 1 s later 0.5 ms (500 ppm) of the 1 ms is absorbed; after 2 s all of it.
+    await clock.advance(1_000);
+    expect(time.nowEpochMs()).toBeCloseTo(start + 11_000.5, 6);
+    await clock.advance(1_000);
+    expect(time.nowEpochMs()).toBeCloseTo(start + 12_001, 6);
+    // A 10 ms reflector residence read on it is 10 ms × (1 ± 0.0005) at worst, never a 1 ms jump.
+  });
+
+  it("never goes backwards when the wall clock is stepped back", async () => {
+    const start = Date.UTC(2026, 0, 1);
+    const clock = new FakeClock(start);
+    const time = new AnchoredClock(clock);
+    await clock.advance(10_000);
+    clock.stepWall(-3_000);
+    const before = time.nowEpochMs();
+    time.reanchor();
+    expect(time.nowEpochMs()).toBe(before);
+    await clock.advance(100);
+    // 3 s back is over the 128 ms step threshold: caught up at 5 %: + 100 − 5 ms.
+    expect(time.nowEpochMs()).toBeCloseTo(before + 95, 6);
+  });
 });
 
 describe("Error Estimate", () => {
@@ -83,6 +114,19 @@ describe("Error Estimate", () => {
     expect(e).toEqual({ synced: true, ptp: false, scale: 15, multiplier: 132 });
     // 132 × 2^(15−32) s = 1.00708 ms ≥ 1 ms.
     expect(errorEstimateMs(e)).toBeCloseTo(1.00708, 5);
+  });
+
+  it("carries the adjtimex bound: maxerror 1500 µs → Scale 15, Multiplier 197", () => {
+    // 0.0015 s × 2^(32 − 15) = 196.6 → 197 (rounded up); at Scale 14 it would be 393 > 255.
+    const e = errorEstimateFromSync({ synced: true, source: "adjtimex", max_error_ms: 1.5 });
+    expect(e).toEqual({ synced: true, ptp: false, scale: 15, multiplier: 197 });
+    // S bit set: 0x8000 | 15 << 8 | 197 = 0x8FC5; 197 × 2^−17 s = 1.50299 ms ≥ 1.5 ms.
+    expect(encodeErrorEstimate(e)).toBe(0x8fc5);
+    expect(errorEstimateMs(e)).toBeCloseTo(1.50299, 5);
+    // Unsynced (a container before the host syncs): S clear, the kernel's 16 s bound stated as is.
+    const unsynced = errorEstimateFromSync({ synced: false, source: "adjtimex", max_error_ms: 16_000 });
+    expect(unsynced.synced).toBe(false);
+    expect(errorEstimateMs(unsynced)).toBeGreaterThanOrEqual(16_000);
   });
 
   it("says 'unknown' with the largest error, not a made-up small one", () => {
