@@ -94,6 +94,22 @@ describe("Outbox", () => {
     expect(await again.append("t", payload(4))).toBe(4);
   });
 
+  it("never reuses the seq of an acked record torn off the tail after a crash (state.json stale)", async () => {
+    const { outbox } = await openOutbox();
+    for (let i = 1; i <= 3; i++) await outbox.append("t", payload(i));
+    // state.json still says next_seq 1 (written at open): the crash comes before any close.
+    await outbox.ack(3);
+    opened.splice(opened.indexOf(outbox), 1); // SIGKILL: no close, state.json is stale
+    await writeFile(join(dir, "state.json"), '{"version":1,"next_seq":1,"dropped":0}\n');
+    await truncate(await segmentFile(), 3 * FRAME - 5);
+
+    const { outbox: again, report } = await openOutbox();
+    expect(report).toMatchObject({ replayed: 2, torn: 1 });
+    // Seq 3 left the machine (its PUBACK is in the ack log): the next result must not be seq 3 again.
+    expect(report.next_seq).toBe(4);
+    expect(await again.append("t", payload(4))).toBe(4);
+  });
+
   it("cuts garbage appended after the last record, once", async () => {
     const { outbox } = await openOutbox();
     for (let i = 1; i <= 2; i++) await outbox.append("t", payload(i));
