@@ -29,13 +29,15 @@ export interface OnlineFacts {
   at: Date;
   config_version: string | null;
   config_hash: string;
-  outbox: { depth: number; dropped: number; bytes: number };
+  outbox: { depth: number; dropped: number; bytes: number; awaiting_receipt: number; append_failed: number };
+  /** Store receipts: mode, and (when required) counters and whether they are missing. */
+  receipts: Record<string, unknown>;
   clock: ClockSyncState;
   host: HostFacts | null;
   reflector: Record<string, number> | null;
   tests: number;
   uptime_s: number;
-  mqtt: { published: number; acked: number; failed: number };
+  mqtt: { published: number; acked: number; failed: number; not_delivered: number };
 }
 
 export function onlineStatus(id: Identity, f: OnlineFacts): StatusMessage {
@@ -51,6 +53,7 @@ export function onlineStatus(id: Identity, f: OnlineFacts): StatusMessage {
     config_version: f.config_version,
     config_hash: f.config_hash,
     outbox: f.outbox,
+    receipts: f.receipts,
     clock: f.clock,
     host: f.host,
     reflector: f.reflector,

@@ -3,6 +3,7 @@ import type { z } from "zod";
 import { QosProbeError } from "../errors.js";
 import { parseTarget } from "../probe/target.js";
 import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
+import { defaultOutboxBytes } from "./outbox-size.js";
 import { findProvince } from "./provinces.js";
 import type { AgentConfigParsed, MqttSection, Site, TestConfig } from "./schema.js";
 import { closest } from "./suggest.js";
@@ -262,14 +263,23 @@ function checkTestPair(
 }
 
 /** Defaults that depend on other sections: the reflector address and the MQTT client id. */
+// The outbox bound follows the tests: see outbox-size.ts.
 export function fillDerived(cfg: AgentConfigParsed) {
   // checkRoot guarantees agent.site names a site; the transform only runs on a clean parse.
   const own = cfg.sites.find((s) => s.id === cfg.agent.site) as Site;
   const host = own.reflector.host.includes(":") ? `[${own.reflector.host}]` : own.reflector.host;
   const reflector = { ...cfg.reflector, listen: cfg.reflector.listen ?? `${host}:${own.reflector.port}` };
   const { mqtt, ...rest } = cfg;
+  const ownTests = cfg.tests.filter((t) => t.from === cfg.agent.site);
+  const outbox = {
+    ...cfg.outbox,
+    max_bytes: cfg.outbox.max_bytes ?? defaultOutboxBytes(ownTests, cfg.outbox.max_age_s),
+    /** The bound was derived from the tests (not written in the file). */
+    max_bytes_derived: cfg.outbox.max_bytes === undefined,
+  };
   return {
     ...rest,
+    outbox,
     reflector,
     ...(mqtt ? { mqtt: { ...mqtt, client_id: mqtt.client_id ?? `qosprobe-${own.operator}-${own.id}` } } : {}),
   };

@@ -271,6 +271,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return moved;
   }
 
+  /**
+   * A receipt says the store holds `seq`: if that is one we have not handed out yet, this outbox lost
+   * its tail (or was wiped) after those seqs left the machine. Move the counter past it so no seq is
+   * handed out twice from now on.
+   */
+  noteStoredSeq(seq: number): void {
+    if (this.phase !== "open" || seq < this.seqCounter) return;
+    this.log.error(
+      { stored_seq: seq, next_seq: this.seqCounter },
+      "the store holds a seq this outbox has not handed out (torn or wiped outbox?): skipping past it",
+    );
+    this.seqCounter = seq + 1;
+    this.stateDirty = true;
+    this.kick();
+  }
+
   /** Records kept until receipted: to publish plus awaiting receipt. */
   depth(): number {
     return this.records.size;

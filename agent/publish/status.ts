@@ -18,7 +18,17 @@ export const StatusMessage = z.looseObject({
   at: z.string().optional(),
   config_version: z.string().nullable().optional(),
   config_hash: z.string().optional(),
-  outbox: z.object({ depth: z.number(), dropped: z.number(), bytes: z.number() }).optional(),
+  outbox: z
+    .looseObject({
+      depth: z.number(),
+      dropped: z.number(),
+      bytes: z.number(),
+      /** PUBACKed, not yet covered by a store receipt. */
+      awaiting_receipt: z.number().optional(),
+      /** Appends the disk refused (also counted in dropped). */
+      append_failed: z.number().optional(),
+    })
+    .optional(),
   clock: z
     .object({ synced: z.boolean(), source: z.string(), max_error_ms: z.number().optional() })
     .optional(),
@@ -26,6 +36,8 @@ export const StatusMessage = z.looseObject({
   reflector: z.unknown().optional(),
   tests: z.number().optional(),
   uptime_s: z.number().optional(),
-  mqtt: z.object({ published: z.number(), acked: z.number(), failed: z.number() }).optional(),
+  mqtt: z.looseObject({ published: z.number(), acked: z.number(), failed: z.number() }).optional(),
+  /** Store receipts: "required" or "off", when the last one came, and whether they are missing. */
+  receipts: z.unknown().optional(),
 });
 export type StatusMessage = z.infer<typeof StatusMessage>;

@@ -30,7 +30,8 @@ tests:
   - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 300, continuous: { interval_s: 1 } }
 mqtt: { url: "${opts.brokerUrl}", client_id: qosprobe-test-bj, keepalive_s: 5 }
 heartbeat: { interval_s: 5 }
-${opts.maxBytes ? `outbox: { max_bytes: ${opts.maxBytes} }` : ""}
+# This subscriber sends no store receipts: the PUBACK path (an old collector), receipts: off.
+outbox: { receipts: "off"${opts.maxBytes ? `, max_bytes: ${opts.maxBytes}` : ""} }
 `;
 }
 
