@@ -342,6 +342,7 @@ export class Agent {
           bytes: this.outbox?.bytes() ?? 0,
           awaiting_receipt: this.outbox?.awaitingReceipt() ?? 0,
           append_failed: this.outbox?.appendFailed() ?? 0,
+          next_seq: this.outbox?.nextSeq() ?? 1,
         },
         receipts: this.receipts
           ? { mode: "required", ...this.receipts.counters() }

@@ -29,7 +29,15 @@ export interface OnlineFacts {
   at: Date;
   config_version: string | null;
   config_hash: string;
-  outbox: { depth: number; dropped: number; bytes: number; awaiting_receipt: number; append_failed: number };
+  outbox: {
+    depth: number;
+    dropped: number;
+    bytes: number;
+    awaiting_receipt: number;
+    append_failed: number;
+    /** The seq the next result gets: produced so far is next_seq − 1 (for the collector's gap listing). */
+    next_seq: number;
+  };
   /** Store receipts: mode, and (when required) counters and whether they are missing. */
   receipts: Record<string, unknown>;
   clock: ClockSyncState;

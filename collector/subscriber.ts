@@ -41,11 +41,21 @@ export interface SubscriberCounters {
   /** Broker redeliveries seen (the DUP flag set). */
   redelivered: number;
   connects: number;
+  /** Connects whose CONNACK said session_present (we subscribe again anyway). */
+  sessions_resumed: number;
   disconnects: number;
 }
 
 export function zeroSubscriberCounters(): SubscriberCounters {
-  return { deliveries: 0, acked: 0, withheld: 0, redelivered: 0, connects: 0, disconnects: 0 };
+  return {
+    deliveries: 0,
+    acked: 0,
+    withheld: 0,
+    redelivered: 0,
+    connects: 0,
+    sessions_resumed: 0,
+    disconnects: 0,
+  };
 }
 
 const END_TIMEOUT_MS = 2_000;
@@ -219,6 +229,7 @@ export class MqttSubscriber {
     this.window = acks;
     this.reconnector.connected();
     this.count.connects += 1;
+    if (connack.sessionPresent) this.count.sessions_resumed += 1;
     this.log.info(
       { url: this.options.url, client_id: this.options.clientId, session_present: connack.sessionPresent },
       "collector: MQTT connected",
