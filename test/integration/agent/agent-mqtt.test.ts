@@ -2,6 +2,7 @@ import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect, type MqttClient } from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { checkHealth } from "../../../agent/heartbeat.js";
 import { silentLogger } from "../../../agent/log.js";
 import { Reflector } from "../../../agent/probe/stamp/reflector.js";
 import { ResultMessage } from "../../../agent/publish/message.js";
@@ -122,6 +123,11 @@ describe("agent → MQTT delivery (real Mosquitto, real agent process)", () => {
     const before = a.resultSeqs().length;
     await a.waitFor(() => a.resultSeqs().length >= before + 4);
     expect(await a.signal("SIGTERM")).toBe(0);
+    // status.json says offline at once: `qos-probe health` must not call a stopped agent online.
+    expect(await checkHealth(join(a.dir, "data", "bj-op-01"), 60_000)).toEqual({
+      ok: false,
+      text: "agent bj-op-01 is offline",
+    });
 
     const produced = a.resultSeqs();
     await until(() => produced.every((s) => resultSeqs(sub.got).includes(s)), 15_000, "every produced seq");
