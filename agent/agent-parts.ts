@@ -7,7 +7,7 @@ import type { ClockSyncState } from "./probe/prober.js";
 import { Reflector } from "./probe/stamp/reflector.js";
 import { parseListen } from "./probe/target.js";
 import { MqttPublisher, type MqttPublisherOptions } from "./publish/mqtt.js";
-import { type SiteTopics, statusTopic } from "./publish/topics.js";
+import { receiptTopic, type SiteTopics, statusTopic } from "./publish/topics.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -37,6 +37,9 @@ export function buildPublisher(
       qos: 1,
     },
     log: log.child({ part: "mqtt" }),
+    receipts: cfg.outbox.receipts,
+    // Subscribed on every connect: the collector's store receipts for this agent.
+    ...(cfg.outbox.receipts === "required" ? { subscriptions: [receiptTopic(topics)] } : {}),
     ...(m?.username ? { username: secret(m.username).toString("utf8") } : {}),
     ...(m?.password ? { password: secret(m.password).toString("utf8") } : {}),
     ...(m?.tls?.ca_file ? { ca: secret({ file: m.tls.ca_file }) } : {}),

@@ -17,7 +17,8 @@ import type { EmbeddedBroker } from "./publish/broker.js";
 import { ResultMessage } from "./publish/message.js";
 import type { MqttPublisher } from "./publish/mqtt.js";
 import { Outbox } from "./publish/outbox.js";
-import { resultTopic, type SiteTopics, statusTopic } from "./publish/topics.js";
+import { AgentReceipts } from "./publish/receipts.js";
+import { receiptTopic, resultTopic, type SiteTopics, statusTopic } from "./publish/topics.js";
 import { type RunOrder, Scheduler } from "./schedule.js";
 import { VERSION } from "./version.js";
 
@@ -47,7 +48,8 @@ const DEFAULT_STOP_DEADLINE_MS = 10_000;
 /**
  * The daemon at one site: its own STAMP reflector, its scheduled tests, the durable outbox and the MQTT
  * publisher (or an embedded broker when no broker is configured). Results flow one way: scheduler →
- * runner → result message → outbox (fsynced, with our seq) → publisher (deleted only on PUBACK).
+ * runner → result message → outbox (fsynced, with our seq) → publisher → collector, which stores it and
+ * sends a store receipt; only a receipt deletes a result from the outbox (`outbox.receipts: off`: a PUBACK).
  */
 export class Agent {
   private config: AgentConfig;
@@ -59,11 +61,14 @@ export class Agent {
   private outbox: Outbox | undefined;
   private broker: EmbeddedBroker | undefined;
   private publisher: MqttPublisher | undefined;
+  private receipts: AgentReceipts | undefined;
   private reflector: Reflector | undefined;
   private scheduler: Scheduler | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private clockSync: ClockSyncState = { synced: false, source: "unknown" };
   private startedAt = 0;
+  /** Set by stop(): no heartbeat may write `online` to status.json after the shutdown wrote `offline`. */
+  private stopping = false;
   /** When the live configuration was loaded (epoch ms), for the heartbeat. */
   private configLoadedAt = 0;
   private heartbeatChain: Promise<void> = Promise.resolve();
@@ -142,12 +147,18 @@ export class Agent {
    */
   async stop(opts: { deadline_ms?: number } = {}): Promise<void> {
     const deadline = opts.deadline_ms ?? DEFAULT_STOP_DEADLINE_MS;
+    this.stopping = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
     await this.scheduler?.stop();
     this.scheduler = undefined;
     const publisher = this.publisher;
     this.publisher = undefined;
+    // Say offline in status.json first: `qos-probe health` must not call a stopping agent online.
+    await writeStatusFile(
+      this.dataDir,
+      offlineStatus(this.identity, "shutdown", new Date(this.clock.now())),
+    ).catch((err: unknown) => this.log.warn({ err }, "status.json not updated at shutdown"));
     if (publisher) {
       // Mid-reconnect, give the connection a moment: an explicit goodbye says more than the Last Will.
       if (!publisher.connected)
@@ -168,6 +179,8 @@ export class Agent {
       }
       await publisher.stop({ deadline_ms: deadline });
     }
+    this.receipts?.stop();
+    this.receipts = undefined;
     await this.reflector?.stop();
     this.reflector = undefined;
     await this.outbox?.close();
@@ -304,6 +317,8 @@ export class Agent {
       }
       await oldPublisher?.stop({ deadline_ms: 2_000 });
       this.publisher = undefined;
+      this.receipts?.stop();
+      this.receipts = undefined;
       await oldBroker?.stop();
       this.broker = undefined;
       await this.startPublishing();
@@ -347,6 +362,18 @@ export class Agent {
     );
     // A fresh connection gets a fresh retained status at once, not at the next heartbeat.
     publisher.on("connected", () => void this.heartbeat());
+    if (this.outbox && cfg.outbox.receipts === "required") {
+      this.receipts = new AgentReceipts({
+        outbox: this.outbox,
+        source: publisher,
+        topic: receiptTopic(this.topics),
+        own: this.identity,
+        timeout_ms: cfg.outbox.receipt_timeout_s * 1000,
+        log: this.log.child({ part: "receipts" }),
+        now: () => this.clock.now(),
+      });
+      this.receipts.start();
+    }
     publisher.start();
     if (this.outbox) publisher.drain(this.outbox);
     this.publisher = publisher;
@@ -401,7 +428,9 @@ export class Agent {
     this.log.info(
       {
         test: plan.test.id,
+        id: result.id,
         seq,
+        interval: result.interval,
         sent: result.packets.sent,
         loss_ratio: result.loss_ratio,
         rtt_mean_ms: result.rtt_ms.mean,
@@ -415,11 +444,13 @@ export class Agent {
 
   /** Heartbeats run one after another: a status written out of order would show stale counters. */
   private heartbeat(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
     this.heartbeatChain = this.heartbeatChain.then(() => this.beat());
     return this.heartbeatChain;
   }
 
   private async beat(): Promise<void> {
+    if (this.stopping) return;
     try {
       this.clockSync = await readClockSync();
       const status = onlineStatus(this.identity, {
@@ -431,14 +462,21 @@ export class Agent {
           depth: this.outbox?.depth() ?? 0,
           dropped: this.outbox?.dropped() ?? 0,
           bytes: this.outbox?.bytes() ?? 0,
+          awaiting_receipt: this.outbox?.awaitingReceipt() ?? 0,
+          append_failed: this.outbox?.appendFailed() ?? 0,
+          next_seq: this.outbox?.nextSeq() ?? 1,
         },
+        receipts: this.receipts
+          ? { mode: "required", ...this.receipts.counters() }
+          : { mode: this.config.outbox.receipts },
         clock: this.clockSync,
         host: await collectHostFacts(),
         reflector: this.reflector ? { ...this.reflector.counters } : null,
         tests: ownTests(this.config).length,
         uptime_s: Math.round((this.clock.now() - this.startedAt) / 1000),
-        mqtt: this.publisher?.counters() ?? { published: 0, acked: 0, failed: 0 },
+        mqtt: this.publisher?.counters() ?? { published: 0, acked: 0, failed: 0, not_delivered: 0 },
       });
+      if (this.stopping) return;
       await writeStatusFile(this.dataDir, status);
       if (this.publisher?.connected) {
         await this.publisher.publishRetained(statusTopic(this.topics), JSON.stringify(status));

@@ -239,6 +239,42 @@ program
   });
 
 program
+  .command("gaps")
+  .description("per agent, the result seqs missing from the collector's store, beside its heartbeat")
+  .option("--config <file>", "collector configuration: the database")
+  .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
+  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option("--site <id>", "only this agent site")
+  .option("--json", "one JSON object per agent, with every missing range")
+  .addHelpText(
+    "after",
+    `
+Every agent numbers its results 1, 2, 3 … (seq) and never reuses a number, so a seq below the highest
+stored one that is not in the store is a result produced and not (yet) stored. Columns:
+  stored    distinct seqs in the store       highest   the highest stored seq
+  missing   seqs below highest not stored    produced  next_seq − 1 from the last heartbeat
+  outbox    results the agent still holds    dropped   results the agent gave up (a bound, a failed disk write)
+A gap while outbox > 0 is usually results still on their way; a gap larger than dropped with an empty
+outbox is a loss nobody explained: the command then exits 1.
+
+Examples:
+  qos-probe gaps --config /etc/qos-probe/collector.yaml
+  qos-probe gaps --database-url postgres://qp@db/qosprobe --site bj-unicom-01 --json`,
+  )
+  .action(async (o) => {
+    const { runGaps } = await import("../collector/gaps-role.js");
+    const { text, unexplained } = await runGaps({
+      ...(o.config ? { config: o.config } : {}),
+      ...(o.databaseUrl ? { database_url: o.databaseUrl } : {}),
+      ...(o.dataDir ? { data_dir: o.dataDir } : {}),
+      ...(o.site ? { site: o.site } : {}),
+      ...(o.json ? { json: true } : {}),
+    });
+    process.stdout.write(`${text}\n`);
+    if (unexplained) process.exitCode = 1;
+  });
+
+program
   .command("report")
   .description("the compliance report for a period, from the collector's store")
   .requiredOption("--from <date>", "start, inclusive: 2026-11-01 or an ISO 8601 date-time (UTC)")

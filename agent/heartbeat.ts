@@ -31,13 +31,23 @@ export interface OnlineFacts {
   config_hash: string;
   /** When the live configuration was loaded (start or the last applied reload). */
   config_loaded_at: Date;
-  outbox: { depth: number; dropped: number; bytes: number };
+  outbox: {
+    depth: number;
+    dropped: number;
+    bytes: number;
+    awaiting_receipt: number;
+    append_failed: number;
+    /** The seq the next result gets: produced so far is next_seq − 1 (for the collector's gap listing). */
+    next_seq: number;
+  };
+  /** Store receipts: mode, and (when required) counters and whether they are missing. */
+  receipts: Record<string, unknown>;
   clock: ClockSyncState;
   host: HostFacts | null;
   reflector: Record<string, number> | null;
   tests: number;
   uptime_s: number;
-  mqtt: { published: number; acked: number; failed: number };
+  mqtt: { published: number; acked: number; failed: number; not_delivered: number };
 }
 
 export function onlineStatus(id: Identity, f: OnlineFacts): StatusMessage {
@@ -54,6 +64,7 @@ export function onlineStatus(id: Identity, f: OnlineFacts): StatusMessage {
     config_hash: f.config_hash,
     config_loaded_at: f.config_loaded_at.toISOString(),
     outbox: f.outbox,
+    receipts: f.receipts,
     clock: f.clock,
     host: f.host,
     reflector: f.reflector,

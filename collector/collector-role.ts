@@ -1,4 +1,5 @@
 import type { Logger } from "../agent/log.js";
+import { persistentClientId } from "./client-id.js";
 import { Collector } from "./collector.js";
 import { loadCollectorConfig } from "./config.js";
 import { describeDatabase, openConfiguredStore } from "./store/open.js";
@@ -12,6 +13,7 @@ const STOP_DEADLINE_MS = 20_000;
  */
 export async function runCollectorRole(configPath: string, log: Logger): Promise<void> {
   const config = loadCollectorConfig(configPath);
+  if (!config.mqtt.client_id_explicit) config.mqtt.client_id = await persistentClientId(config.data_dir);
   log.info(
     { mqtt: config.mqtt.url, client_id: config.mqtt.client_id, database: describeDatabase(config.database) },
     "collector starting",

@@ -4,9 +4,11 @@ import { parseHostPort } from "../agent/config/schema.js";
 import { resolveSecret } from "../agent/config/secrets.js";
 import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
+import type { ResultMessage } from "../agent/publish/message.js";
 import { collectorSubscription, parseTopic } from "../agent/publish/topics.js";
 import type { CollectorConfig } from "./config.js";
 import { Ingest, type IngestCounters, zeroIngestCounters } from "./ingest.js";
+import { CollectorReceipts, type ReceiptCounters } from "./receipts.js";
 import { ReportServer } from "./report/server.js";
 import { parseStatus } from "./status.js";
 import type { ResultStore } from "./store/store.js";
@@ -38,7 +40,7 @@ export interface ConnectionCounters {
   deliveries: number;
 }
 
-export interface CollectorCounters extends IngestCounters, SubscriberCounters {
+export interface CollectorCounters extends IngestCounters, SubscriberCounters, ReceiptCounters {
   statuses: number;
   status_rejected: number;
   /** Deliveries on topics that are neither results nor status. */
@@ -47,6 +49,14 @@ export interface CollectorCounters extends IngestCounters, SubscriberCounters {
   connected: boolean;
   pending: number;
   connections: ConnectionCounters[];
+  /** When the last result / status delivery arrived (null: none since start). */
+  last_result_at: string | null;
+  last_status_at: string | null;
+  /**
+   * Statuses arrive but results have not for `ingest.results_stale_s`: the agents are up and talking,
+   * yet nothing reaches the store (e.g. the broker lost the shared subscription, issue 7).
+   */
+  results_stale: boolean;
 }
 
 /**
@@ -63,6 +73,11 @@ export class Collector {
   private stopped = false;
   private readonly own = { statuses: 0, status_rejected: 0, unknown_topics: 0 };
   private address: AddressInfo | null = null;
+  private receipts: CollectorReceipts | null = null;
+  private startedAt = Date.now();
+  private lastResultAt: number | null = null;
+  private lastStatusAt: number | null = null;
+  private staleLogged = false;
 
   constructor(options: CollectorOptions) {
     this.options = options;
@@ -87,6 +102,7 @@ export class Collector {
       maxPending: Math.max(20 * config.ingest.batch_size, config.mqtt.connections * IN_FLIGHT),
       // Each delivery's PUBACK waits for its write: write what arrived as soon as the turn ends.
       groupCommit: true,
+      onStored: (msgs) => this.onStored(msgs),
     });
     this.ingest = ingest;
     ingest.start();
@@ -111,6 +127,15 @@ export class Collector {
     this.subscribers = this.mqttSettings().map(
       (settings) => new MqttSubscriber({ ...settings, handler: (t, p) => this.deliver(t, p) }),
     );
+    this.receipts = new CollectorReceipts({
+      store,
+      topicRoot: config.mqtt.topic_root,
+      intervalMs: config.ingest.receipt_interval_ms,
+      log: this.log,
+      publish: (topic, payload) => this.publishOnAny(topic, payload),
+    });
+    this.receipts.start();
+    this.startedAt = Date.now();
     for (const s of this.subscribers) s.start();
     const every = this.options.countersLogMs ?? 60_000;
     this.countersTimer = setInterval(() => this.log.info(this.counters(), "collector: counters"), every);
@@ -124,6 +149,8 @@ export class Collector {
     if (this.countersTimer) clearInterval(this.countersTimer);
     for (const s of this.subscribers) s.pause();
     await this.ingest?.stop();
+    // Receipts for what the last flush stored, while the connections are still up.
+    await this.receipts?.stop();
     await Promise.all(this.subscribers.map((s) => s.stop()));
     await this.server?.stop();
     this.log.info(this.counters(), "collector: stopped");
@@ -149,7 +176,52 @@ export class Collector {
       connected: connections.length > 0 && connections.every((c) => c.connected),
       pending: this.ingest?.pending() ?? 0,
       connections,
+      ...(this.receipts?.counters() ?? { receipts_sent: 0, receipt_errors: 0 }),
+      last_result_at: this.lastResultAt === null ? null : new Date(this.lastResultAt).toISOString(),
+      last_status_at: this.lastStatusAt === null ? null : new Date(this.lastStatusAt).toISOString(),
+      results_stale: this.resultsStale(),
     };
+  }
+
+  private resultsStale(now = Date.now()): boolean {
+    const limit = this.options.config.ingest.results_stale_s * 1000;
+    const statusRecently = this.lastStatusAt !== null && now - this.lastStatusAt <= limit;
+    const resultQuiet = now - (this.lastResultAt ?? this.startedAt) > limit;
+    const stale = statusRecently && resultQuiet;
+    if (stale && !this.staleLogged) {
+      this.log.warn(
+        { last_result_at: this.lastResultAt, results_stale_s: limit / 1000 },
+        "collector: statuses arrive but results do not: is the results subscription gone?",
+      );
+    }
+    this.staleLogged = stale;
+    return stale;
+  }
+
+  /** Committed: one log line per result (to trace it end to end), and a receipt for its agent. */
+  private onStored(msgs: readonly ResultMessage[]): void {
+    for (const m of msgs) {
+      this.log.info(
+        {
+          id: m.id,
+          seq: m.seq,
+          operator: m.agent.operator,
+          site: m.agent.site,
+          test: m.test.id,
+          interval: m.interval,
+          status: m.status,
+        },
+        "result stored",
+      );
+    }
+    this.receipts?.noteStored(msgs);
+  }
+
+  /** Receipts go out on whichever connection is up (they are not part of any share group). */
+  private publishOnAny(topic: string, payload: Buffer): Promise<void> {
+    const up = this.subscribers.find((s) => s.connected);
+    if (!up) return Promise.reject(new QosProbeError("MQTT", "no MQTT connection up for store receipts"));
+    return up.publish(topic, payload);
   }
 
   private async deliver(topic: string, payload: Buffer): Promise<Disposition> {
@@ -157,8 +229,12 @@ export class Collector {
     if (!ingest) return "retry";
     const root = this.options.config.mqtt.topic_root;
     const parsed = parseTopic(root, topic);
-    if (parsed?.kind === "status") return this.onStatus(topic, parsed, payload);
+    if (parsed?.kind === "status") {
+      this.lastStatusAt = Date.now();
+      return this.onStatus(topic, parsed, payload);
+    }
     if (parsed === null || parsed.kind === "result") {
+      this.lastResultAt = Date.now();
       // Results (and anything malformed that matched the result filter) go through validation,
       // which records a reason for every refusal.
       // The ingest writes it with whatever else arrived meanwhile (group commit).
@@ -180,6 +256,8 @@ export class Collector {
       if (verdict.ok === true) {
         await store.upsertStatus(verdict.status);
         this.own.statuses += 1;
+        // A heartbeat (sent on every agent connect) gets the agent a receipt: it learns what to delete.
+        if (verdict.status.state === "online") this.receipts?.noteAgent(verdict.status);
       } else {
         this.own.status_rejected += 1;
         this.log.warn({ topic, reason: verdict.reason }, "collector: status message rejected");

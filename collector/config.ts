@@ -36,7 +36,7 @@ const MqttSection = z
       .max(128)
       .optional()
       .describe(
-        "stable across restarts so the broker keeps the session; default qosprobe-collector-<hostname>",
+        "stable across restarts so the broker keeps the session; default qosprobe-collector-<hostname>-<random>, made once and kept in data_dir/client-id",
       ),
     share_group: z
       .string()
@@ -108,6 +108,20 @@ const IngestSection = z
   .object({
     batch_size: z.number().int().min(1).max(10_000).default(500),
     flush_interval_ms: z.number().int().min(10).max(60_000).default(1000),
+    receipt_interval_ms: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(1000)
+      .describe("store receipts are coalesced: at most one per agent this often"),
+    results_stale_s: z
+      .number()
+      .int()
+      .min(10)
+      .max(86_400)
+      .default(300)
+      .describe("statuses arrive but no result for this long: /healthz flags results_stale"),
   })
   .strict();
 
@@ -132,6 +146,11 @@ const ReportSection = z
 const CollectorConfigObject = z
   .object({
     version: z.literal(1, { error: "this collector reads configuration version 1" }),
+    data_dir: z
+      .string()
+      .min(1)
+      .default("/var/lib/qos-probe-collector")
+      .describe("the collector's own state (its MQTT client id)"),
     mqtt: MqttSection,
     database: DatabaseSection.prefault({}),
     ingest: IngestSection.prefault({}),
@@ -161,7 +180,12 @@ export type CollectorConfigParsed = z.output<typeof CollectorConfigSchema>;
 
 /** The loaded configuration: defaults filled, sites resolved for the report. */
 export interface CollectorConfig extends Omit<CollectorConfigParsed, "sites" | "sites_from" | "mqtt"> {
-  mqtt: Omit<CollectorConfigParsed["mqtt"], "connections"> & { client_id: string; connections: number };
+  mqtt: Omit<CollectorConfigParsed["mqtt"], "connections"> & {
+    client_id: string;
+    /** The file named client_id; otherwise the role makes one and keeps it in data_dir (client-id.ts). */
+    client_id_explicit: boolean;
+    connections: number;
+  };
   /** Map positions for the report (from `sites` or `sites_from`); empty when neither is given. */
   sites: SiteInfo[];
 }
@@ -180,6 +204,7 @@ export function parseCollectorConfig(
     mqtt: {
       ...mqtt,
       client_id: mqtt.client_id ?? defaultClientId(),
+      client_id_explicit: mqtt.client_id !== undefined,
       // MQTT 3.1.1 has no shared subscriptions: a second connection would receive every result again.
       connections: mqtt.connections ?? (mqtt.protocol_version === 5 ? DEFAULT_CONNECTIONS_MQTT5 : 1),
     },

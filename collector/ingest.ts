@@ -20,6 +20,8 @@ export interface IngestOptions {
    * write runs, goes into one INSERT. For callers that wait on `accept` before acknowledging.
    */
   groupCommit?: boolean;
+  /** Called after each committed batch of results (store receipts, the per-result log line). */
+  onStored?: (msgs: readonly ResultMessage[]) => void;
 }
 
 /**
@@ -65,6 +67,7 @@ export class Ingest {
   private readonly flushIntervalMs: number;
   private readonly maxPending: number;
   private readonly groupCommit: boolean;
+  private readonly onStored: ((msgs: readonly ResultMessage[]) => void) | undefined;
   /** A group-commit flush is already scheduled for the end of this turn. */
   private scheduled = false;
   private results: Waiting<ResultMessage>[] = [];
@@ -87,6 +90,7 @@ export class Ingest {
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.maxPending = options.maxPending ?? 20 * (options.batchSize ?? 500);
     this.groupCommit = options.groupCommit ?? false;
+    this.onStored = options.onStored;
   }
 
   /** Start the periodic flush. */
@@ -176,6 +180,7 @@ export class Ingest {
           this.count.stored += report.inserted;
           this.count.duplicates += report.duplicates;
           for (const w of results) w.settle("stored");
+          this.notifyStored(results.map((w) => w.item));
           results.length = 0;
         }
         if (rejects.length > 0) {
@@ -191,6 +196,14 @@ export class Ingest {
         this.log.warn({ err: (err as Error).message, waiting: this.pending() }, "ingest: store write failed");
         return;
       }
+    }
+  }
+
+  private notifyStored(msgs: readonly ResultMessage[]): void {
+    try {
+      this.onStored?.(msgs);
+    } catch (err) {
+      this.log.error({ err }, "ingest: onStored hook threw");
     }
   }
 

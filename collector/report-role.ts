@@ -62,7 +62,7 @@ export async function runReport(opts: ReportRoleOptions, now: () => number = Dat
  * PGlite is single-writer and a running collector holds its directory: say so, and point at the
  * collector's own report server instead of a second open.
  */
-async function openForReport(
+export async function openForReport(
   db: DatabaseSettings,
   config: CollectorConfig | undefined,
 ): Promise<ResultStore> {

@@ -41,14 +41,26 @@ export interface SubscriberCounters {
   /** Broker redeliveries seen (the DUP flag set). */
   redelivered: number;
   connects: number;
+  /** Connects whose CONNACK said session_present (we subscribe again anyway). */
+  sessions_resumed: number;
   disconnects: number;
 }
 
 export function zeroSubscriberCounters(): SubscriberCounters {
-  return { deliveries: 0, acked: 0, withheld: 0, redelivered: 0, connects: 0, disconnects: 0 };
+  return {
+    deliveries: 0,
+    acked: 0,
+    withheld: 0,
+    redelivered: 0,
+    connects: 0,
+    sessions_resumed: 0,
+    disconnects: 0,
+  };
 }
 
 const END_TIMEOUT_MS = 2_000;
+/** A refused SUBSCRIBE is tried again this often while the connection lasts. */
+const SUBSCRIBE_RETRY_MS = 5_000;
 
 /**
  * Deliveries per connection handled at once (and our MQTT 5 Receive Maximum): enough for the ingest
@@ -104,9 +116,23 @@ export class MqttSubscriber {
     return this.options.clientId;
   }
 
-  /** Connected, with every subscription granted (or held by the resumed session). */
+  /** Connected, and this connection's SUBACK granted every subscription (QoS < 0x80). */
   get subscribed(): boolean {
     return this.isSubscribed && this.connected;
+  }
+
+  /** QoS 1 publish on this connection (store receipts); rejects when not connected or refused. */
+  publish(topic: string, payload: Buffer): Promise<void> {
+    const client = this.client;
+    if (!client?.connected || this.ending)
+      return Promise.reject(new QosProbeError("MQTT", `not connected: ${topic} not published`));
+    return new Promise<void>((resolve, reject) => {
+      client.publish(topic, payload, { qos: 1 }, (error) =>
+        error
+          ? reject(new QosProbeError("MQTT", `publish to ${topic} failed: ${describeMqttFailure(error)}`))
+          : resolve(),
+      );
+    });
   }
 
   counters(): SubscriberCounters {
@@ -203,31 +229,45 @@ export class MqttSubscriber {
     this.window = acks;
     this.reconnector.connected();
     this.count.connects += 1;
+    if (connack.sessionPresent) this.count.sessions_resumed += 1;
     this.log.info(
       { url: this.options.url, client_id: this.options.clientId, session_present: connack.sessionPresent },
       "collector: MQTT connected",
     );
-    // A resumed session still holds the subscriptions; subscribing again would only resend retained status.
-    if (connack.sessionPresent) {
-      this.isSubscribed = true;
-      return;
-    }
+    this.subscribe(client, acks);
+  }
+
+  /**
+   * Subscribe on every connect, whatever `session_present` says: Mosquitto 2.0.11 resumes a session
+   * after a restart without its shared subscriptions, and then nothing would reach us (issue 7). Only
+   * a SUBACK granting every filter makes the connection `subscribed`; a refusal is logged with its
+   * reason code and retried while this connection lasts.
+   */
+  private subscribe(client: MqttClient, acks: AckWindow): void {
+    this.isSubscribed = false;
     client.subscribe([...this.options.topics], { qos: 1 }, (error, granted) => {
-      if (error) {
+      if (acks !== this.window) return; // answered on a connection since replaced
+      const refused = (granted ?? []).filter((g) => g.qos >= 0x80);
+      for (const g of refused) {
+        this.log.error(
+          { topic: g.topic, reason_code: g.qos },
+          "collector: broker refused the subscription (shared subscriptions need MQTT 5 and broker support)",
+        );
+      }
+      if (error && refused.length === 0)
         this.log.error({ reason: describeMqttFailure(error) }, "collector: subscribe failed");
+      if (error || refused.length > 0 || (granted ?? []).length === 0) {
+        const retry = setTimeout(() => {
+          if (acks === this.window && client.connected && !this.ending) this.subscribe(client, acks);
+        }, SUBSCRIBE_RETRY_MS);
+        retry.unref();
         return;
       }
-      let refused = false;
-      for (const g of granted ?? []) {
-        if (g.qos > 2) {
-          refused = true;
-          this.log.error(
-            { topic: g.topic, reason_code: g.qos },
-            "collector: broker refused the subscription (shared subscriptions need MQTT 5 and broker support)",
-          );
-        }
-      }
-      this.isSubscribed = !refused && client.connected;
+      this.isSubscribed = client.connected;
+      this.log.info(
+        { client_id: this.options.clientId, granted: granted?.map((g) => ({ topic: g.topic, qos: g.qos })) },
+        "collector: subscribed",
+      );
     });
   }
 

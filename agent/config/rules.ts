@@ -14,6 +14,7 @@ import {
 import { MIN_POISSON_EXPECTED_PACKETS } from "../probe/send-times.js";
 import { parseTarget } from "../probe/target.js";
 import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
+import { defaultOutboxBytes } from "./outbox-size.js";
 import { findProvince } from "./provinces.js";
 import type { AgentConfigParsed, MqttSection, Site, TestConfig } from "./schema.js";
 import { closest } from "./suggest.js";
@@ -396,13 +397,22 @@ export function reflectorListen(listen: string | undefined, own: Site): string {
 }
 
 /** Defaults that depend on other sections: the reflector address and the MQTT client id. */
+// The outbox bound follows the tests: see outbox-size.ts.
 export function fillDerived(cfg: AgentConfigParsed) {
   // checkRoot guarantees agent.site names a site; the transform only runs on a clean parse.
   const own = cfg.sites.find((s) => s.id === cfg.agent.site) as Site;
   const reflector = { ...cfg.reflector, listen: reflectorListen(cfg.reflector.listen, own) };
   const { mqtt, ...rest } = cfg;
+  const ownTests = cfg.tests.filter((t) => t.from === cfg.agent.site);
+  const outbox = {
+    ...cfg.outbox,
+    max_bytes: cfg.outbox.max_bytes ?? defaultOutboxBytes(ownTests, cfg.outbox.max_age_s),
+    /** The bound was derived from the tests (not written in the file). */
+    max_bytes_derived: cfg.outbox.max_bytes === undefined,
+  };
   return {
     ...rest,
+    outbox,
     reflector,
     ...(mqtt ? { mqtt: { ...mqtt, client_id: mqtt.client_id ?? `qosprobe-${own.operator}-${own.id}` } } : {}),
   };

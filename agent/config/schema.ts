@@ -297,8 +297,22 @@ const OutboxSchema = z
       .number()
       .int()
       .min(1 << 14)
-      .default(64 << 20),
+      .optional()
+      .describe("bound on the kept results; default: max_age_s of this agent's tests' results (≥ 64 MiB)"),
     max_age_s: z.number().int().min(60).default(604_800),
+    receipts: z
+      .enum(["required", "off"])
+      .default("required")
+      .describe(
+        "required: a result is deleted only when the collector's store receipt covers it; off: on PUBACK (old collectors)",
+      ),
+    receipt_timeout_s: z
+      .number()
+      .int()
+      .min(5)
+      .max(86_400)
+      .default(60)
+      .describe("a PUBACKed result not receipted within this long is published again"),
   })
   .strict();
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError, formatConfigIssue } from "../errors.js";
 import { configHash, parseConfig } from "./load.js";
+import { OUTBOX_BYTES_PER_RESULT, outboxDays, resultsPerSecond } from "./outbox-size.js";
 import { describeTest, type TestPlan } from "./pairs.js";
 import { findProvince } from "./provinces.js";
 import { type AgentConfig, AgentConfigSchema } from "./schema.js";
@@ -41,8 +42,31 @@ export function validateFile(
     `${path}: valid: ${plural(config.sites.length, "site")}, ${plural(config.tests.length, "test")}, ` +
     `this agent is ${config.agent.site}` +
     `${config.config_version ? `, config_version ${config.config_version}` : ""}, sha256 ${configHash(bytes)}`;
-  if (config.tests.length === 0) return { ok: true, text: `${summary}\nno tests defined` };
-  return { ok: true, text: `${summary}\n${pairTable(config.tests.map((t) => describeTest(config, t)))}` };
+  const text = `${summary}\n${outboxLine(config)}`;
+  if (config.tests.length === 0) return { ok: true, text: `${text}\nno tests defined` };
+  return { ok: true, text: `${text}\n${pairTable(config.tests.map((t) => describeTest(config, t)))}` };
+}
+
+/** How long the outbox holds this agent's results: the figure an operator sizes a disk by. */
+export function outboxLine(config: AgentConfig): string {
+  const o = config.outbox;
+  const own = config.tests.filter((t) => t.from === config.agent.site);
+  const rate = resultsPerSecond(own);
+  const days = outboxDays(o.max_bytes, rate);
+  const ageDays = o.max_age_s / 86_400;
+  const mib = (o.max_bytes / (1 << 20)).toFixed(0);
+  const holds = Number.isFinite(days)
+    ? `holds ${days.toFixed(1)} days of results (${rate.toFixed(3)} results/s from ${plural(own.length, "test")}, ≈${OUTBOX_BYTES_PER_RESULT} B each)`
+    : "no tests of this agent";
+  const source = o.max_bytes_derived ? "derived from the tests" : "set in the file";
+  const short =
+    Number.isFinite(days) && days < ageDays
+      ? `\nwarning: outbox.max_bytes holds less than max_age_s (${ageDays.toFixed(1)} days): during a long outage the oldest results are dropped (remove max_bytes to derive it)`
+      : "";
+  return (
+    `outbox: max_bytes ${mib} MiB (${source}) ${holds}; max_age ${ageDays.toFixed(1)} days; ` +
+    `receipts ${o.receipts}${o.receipts === "required" ? ` (republish after ${o.receipt_timeout_s} s)` : ""}${short}`
+  );
 }
 
 function plural(n: number, word: string): string {

@@ -46,6 +46,13 @@ export interface MqttPublisherOptions {
   reconnect?: ReconnectBackoff;
   connect_timeout_ms?: number;
   log?: Logger;
+  /**
+   * "required" (default): a PUBACK only moves a record to "awaiting receipt"; the collector's store
+   * receipt deletes it. "off": the PUBACK deletes it (for a collector that sends no receipts).
+   */
+  receipts?: "required" | "off";
+  /** Topic filters subscribed at QoS 1 on every connect (the store receipt topic); deliveries are `message` events. */
+  subscriptions?: readonly string[];
   /** Jitter source, injectable for tests. */
   random?: () => number;
 }

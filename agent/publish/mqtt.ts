@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { connect, type IConnackPacket, type MqttClient } from "mqtt";
+import { connect, ErrorWithReasonCode, type IConnackPacket, type MqttClient, type Packet } from "mqtt";
 import { QosProbeError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import {
@@ -18,15 +18,25 @@ export { type ReconnectBackoff, reconnectDelay } from "./mqtt-reconnect.js";
 export interface PublisherCounters {
   /** Outbox records handed to mqtt.js (re-sends after a failure count again). */
   published: number;
-  /** PUBACKs received and passed to `outbox.ack`. */
+  /** Successful PUBACKs, passed to the outbox (`published`, or `ack` when receipts are off). */
   acked: number;
-  /** Publishes that came back with an error (e.g. a PUBACK reason code ≥ 0x80). */
+  /** Publishes that came back with an error (a PUBACK reason code ≥ 0x80, or 16: see below). */
   failed: number;
+  /** PUBACKs with reason code 16, No matching subscribers: the broker took it and gave it to nobody. */
+  not_delivered: number;
 }
+
+/**
+ * MQTT 5 §3.4.2.1 PUBACK reason 0x10: "the message is accepted but there are no subscribers". mqtt.js
+ * reports it as a success (handlers/ack.js); for a result it means no collector will ever see it.
+ */
+export const PUBACK_NO_MATCHING_SUBSCRIBERS = 16;
 
 export interface MqttPublisherEvents {
   connected: [];
   disconnected: [reason: string];
+  /** A delivery on one of `options.subscriptions` (store receipts). */
+  message: [topic: string, payload: Buffer];
 }
 
 const END_TIMEOUT_MS = 2_000;
@@ -44,7 +54,12 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
   private client: MqttClient | null = null;
   private outbox: Outbox | null = null;
   private readonly inFlight = new Set<number>();
-  private readonly counts: PublisherCounters = { published: 0, acked: 0, failed: 0 };
+  private readonly counts: PublisherCounters = { published: 0, acked: 0, failed: 0, not_delivered: 0 };
+  /**
+   * Message ids whose PUBACK carried reason code 16, noted from mqtt.js's `packetreceive` event (emitted
+   * synchronously before its ack handler) and read in the publish callback, which gets our PUBLISH back.
+   */
+  private readonly noSubscribers = new Set<number>();
   private readonly reconnector: Reconnector;
   private failurePauseTimer: NodeJS.Timeout | null = null;
   private failureStreak = 0;
@@ -82,10 +97,22 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
   start(): void {
     if (this.client) throw new QosProbeError("USAGE", "MQTT publisher already started");
     const client = connect(this.options.url, toClientOptions(this.options));
-    client.on("connect", (connack) => this.onConnect(connack));
+    client.on("packetreceive", (packet: Packet) => {
+      if (packet.cmd === "puback" && packet.reasonCode === PUBACK_NO_MATCHING_SUBSCRIBERS) {
+        if (packet.messageId !== undefined) this.noSubscribers.add(packet.messageId);
+      }
+    });
+    client.on("connect", (connack) => this.onConnect(client, connack));
+    client.on("message", (topic, payload) => this.emit("message", topic, payload));
     client.on("close", () => this.onClose());
     this.reconnector.attach(client);
     this.client = client;
+  }
+
+  /** Pump now: records came back to publish (a receipt timeout), or a receipt may end a stop(). */
+  nudge(): void {
+    this.pump();
+    this.onProgress?.();
   }
 
   /** Publish `outbox` records as they arrive, keeping at most `maxInFlight` unacknowledged. */
@@ -136,6 +163,10 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
       this.onProgress = () => {
         if (this.inFlight.size === 0 && (this.outbox?.depth() ?? 0) === 0) finish();
       };
+      this.log.debug(
+        { depth: this.outbox?.depth() ?? 0, awaiting_receipt: this.outbox?.awaitingReceipt() ?? 0 },
+        "stopping: waiting for PUBACKs and store receipts",
+      );
       this.onProgress();
     });
     this.ending = true;
@@ -155,7 +186,27 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
     this.log.info({ ...leftover, ...this.counts }, "MQTT publisher stopped");
   }
 
-  private onConnect(connack: IConnackPacket): void {
+  /**
+   * Subscribe on every connect, whatever `session_present` says: a broker may resume a session without
+   * its subscriptions (Mosquitto 2.0.11 after a restart). A refused filter is logged with its code.
+   */
+  private subscribe(client: MqttClient): void {
+    const topics = this.options.subscriptions ?? [];
+    if (topics.length === 0) return;
+    client.subscribe([...topics], { qos: 1 }, (error, granted) => {
+      if (error) {
+        this.log.error({ topics, reason: describeMqttFailure(error) }, "MQTT subscribe failed");
+        return;
+      }
+      for (const g of granted ?? []) {
+        if (g.qos >= 0x80)
+          this.log.error({ topic: g.topic, reason_code: g.qos }, "broker refused the subscription");
+      }
+    });
+  }
+
+  private onConnect(client: MqttClient, connack: IConnackPacket): void {
+    this.subscribe(client);
     this.reconnector.connected();
     this.log.info(
       {
@@ -223,18 +274,31 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
   private send(client: MqttClient, outbox: Outbox, record: OutboxRecord): void {
     this.inFlight.add(record.seq);
     this.counts.published += 1;
-    client.publish(record.topic, record.payload, { qos: 1 }, (error) => {
+    client.publish(record.topic, record.payload, { qos: 1 }, (error, packet) => {
       this.inFlight.delete(record.seq);
+      const messageId = packet?.messageId;
+      const noSubscribers = messageId !== undefined && this.noSubscribers.delete(messageId);
       if (this.ending) return;
-      if (error) {
+      if (noSubscribers && !error) {
+        this.counts.not_delivered += 1;
+        this.onPublishFailed(
+          record.seq,
+          new ErrorWithReasonCode(
+            "Publish not delivered: No matching subscribers (is a collector subscribed?)",
+            PUBACK_NO_MATCHING_SUBSCRIBERS,
+          ),
+        );
+      } else if (error) {
         this.onPublishFailed(record.seq, error);
       } else {
         this.counts.acked += 1;
         this.failureStreak = 0;
         this.loggedPublishFailure = null;
-        outbox.ack(record.seq).catch((ackError: unknown) => {
+        const done =
+          this.options.receipts === "required" ? outbox.published(record.seq) : outbox.ack(record.seq);
+        done.catch((ackError: unknown) => {
           // The record stays on disk and is sent again after a restart: a duplicate, not a loss.
-          this.log.error({ err: ackError, seq: record.seq }, "outbox ack not persisted");
+          this.log.error({ err: ackError, seq: record.seq }, "outbox PUBACK not persisted");
         });
       }
       this.pump();

@@ -14,6 +14,21 @@ export const MAX_FRAME_BODY_BYTES = 16 * 1024 * 1024;
 const KIND_RECORD = 1;
 const KIND_ACKED = 2;
 const KIND_DROPPED = 3;
+/** Removed because a store receipt from the collector covers it. */
+const KIND_RECEIPTED = 4;
+/** Not a removal: the broker PUBACKed it, so its seq has left the machine (it stays until receipted). */
+const KIND_PUBLISHED = 5;
+
+const REMOVAL_KINDS: Record<number, RemovalKind> = {
+  [KIND_ACKED]: "acked",
+  [KIND_DROPPED]: "dropped",
+  [KIND_RECEIPTED]: "receipted",
+};
+const REMOVAL_BYTES: Record<RemovalKind, number> = {
+  acked: KIND_ACKED,
+  dropped: KIND_DROPPED,
+  receipted: KIND_RECEIPTED,
+};
 
 export interface OutboxRecord {
   /** The agent sequence number: per agent, monotonic, survives restarts. */
@@ -24,12 +39,16 @@ export interface OutboxRecord {
   enqueued_at: number;
 }
 
-/** Why a record left the outbox: delivered (PUBACK) or dropped by a bound. */
-export type RemovalKind = "acked" | "dropped";
+/**
+ * Why a record left the outbox: delivered (PUBACK, when receipts are off), covered by a store receipt,
+ * or dropped (a bound, or an append that failed).
+ */
+export type RemovalKind = "acked" | "dropped" | "receipted";
 
 export type FrameBody =
   | { kind: "record"; record: OutboxRecord }
-  | { kind: "removal"; removal: RemovalKind; seq: number };
+  | { kind: "removal"; removal: RemovalKind; seq: number }
+  | { kind: "published"; seq: number };
 
 function frameCrc(header: Buffer, body: Buffer): number {
   return crc32(body, crc32(header.subarray(1, 5)));
@@ -54,8 +73,17 @@ export function encodeRecordBody(record: OutboxRecord): Buffer {
 }
 
 export function encodeRemovalBody(removal: RemovalKind, seq: number): Buffer {
+  return seqBody(REMOVAL_BYTES[removal], seq);
+}
+
+/** The PUBACK mark of a record awaiting its receipt (kept in the segment's ack log, removes nothing). */
+export function encodePublishedBody(seq: number): Buffer {
+  return seqBody(KIND_PUBLISHED, seq);
+}
+
+function seqBody(kind: number, seq: number): Buffer {
   const body = Buffer.alloc(9);
-  body.writeUInt8(removal === "acked" ? KIND_ACKED : KIND_DROPPED, 0);
+  body.writeUInt8(kind, 0);
   body.writeBigUInt64BE(BigInt(seq), 1);
   return body;
 }
@@ -78,12 +106,12 @@ export function decodeBody(body: Buffer): FrameBody | null {
       },
     };
   }
-  if ((kind === KIND_ACKED || kind === KIND_DROPPED) && body.length === 9) {
-    return {
-      kind: "removal",
-      removal: kind === KIND_ACKED ? "acked" : "dropped",
-      seq: Number(body.readBigUInt64BE(1)),
-    };
+  const removal = kind === undefined ? undefined : REMOVAL_KINDS[kind];
+  if (removal && body.length === 9) {
+    return { kind: "removal", removal, seq: Number(body.readBigUInt64BE(1)) };
+  }
+  if (kind === KIND_PUBLISHED && body.length === 9) {
+    return { kind: "published", seq: Number(body.readBigUInt64BE(1)) };
   }
   return null;
 }

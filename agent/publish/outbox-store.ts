@@ -27,7 +27,10 @@ export interface OutboxState {
 export interface Replay {
   /** Kept segments, ascending, with their undelivered records in seq order. */
   segments: { firstSeq: number; records: OutboxRecord[] }[];
-  /** Highest seq found in any frame, delivered or not (0 when none). */
+  /**
+   * Highest seq found in any frame, delivered or not, including the ack logs' removal and PUBACK marks
+   * (0 when none): a record cut off a torn tail after it left the machine still holds its seq.
+   */
   maxSeq: number;
   state: OutboxState;
   /** Damaged regions cut out of segment and ack files, and their size. */
@@ -78,9 +81,15 @@ export class SegmentStore {
       const removed = new Set<number>();
       if (ackSeqs.has(firstSeq)) {
         const acks = await this.readRepairing(ackFileName(firstSeq), replay);
-        for (const body of acks.bodies) if (body.kind === "removal") removed.add(body.seq);
+        for (const body of acks.bodies) {
+          if (body.kind === "record") continue;
+          replay.maxSeq = Math.max(replay.maxSeq, body.seq);
+          if (body.kind === "removal") removed.add(body.seq);
+        }
       }
       const segment = await this.readRepairing(segmentFileName(firstSeq), replay);
+      // The file is named after a seq that was handed out, even when its only record was torn away.
+      replay.maxSeq = Math.max(replay.maxSeq, firstSeq);
       newestSize = segment.size;
       const records: OutboxRecord[] = [];
       for (const body of segment.bodies) {

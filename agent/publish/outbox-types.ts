@@ -26,7 +26,8 @@ export interface OutboxOpenReport {
 }
 
 export interface OutboxDropEvent {
-  reason: "max_bytes" | "max_age";
+  /** A bound, or an append the disk refused (full, EIO): the record never became durable. */
+  reason: "max_bytes" | "max_age" | "append_failed";
   count: number;
   first_seq: number;
   last_seq: number;

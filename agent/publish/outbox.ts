@@ -4,6 +4,7 @@ import { QosProbeError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import {
   encodeFrame,
+  encodePublishedBody,
   encodeRecordBody,
   encodeRemovalBody,
   FRAME_HEADER_BYTES,
@@ -32,16 +33,24 @@ export type {
  * The durable outbox between the runner and MQTT. Ours rather than mqtt.js's store because that one
  * lives in memory and wraps at 65,535 message ids. Layout of `dir`:
  * - `<firstSeq>.seg`: append-only segments of CRC-framed records;
- * - `<firstSeq>.ack`: the removal log of that segment (seqs acked by PUBACK or dropped by a bound);
+ * - `<firstSeq>.ack`: the removal log of that segment (seqs receipted by the collector, acked by PUBACK
+ *   when receipts are off, or dropped by a bound), and the PUBACK marks of records awaiting a receipt;
  * - `state.json`: `{ next_seq, dropped }`, replaced atomically.
  * A segment goes once every record in it is removed and it is no longer the one being appended to.
  * The newest segment is always kept, so the highest seq ever handed out survives any crash.
+ *
+ * A record is "to publish" until its PUBACK, then "awaiting receipt" until a store receipt covers it
+ * (`receipt`) or `requeue` sends it back to "to publish" because no receipt came in time. The PUBACK mark
+ * is written to the ack log (it keeps the seq from being reused after a torn tail) but is not replayed as
+ * a state: after a restart everything unreceipted is published again, which the store's id dedupe makes safe.
  */
 
 interface LiveRecord {
   record: OutboxRecord;
   segment: number;
   bytes: number;
+  /** Wall clock (epoch ms) of its PUBACK while awaiting a receipt; null while to publish. */
+  pubackAt: number | null;
 }
 
 interface PendingAppend {
@@ -72,13 +81,19 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private readonly store: SegmentStore;
   /** Undelivered records in seq order (a Map keeps insertion order, and seqs are appended ascending). */
   private readonly records = new Map<number, LiveRecord>();
+  /** The records not yet PUBACKed (or sent back by `requeue`), in seq order: what `peek` hands out. */
+  private toPublish = new Map<number, LiveRecord>();
+  /** PUBACKed records awaiting a receipt, in PUBACK order (so `requeue` stops at the first young one). */
+  private readonly awaiting = new Map<number, LiveRecord>();
   /** Undelivered-record count per segment, keyed by the segment's first seq, ascending. */
   private readonly segments = new Map<number, { live: number }>();
   private liveBytes = 0;
   private seqCounter = 1;
   private droppedTotal = 0;
+  private appendFailedTotal = 0;
   private phase: "new" | "open" | "closing" | "closed" = "new";
   private pendingAppends: PendingAppend[] = [];
+  /** Frames for the ack logs (removals and PUBACK marks), keyed by segment. */
   private pendingRemovals = new Map<number, Buffer[]>();
   private removalWaiters: Waiter[] = [];
   private stateDirty = false;
@@ -160,33 +175,131 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     });
   }
 
-  /** The oldest `n` undelivered records, after dropping any past `max_age_ms`. */
+  /** The oldest `n` records to publish (not awaiting a receipt), after dropping any past `max_age_ms`. */
   peek(n: number): readonly OutboxRecord[] {
     this.assertOpen();
     this.enforceBounds();
     const out: OutboxRecord[] = [];
     if (n <= 0) return out;
-    for (const live of this.records.values()) {
+    for (const live of this.toPublish.values()) {
       out.push(live.record);
       if (out.length >= n) break;
     }
     return out;
   }
 
-  /** Mark `seq` delivered; resolves once that is on disk. Unknown or already removed seqs are ignored. */
+  /**
+   * Remove `seq` on its PUBACK (receipts off: the PUBACK is all the proof there is); resolves once that
+   * is on disk. Unknown or already removed seqs are ignored.
+   */
   ack(seq: number): Promise<void> {
     const live = this.records.get(seq);
     // After close a late PUBACK is ignored: that only means one duplicate after the next start.
     if (!live || this.phase === "closed") return Promise.resolve();
     this.removeLive(live, "acked");
-    return new Promise<void>((resolve, reject) => {
-      this.removalWaiters.push({ resolve, reject });
-      this.kick();
-    });
+    return this.whenWritten();
   }
 
+  /**
+   * The broker PUBACKed `seq` (receipts required): it moves from "to publish" to "awaiting receipt" and
+   * its PUBACK mark goes to the ack log. Resolves once the mark is on disk; unknown seqs are ignored.
+   */
+  published(seq: number): Promise<void> {
+    const live = this.records.get(seq);
+    if (!live || this.phase === "closed" || live.pubackAt !== null) return Promise.resolve();
+    this.toPublish.delete(seq);
+    live.pubackAt = this.clock.now();
+    this.awaiting.set(seq, live);
+    this.queueLogFrame(live.segment, encodePublishedBody(seq));
+    return this.whenWritten();
+  }
+
+  /**
+   * Apply a store receipt: every record whose seq is ≤ `contiguousThrough` or inside one of `ranges`
+   * (inclusive `[first, last]` pairs) is in the collector's store, and is removed whatever its state.
+   * Resolves with the number removed once the removals are on disk.
+   */
+  async receipt(contiguousThrough: number, ranges: readonly (readonly [number, number])[]): Promise<number> {
+    if (this.phase !== "open") return 0;
+    const covered: LiveRecord[] = [];
+    // `records` is in seq order: the contiguous part is a prefix.
+    for (const live of this.records.values()) {
+      if (live.record.seq > contiguousThrough) break;
+      covered.push(live);
+    }
+    for (const [first, last] of ranges) {
+      if (last - first < this.records.size) {
+        for (let seq = Math.max(first, contiguousThrough + 1); seq <= last; seq++) {
+          const live = this.records.get(seq);
+          if (live) covered.push(live);
+        }
+      } else {
+        for (const live of this.records.values())
+          if (live.record.seq >= first && live.record.seq <= last && live.record.seq > contiguousThrough)
+            covered.push(live);
+      }
+    }
+    let removed = 0;
+    for (const live of covered) {
+      if (!this.records.has(live.record.seq)) continue; // overlapping ranges
+      this.removeLive(live, "receipted");
+      removed += 1;
+    }
+    if (removed > 0) await this.whenWritten();
+    return removed;
+  }
+
+  /**
+   * Send records PUBACKed at least `olderThanMs` ago and still not receipted back to "to publish"
+   * (the collector may never have stored them). Returns how many; the caller then pumps the publisher.
+   */
+  requeue(olderThanMs: number): number {
+    if (this.phase !== "open") return 0;
+    const now = this.clock.now();
+    let moved = 0;
+    for (const live of this.awaiting.values()) {
+      if (live.pubackAt === null || now - live.pubackAt < olderThanMs) break;
+      this.awaiting.delete(live.record.seq);
+      live.pubackAt = null;
+      moved += 1;
+    }
+    if (moved > 0) {
+      // Back into seq order, oldest first, with what was already waiting to be published.
+      const merged = [...this.records.values()].filter((live) => live.pubackAt === null);
+      this.toPublish = new Map(merged.map((live) => [live.record.seq, live]));
+    }
+    return moved;
+  }
+
+  /**
+   * A receipt says the store holds `seq`: if that is one we have not handed out yet, this outbox lost
+   * its tail (or was wiped) after those seqs left the machine. Move the counter past it so no seq is
+   * handed out twice from now on.
+   */
+  noteStoredSeq(seq: number): void {
+    if (this.phase !== "open" || seq < this.seqCounter) return;
+    this.log.error(
+      { stored_seq: seq, next_seq: this.seqCounter },
+      "the store holds a seq this outbox has not handed out (torn or wiped outbox?): skipping past it",
+    );
+    this.seqCounter = seq + 1;
+    this.stateDirty = true;
+    this.kick();
+  }
+
+  /** Records kept until receipted: to publish plus awaiting receipt. */
   depth(): number {
     return this.records.size;
+  }
+
+  /** PUBACKed records that no receipt has covered yet. */
+  awaitingReceipt(): number {
+    return this.awaiting.size;
+  }
+
+  /** Appends that failed on disk (each also counted in `dropped`). */
+  appendFailed(): number {
+    return this.appendFailedTotal;
   }
 
   /** Encoded bytes of the undelivered backlog (what `max_bytes` bounds). */
@@ -235,7 +348,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private addLive(record: OutboxRecord, segment: number): void {
     // The frame's size: header + kind, seq, enqueued_at, topic length (19) + topic + payload.
     const bytes = FRAME_HEADER_BYTES + 19 + Buffer.byteLength(record.topic) + record.payload.length;
-    this.records.set(record.seq, { record, segment, bytes });
+    const live: LiveRecord = { record, segment, bytes, pubackAt: null };
+    this.records.set(record.seq, live);
+    this.toPublish.set(record.seq, live);
     this.liveBytes += bytes;
     const info = this.segments.get(segment) ?? { live: 0 };
     info.live += 1;
@@ -244,20 +359,34 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   private removeLive(live: LiveRecord, kind: RemovalKind): void {
     this.records.delete(live.record.seq);
+    this.toPublish.delete(live.record.seq);
+    this.awaiting.delete(live.record.seq);
     this.liveBytes -= live.bytes;
     const info = this.segments.get(live.segment);
     if (info) info.live -= 1;
-    const frames = this.pendingRemovals.get(live.segment) ?? [];
-    frames.push(encodeFrame(encodeRemovalBody(kind, live.record.seq)));
-    this.pendingRemovals.set(live.segment, frames);
+    this.queueLogFrame(live.segment, encodeRemovalBody(kind, live.record.seq));
+  }
+
+  private queueLogFrame(segment: number, body: Buffer): void {
+    const frames = this.pendingRemovals.get(segment) ?? [];
+    frames.push(encodeFrame(body));
+    this.pendingRemovals.set(segment, frames);
+  }
+
+  /** Resolves once everything queued for the ack logs so far is on disk. */
+  private whenWritten(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.removalWaiters.push({ resolve, reject });
+      this.kick();
+    });
   }
 
   /** Drop the oldest records past `max_age_ms` or beyond `max_bytes`: counted, persisted, logged, emitted. */
   private enforceBounds(): void {
     const now = this.clock.now();
-    const drops: Record<OutboxDropEvent["reason"], number[]> = { max_age: [], max_bytes: [] };
+    const drops: Record<"max_age" | "max_bytes", number[]> = { max_age: [], max_bytes: [] };
     for (const live of this.records.values()) {
-      let reason: OutboxDropEvent["reason"] | null = null;
+      let reason: "max_age" | "max_bytes" | null = null;
       if (now - live.record.enqueued_at > this.options.max_age_ms) reason = "max_age";
       else if (this.liveBytes > this.options.max_bytes) reason = "max_bytes";
       if (!reason) break;
@@ -355,7 +484,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       );
     } catch (error) {
       const wrapped = ioError(`outbox: append failed: ${(error as Error).message}`, error);
-      for (const item of appends.slice(done)) item.reject(wrapped);
+      const failed = appends.slice(done);
+      // A result that never reached the disk is lost: count it as a drop (its seq is not reused, so the
+      // collector sees the gap, and the heartbeat's dropped counter explains it).
+      this.appendFailedTotal += failed.length;
+      this.droppedTotal += failed.length;
+      this.stateDirty = true;
+      const event: OutboxDropEvent = {
+        reason: "append_failed",
+        count: failed.length,
+        first_seq: failed[0]!.record.seq,
+        last_seq: failed.at(-1)!.record.seq,
+        total: this.droppedTotal,
+      };
+      this.log.error({ ...event, err: (error as Error).message }, "outbox append failed: result dropped");
+      this.safeEmit("dropped", event);
+      for (const item of failed) item.reject(wrapped);
     }
   }
 }

@@ -20,7 +20,17 @@ export const StatusMessage = z.looseObject({
   config_hash: z.string().optional(),
   /** ISO 8601: when the configuration named by config_hash became live (start or SIGHUP). */
   config_loaded_at: z.string().optional(),
-  outbox: z.object({ depth: z.number(), dropped: z.number(), bytes: z.number() }).optional(),
+  outbox: z
+    .looseObject({
+      depth: z.number(),
+      dropped: z.number(),
+      bytes: z.number(),
+      /** PUBACKed, not yet covered by a store receipt. */
+      awaiting_receipt: z.number().optional(),
+      /** Appends the disk refused (also counted in dropped). */
+      append_failed: z.number().optional(),
+    })
+    .optional(),
   clock: z
     .object({
       synced: z.boolean(),
@@ -34,6 +44,8 @@ export const StatusMessage = z.looseObject({
   reflector: z.unknown().optional(),
   tests: z.number().optional(),
   uptime_s: z.number().optional(),
-  mqtt: z.object({ published: z.number(), acked: z.number(), failed: z.number() }).optional(),
+  mqtt: z.looseObject({ published: z.number(), acked: z.number(), failed: z.number() }).optional(),
+  /** Store receipts: "required" or "off", when the last one came, and whether they are missing. */
+  receipts: z.unknown().optional(),
 });
 export type StatusMessage = z.infer<typeof StatusMessage>;

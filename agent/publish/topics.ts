@@ -4,6 +4,7 @@ import { QosProbeError } from "../errors.js";
  * The MQTT topic contract (DESIGN.md, "Wire contract"):
  *   {root}/{operator}/{province}/{site}/result/{testId}   results, QoS 1
  *   {root}/{operator}/{province}/{site}/status            retained heartbeat / Last Will
+ *   {root}/{operator}/{province}/{site}/receipt           store receipts from the collector, QoS 1
  *   {root}/{operator}/{province}/{site}/config            retained signed configuration
  *   {root}/{operator}/{province}/{site}/config/ack        accepted / rejected
  * Every segment is one topic level, so `/`, the wildcards `+` and `#` (MQTT 3.1.1 §4.7.1, MQTT 5 §4.7.1)
@@ -22,7 +23,7 @@ export interface SiteTopics {
 
 export type ParsedTopic =
   | ({ kind: "result"; testId: string } & SiteTopics)
-  | ({ kind: "status" | "config" | "config-ack" } & SiteTopics);
+  | ({ kind: "status" | "receipt" | "config" | "config-ack" } & SiteTopics);
 
 /** Why `value` cannot be one topic level, or null when it can. Usable from config validation. */
 export function topicSegmentProblem(value: string): string | null {
@@ -69,6 +70,11 @@ export function statusTopic(site: SiteTopics): string {
   return `${sitePrefix(site)}/status`;
 }
 
+/** Where the collector tells this agent which of its seqs are in the store (agent/publish/receipts.ts). */
+export function receiptTopic(site: SiteTopics): string {
+  return `${sitePrefix(site)}/receipt`;
+}
+
 export function configTopic(site: SiteTopics): string {
   return `${sitePrefix(site)}/config`;
 }
@@ -98,6 +104,7 @@ export function parseTopic(root: string, topic: string): ParsedTopic | null {
   if (kind === "result" && rest.length === 1 && rest[0] !== undefined)
     return { kind: "result", testId: rest[0], ...base };
   if (kind === "status" && rest.length === 0) return { kind: "status", ...base };
+  if (kind === "receipt" && rest.length === 0) return { kind: "receipt", ...base };
   if (kind === "config" && rest.length === 0) return { kind: "config", ...base };
   if (kind === "config" && rest.length === 1 && rest[0] === "ack") return { kind: "config-ack", ...base };
   return null;

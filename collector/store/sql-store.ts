@@ -1,8 +1,10 @@
 import { QosProbeError } from "../../agent/errors.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
+import { seqIslands, storedSeqs } from "./seqs.js";
 import type { SqlDatabase } from "./sql.js";
 import type {
+  AgentKey,
   InsertReport,
   MigrationReport,
   RejectFilter,
@@ -11,6 +13,7 @@ import type {
   ResultFilter,
   ResultRow,
   ResultStore,
+  SeqIsland,
   SiteStatusInput,
   SiteStatusRow,
 } from "./store.js";
@@ -207,6 +210,14 @@ export class SqlResultStore implements ResultStore {
       );
       return rows.map((r) => ({ ...r, dropped: r.dropped === null ? null : Number(r.dropped) }));
     });
+  }
+
+  storedSeqs(agent: AgentKey): Promise<SeqIsland[]> {
+    return guard("read stored seqs", () => storedSeqs(this.db, agent));
+  }
+
+  seqIslands(agent: AgentKey): Promise<SeqIsland[]> {
+    return guard("read seq islands", () => seqIslands(this.db, agent));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,7 @@
 import type { ResultMessage } from "../../agent/publish/message.js";
+import type { AgentKey, SeqIsland } from "./seqs.js";
+
+export type { AgentKey, SeqIsland } from "./seqs.js";
 
 /**
  * The collector's storage, one interface for PostgreSQL and embedded PGlite. Inserts are idempotent on
@@ -15,6 +18,10 @@ export interface ResultStore {
   /** Rejects received in [from, to), oldest first. */
   queryRejects(filter: RejectFilter): Promise<RejectRow[]>;
   listSites(): Promise<SiteStatusRow[]>;
+  /** An agent's stored seqs as ascending inclusive islands, for store receipts (seqs.ts). */
+  storedSeqs(agent: AgentKey): Promise<SeqIsland[]>;
+  /** The same over the whole history, without touching the watermark (gap listings). */
+  seqIslands(agent: AgentKey): Promise<SeqIsland[]>;
   close(): Promise<void>;
 }
 

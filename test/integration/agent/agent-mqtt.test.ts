@@ -1,8 +1,12 @@
+import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { connect, type MqttClient } from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { checkHealth } from "../../../agent/heartbeat.js";
 import { silentLogger } from "../../../agent/log.js";
 import { Reflector } from "../../../agent/probe/stamp/reflector.js";
 import { ResultMessage } from "../../../agent/publish/message.js";
+import { decodeBody, scanFrames } from "../../../agent/publish/outbox-codec.js";
 import { StatusMessage } from "../../../agent/publish/status.js";
 import { AgentProcess } from "../../helpers/agent-process.js";
 import { type PrivateMosquitto, startMosquitto } from "../../helpers/mosquitto.js";
@@ -30,7 +34,8 @@ tests:
   - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 300, continuous: { interval_s: 1 } }
 mqtt: { url: "${opts.brokerUrl}", client_id: qosprobe-test-bj, keepalive_s: 5 }
 heartbeat: { interval_s: 5 }
-${opts.maxBytes ? `outbox: { max_bytes: ${opts.maxBytes} }` : ""}
+# This subscriber sends no store receipts: the PUBACK path (an old collector), receipts: off.
+outbox: { receipts: "off"${opts.maxBytes ? `, max_bytes: ${opts.maxBytes}` : ""} }
 `;
 }
 
@@ -118,6 +123,11 @@ describe("agent → MQTT delivery (real Mosquitto, real agent process)", () => {
     const before = a.resultSeqs().length;
     await a.waitFor(() => a.resultSeqs().length >= before + 4);
     expect(await a.signal("SIGTERM")).toBe(0);
+    // status.json says offline at once: `qos-probe health` must not call a stopped agent online.
+    expect(await checkHealth(join(a.dir, "data", "bj-op-01"), 60_000)).toEqual({
+      ok: false,
+      text: "agent bj-op-01 is offline",
+    });
 
     const produced = a.resultSeqs();
     await until(() => produced.every((s) => resultSeqs(sub.got).includes(s)), 15_000, "every produced seq");
@@ -180,6 +190,48 @@ describe("agent → MQTT delivery (real Mosquitto, real agent process)", () => {
     );
     const status = StatusMessage.parse(late.got.filter((g) => g.topic === STATUS_TOPIC).at(-1)?.body);
     expect(status).toMatchObject({ state: "offline", reason: "will", site: "bj-op-01" });
+  }, 60_000);
+
+  it("never hands a seq out twice after SIGKILL and a torn outbox tail with a stale state.json", async () => {
+    const sub = await subscriber(broker.url, "test-sub-torn");
+    clients.push(sub.client);
+    const a = await newAgent();
+    a.start();
+    await until(() => resultSeqs(sub.got).length >= 3, 20_000, "3 results delivered");
+    // Delivered a while ago: their PUBACKs (and so their marks in the ack log) are surely on disk.
+    const delivered = Math.max(...resultSeqs(sub.got));
+    await new Promise((r) => setTimeout(r, 1_500));
+    await a.signal("SIGKILL");
+    // The crash as issue 7 found it: state.json behind, and the segment torn inside the frame of the
+    // delivered (PUBACKed) record `delivered`, so that frame and everything after it are cut away.
+    const outboxDir = join(a.dir, "data", "bj-op-01", "outbox");
+    await writeFile(join(outboxDir, "state.json"), '{"version":1,"next_seq":1,"dropped":0}\n');
+    const segments = (await readdir(outboxDir)).filter((n) => n.endsWith(".seg")).sort();
+    const newest = join(outboxDir, segments.at(-1)!);
+    const frame = scanFrames(await readFile(newest)).frames.find((f) => {
+      const body = decodeBody(f.body);
+      return body?.kind === "record" && body.record.seq === delivered;
+    });
+    expect(frame).toBeDefined();
+    await truncate(newest, frame!.start + 5);
+
+    const logged = a.resultSeqs().length;
+    a.start();
+    await a.waitFor(() => a.resultSeqs().length >= logged + 2);
+    const after = a.resultSeqs().slice(logged);
+    // Before the fix the restart took max(state.json, highest record + 1) and handed out `delivered` again.
+    expect(Math.min(...after)).toBeGreaterThan(delivered);
+    await until(
+      () => after.every((s) => resultSeqs(sub.got).includes(s)),
+      15_000,
+      "delivered after the restart",
+    );
+    const idsBySeq = new Map<number, Set<string>>();
+    for (const g of sub.got.filter((x) => x.topic.includes("/result/"))) {
+      const m = g.body as { seq: number; id: string };
+      idsBySeq.set(m.seq, (idsBySeq.get(m.seq) ?? new Set()).add(m.id));
+    }
+    for (let seq = 1; seq <= delivered; seq++) expect(idsBySeq.get(seq)?.size).toBe(1);
   }, 60_000);
 
   it("drops the oldest results when the outbox is full and reports exactly how many", async () => {

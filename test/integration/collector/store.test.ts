@@ -23,9 +23,9 @@ describe.each(backends)("result store on $name", (backend) => {
     await dispose();
   });
 
-  it("applies migration 1 once; a second run applies nothing", async () => {
-    expect(firstMigration).toEqual({ applied: [1], current: 1 });
-    expect(await store.migrate()).toEqual({ applied: [], current: 1 });
+  it("applies migrations 1 and 2 once; a second run applies nothing", async () => {
+    expect(firstMigration).toEqual({ applied: [1, 2], current: 2 });
+    expect(await store.migrate()).toEqual({ applied: [], current: 2 });
   });
 
   it("stores a redelivered result once", async () => {

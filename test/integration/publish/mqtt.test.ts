@@ -107,7 +107,7 @@ describe("MqttPublisher with a private Mosquitto", () => {
     );
     // One connection, one publisher: the broker keeps its order, so we see 1..200 exactly once each.
     expect(sub.seqs).toEqual(seqs);
-    expect(publisher.counters()).toEqual({ published: 200, acked: 200, failed: 0 });
+    expect(publisher.counters()).toEqual({ published: 200, acked: 200, failed: 0, not_delivered: 0 });
     expect(publisher.inFlightCount()).toBe(0);
   });
 

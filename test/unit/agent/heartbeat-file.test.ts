@@ -12,13 +12,14 @@ function status(at: Date, depth: number) {
     config_version: "v7",
     config_hash: "abcdef012345",
     config_loaded_at: new Date(Date.UTC(2026, 10, 30, 12, 0, 0)),
-    outbox: { depth, dropped: 0, bytes: 0 },
+    outbox: { depth, dropped: 0, bytes: 0, awaiting_receipt: 0, append_failed: 0, next_seq: 1 },
+    receipts: { mode: "required" },
     clock: { synced: true, source: "adjtimex" },
     host: null,
     reflector: null,
     tests: 2,
     uptime_s: 5,
-    mqtt: { published: 0, acked: 0, failed: 0 },
+    mqtt: { published: 0, acked: 0, failed: 0, not_delivered: 0 },
   });
 }
 

@@ -63,6 +63,8 @@ describe("collector.yaml defaults and sites", () => {
       url: "mqtt://127.0.0.1:1883",
       protocol_version: 5,
       client_id: `qosprobe-collector-${hostname().replace(/[^A-Za-z0-9-]/g, "-")}`,
+      // Not named in the file: the collector role makes a unique one and keeps it in data_dir.
+      client_id_explicit: false,
       share_group: "collectors",
       topic_root: "qosprobe/v1",
       session_expiry_s: 86_400,
@@ -70,7 +72,13 @@ describe("collector.yaml defaults and sites", () => {
       connections: 4,
     });
     expect(c.database).toEqual({ data_dir: "/var/lib/qos-probe-collector/pglite" });
-    expect(c.ingest).toEqual({ batch_size: 500, flush_interval_ms: 1000 });
+    expect(c.data_dir).toBe("/var/lib/qos-probe-collector");
+    expect(c.ingest).toEqual({
+      batch_size: 500,
+      flush_interval_ms: 1000,
+      receipt_interval_ms: 1000,
+      results_stale_s: 300,
+    });
     expect(c.http).toEqual({ enabled: true, listen: "127.0.0.1:8080" });
     expect(c.report).toEqual({ lang: "zh", period: "day", window_days: 31 });
     expect(c.sites).toEqual([]);

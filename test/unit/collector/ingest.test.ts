@@ -54,6 +54,12 @@ class MemoryStore implements ResultStore {
   async listSites() {
     return [];
   }
+  async storedSeqs() {
+    return [];
+  }
+  async seqIslands() {
+    return [];
+  }
   async close(): Promise<void> {}
 }
 

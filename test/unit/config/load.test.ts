@@ -75,7 +75,14 @@ describe("parseConfig", () => {
       ],
       embedded_broker: { listen: "127.0.0.1:1883" },
       heartbeat: { interval_s: 60 },
-      outbox: { max_bytes: 67108864, max_age_s: 604800 },
+      // One test every 60 s needs far less than the 64 MiB floor of the derived bound.
+      outbox: {
+        max_bytes: 67108864,
+        max_bytes_derived: true,
+        max_age_s: 604800,
+        receipts: "required",
+        receipt_timeout_s: 60,
+      },
     });
   });
 

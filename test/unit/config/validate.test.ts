@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../../agent/config/load.js";
+import { defaultOutboxBytes } from "../../../agent/config/outbox-size.js";
 import { describeTest, ownTests } from "../../../agent/config/pairs.js";
-import { schemaJson, validateFile } from "../../../agent/config/validate.js";
+import { outboxLine, schemaJson, validateFile } from "../../../agent/config/validate.js";
 import { METHODS } from "../../../agent/probe/prober.js";
 
 describe("config/*.yaml", () => {
@@ -38,7 +39,7 @@ describe("config/*.yaml", () => {
     // Beijing–Guangzhou 1888.59 km (geo.test.ts); Guangzhou–Chengdu and Chengdu–Beijing by the same haversine:
     // GZ→CD: Δφ 7.4437°, Δλ −9.1976° → 1230.95 km; CD→BJ: Δφ 9.3314°, Δλ 12.3406° → 1524.52 km
     const out = validateFile("config/demo.yaml", {});
-    const table = out.text.split("\n").slice(1);
+    const table = out.text.split("\n").slice(2);
     expect(table).toEqual([
       "test         method  from (province)         to (province)             km  rule",
       "bj-gz-stamp  stamp   bj-demo-01 (Beijing)    gz-demo-01 (Guangdong)  1889  ✔",
@@ -66,7 +67,7 @@ describe("config/*.yaml", () => {
 describe("validateFile", () => {
   it("marks diagnostic tests and shows what their pair would score", () => {
     const out = validateFile("test/fixtures/config/valid-diagnostic.yaml", {});
-    expect(out.text.split("\n").slice(1)).toEqual([
+    expect(out.text.split("\n").slice(2)).toEqual([
       "test     method  from (province)    to (province)         km  rule",
       "gz-sz    stamp   gz-01 (Guangdong)  sz-01 (Guangdong)    104  diagnostic ✘",
       "gz-ping  icmp    gz-01 (Guangdong)  icmp://198.51.100.7    –  diagnostic",
@@ -75,7 +76,31 @@ describe("validateFile", () => {
   it("summarises a file with no tests", () => {
     const out = validateFile("test/fixtures/config/valid-minimal.yaml", {});
     expect(out.text).toMatch(
-      /^test\/fixtures\/config\/valid-minimal\.yaml: valid: 1 site, 0 tests, this agent is bj-01, sha256 [0-9a-f]{16}\nno tests defined$/,
+      /^test\/fixtures\/config\/valid-minimal\.yaml: valid: 1 site, 0 tests, this agent is bj-01, sha256 [0-9a-f]{16}\noutbox: max_bytes 64 MiB \(derived from the tests\) no tests of this agent; max_age 7.0 days; receipts required \(republish after 60 s\)\nno tests defined$/,
+    );
+  });
+  it("states how many days of results the outbox holds, and warns when that is less than max_age", () => {
+    const cfg = parseConfig(readFileSync("test/fixtures/config/valid-minimal.yaml"), "x", {});
+    const six = ["a", "b", "c", "d", "e", "f"].map((id) => ({
+      id,
+      from: "bj-01",
+      continuous: { interval_s: 10 },
+    }));
+    // 6 tests × 1/10 s = 0.6 results/s; 7 days = 362,880 results × 2048 B × 1.25 = 928,972,800 B
+    // → 886 MiB (929,038,336 B), which holds 929,038,336 / (0.6 × 2048 × 86,400) = 8.75 days.
+    expect(defaultOutboxBytes(six, 604_800)).toBe(886 * 1024 * 1024);
+    const derived = { ...cfg, tests: six, outbox: { ...cfg.outbox, max_bytes: 886 << 20 } } as never;
+    expect(outboxLine(derived)).toBe(
+      "outbox: max_bytes 886 MiB (derived from the tests) holds 8.8 days of results (0.600 results/s from 6 tests, ≈2048 B each); max_age 7.0 days; receipts required (republish after 60 s)",
+    );
+    const fixed = {
+      ...cfg,
+      tests: six,
+      outbox: { ...cfg.outbox, max_bytes: 64 << 20, max_bytes_derived: false },
+    } as never;
+    // 67,108,864 / 106,168,320 = 0.63 days
+    expect(outboxLine(fixed)).toMatch(
+      /holds 0\.6 days .*\nwarning: outbox.max_bytes holds less than max_age_s/,
     );
   });
   it("reports an unreadable file as an issue line", () => {

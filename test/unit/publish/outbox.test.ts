@@ -1,4 +1,14 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import {
+  appendFile,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -91,6 +101,22 @@ describe("Outbox", () => {
     expect(seqs(again)).toEqual([1, 2]);
     expect((await stat(file)).size).toBe(2 * FRAME);
     // state.json remembered seq 3 was handed out, so it is not reused.
+    expect(await again.append("t", payload(4))).toBe(4);
+  });
+
+  it("never reuses the seq of an acked record torn off the tail after a crash (state.json stale)", async () => {
+    const { outbox } = await openOutbox();
+    for (let i = 1; i <= 3; i++) await outbox.append("t", payload(i));
+    // state.json still says next_seq 1 (written at open): the crash comes before any close.
+    await outbox.ack(3);
+    opened.splice(opened.indexOf(outbox), 1); // SIGKILL: no close, state.json is stale
+    await writeFile(join(dir, "state.json"), '{"version":1,"next_seq":1,"dropped":0}\n');
+    await truncate(await segmentFile(), 3 * FRAME - 5);
+
+    const { outbox: again, report } = await openOutbox();
+    expect(report).toMatchObject({ replayed: 2, torn: 1 });
+    // Seq 3 left the machine (its PUBACK is in the ack log): the next result must not be seq 3 again.
+    expect(report.next_seq).toBe(4);
     expect(await again.append("t", payload(4))).toBe(4);
   });
 
@@ -234,5 +260,75 @@ describe("Outbox", () => {
     expect(files).toHaveLength(2);
     const { report: last } = await reopen(again, { segment_bytes: 64 * 1024 });
     expect(last).toMatchObject({ replayed: 0, next_seq: n + 1, torn: 0 });
+  });
+});
+
+describe("Outbox receipts", () => {
+  it("keeps a PUBACKed record until a receipt covers it, and requeues it when none comes", async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const { outbox } = await openOutbox({ clock });
+    for (let i = 1; i <= 5; i++) await outbox.append("t", payload(i));
+    for (let i = 1; i <= 4; i++) await outbox.published(i);
+    // PUBACKed: not handed out again, but still held.
+    expect(seqs(outbox)).toEqual([5]);
+    expect(outbox.depth()).toBe(5);
+    expect(outbox.awaitingReceipt()).toBe(4);
+
+    // The store holds 1..2 and 4: those go, whatever their state; 3 stays awaiting.
+    expect(await outbox.receipt(2, [[4, 4]])).toBe(3);
+    expect(outbox.depth()).toBe(2);
+    expect(outbox.awaitingReceipt()).toBe(1);
+    expect(outbox.requeue(60_000)).toBe(0);
+
+    await clock.advance(60_000);
+    expect(outbox.requeue(60_000)).toBe(1);
+    expect(seqs(outbox)).toEqual([3, 5]);
+    // A receipt repeated (or from a second collector) removes nothing more.
+    expect(await outbox.receipt(2, [[4, 4]])).toBe(0);
+  });
+
+  it("republishes everything unreceipted after a restart, PUBACKed or not", async () => {
+    const { outbox } = await openOutbox();
+    for (let i = 1; i <= 3; i++) await outbox.append("t", payload(i));
+    for (let i = 1; i <= 3; i++) await outbox.published(i);
+    await outbox.receipt(1, []);
+    const { outbox: again, report } = await reopen(outbox);
+    expect(report).toMatchObject({ replayed: 2, next_seq: 4 });
+    expect(seqs(again)).toEqual([2, 3]);
+    expect(again.awaitingReceipt()).toBe(0);
+  });
+
+  it("a receipt range above the contiguous part removes only what it covers", async () => {
+    const { outbox } = await openOutbox();
+    for (let i = 1; i <= 10; i++) await outbox.append("t", payload(i));
+    expect(
+      await outbox.receipt(0, [
+        [3, 4],
+        [4, 6],
+        [9, 1_000_000],
+      ]),
+    ).toBe(6);
+    expect(seqs(outbox)).toEqual([1, 2, 7, 8]);
+  });
+});
+
+describe("Outbox append failures", () => {
+  it("counts an append the disk refuses (ENOSPC) as a drop and never reuses its seq", async () => {
+    const events: OutboxDropEvent[] = [];
+    // One record per segment, so the second append opens segment 2 — which is /dev/full.
+    const { outbox } = await openOutbox({ segment_bytes: FRAME });
+    outbox.on("dropped", (e) => events.push(e));
+    expect(await outbox.append("t", payload(1))).toBe(1);
+    const full = join(dir, "0000000000000002.seg");
+    await symlink("/dev/full", full);
+    await expect(outbox.append("t", payload(2))).rejects.toMatchObject({ code: "OUTBOX_IO" });
+    expect(outbox.dropped()).toBe(1);
+    expect(outbox.appendFailed()).toBe(1);
+    expect(events).toEqual([{ reason: "append_failed", count: 1, first_seq: 2, last_seq: 2, total: 1 }]);
+    await rm(full);
+    expect(await outbox.append("t", payload(3))).toBe(3);
+
+    const { report } = await reopen(outbox, { segment_bytes: FRAME });
+    expect(report).toMatchObject({ replayed: 2, next_seq: 4, dropped: 1 });
   });
 });

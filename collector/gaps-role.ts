@@ -1,0 +1,45 @@
+import { type CollectorConfig, loadCollectorConfig } from "./config.js";
+import { type AgentGaps, agentGaps, formatGaps } from "./gaps.js";
+import { openForReport } from "./report-role.js";
+import type { DatabaseSettings } from "./store/open.js";
+
+export interface GapsRoleOptions {
+  config?: string;
+  database_url?: string;
+  data_dir?: string;
+  site?: string;
+  json?: boolean;
+}
+
+const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
+
+/**
+ * `qos-probe gaps`: per agent, the seqs missing from the store, next to what its last heartbeat says
+ * (dropped, still in the outbox, produced so far). Returns the text to print and whether any agent has
+ * a gap that its own heartbeat does not explain (exit 1 then, so a cron job can alert on it).
+ */
+export async function runGaps(opts: GapsRoleOptions): Promise<{ text: string; unexplained: boolean }> {
+  const config: CollectorConfig | undefined = opts.config ? loadCollectorConfig(opts.config) : undefined;
+  const database: DatabaseSettings = opts.database_url
+    ? { url: opts.database_url, data_dir: DEFAULT_PGLITE_DIR }
+    : opts.data_dir
+      ? { data_dir: opts.data_dir }
+      : (config?.database ?? { data_dir: DEFAULT_PGLITE_DIR });
+  const store = await openForReport(database, config);
+  const rows: AgentGaps[] = [];
+  try {
+    await store.migrate();
+    for (const status of await store.listSites()) {
+      if (opts.site && status.site !== opts.site) continue;
+      rows.push(agentGaps(status, await store.seqIslands({ operator: status.operator, site: status.site })));
+    }
+  } finally {
+    await store.close();
+  }
+  // A gap is explained while the agent still holds results (they may be the missing ones) or dropped some.
+  const unexplained = rows.some(
+    (r) => r.missing > 0 && !((r.heartbeat_depth ?? 0) > 0) && (r.heartbeat_dropped ?? 0) < r.missing,
+  );
+  const text = opts.json ? JSON.stringify(rows, null, 2) : formatGaps(rows);
+  return { text, unexplained };
+}
