@@ -83,13 +83,11 @@ export class Agent {
   }
 
   get identity() {
-    const own = siteById(this.config, this.config.agent.site);
-    return { site: own.id, operator: own.operator, province: own.province, version: VERSION };
+    return identityOf(this.config);
   }
 
   get topics(): SiteTopics {
-    const { site, operator, province } = this.identity;
-    return { root: this.config.mqtt?.topic_root ?? "qosprobe/v1", operator, province, site };
+    return topicsOf(this.config);
   }
 
   /** Results measured since start (for tests and the bench). */
@@ -264,13 +262,6 @@ export class Agent {
     return report;
   }
 
-  /** Old name for applyConfig: throws when the new configuration was not applied. */
-  async reload(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
-    const report = await this.applyConfig(next, nextHash);
-    if (report.errors.length > 0) throw new Error(report.errors.join("; "));
-    return report;
-  }
-
   private refused(report: ApplyReport, nextHash: string): ApplyReport {
     this.log.error(
       { errors: report.errors, config_hash: nextHash, live_config_hash: this.configHash },
@@ -285,44 +276,31 @@ export class Agent {
    * put back if the successor fails.
    */
   private async replacePublishing(cfg: AgentConfig): Promise<void> {
-    const oldPublisher = this.publisher;
-    const oldBroker = this.broker;
-    const previous = this.config;
-    this.config = cfg; // startPublishing and identity read this.config
+    // Read the new secrets (files, variables) now: a missing one refuses the reload before anything stops.
+    if (cfg.mqtt) {
+      const m = cfg.mqtt;
+      const broker = { url: m.url, protocolVersion: m.protocol_version };
+      buildPublisher(cfg, broker, identityOf(cfg), topicsOf(cfg), this.env, this.log);
+    }
+    await this.publisher?.stop({ deadline_ms: 2_000 });
+    this.publisher = undefined;
+    await this.broker?.stop();
+    this.broker = undefined;
     try {
-      // Read the new secrets (files, variables) now: a missing one refuses the reload before anything stops.
-      if (cfg.mqtt) {
-        const m = cfg.mqtt;
-        buildPublisher(
-          cfg,
-          { url: m.url, protocolVersion: m.protocol_version },
-          this.identity,
-          this.topics,
-          this.env,
-          this.log,
-        );
-      }
-      await oldPublisher?.stop({ deadline_ms: 2_000 });
-      this.publisher = undefined;
-      await oldBroker?.stop();
-      this.broker = undefined;
-      await this.startPublishing();
+      await this.startPublishing(cfg);
     } catch (err) {
-      this.config = previous;
-      if (!this.publisher) {
-        await this.broker?.stop().catch(() => undefined);
-        this.broker = undefined;
-        await this.startPublishing().catch((e: unknown) =>
-          this.log.error({ err: e }, "previous MQTT connection could not be restored"),
-        );
-      }
+      // startPublishing may have started the new embedded broker before the publisher failed.
+      const half = this.broker as EmbeddedBroker | undefined;
+      await half?.stop().catch(() => undefined);
+      this.broker = undefined;
+      await this.startPublishing(this.config).catch((e: unknown) =>
+        this.log.error({ err: e }, "previous MQTT connection could not be restored"),
+      );
       throw err;
     }
-    this.config = previous;
   }
 
-  private async startPublishing(): Promise<void> {
-    const cfg = this.config;
+  private async startPublishing(cfg: AgentConfig = this.config): Promise<void> {
     let url: string;
     let protocolVersion: 4 | 5;
     if (cfg.mqtt) {
@@ -340,8 +318,8 @@ export class Agent {
     const publisher = buildPublisher(
       cfg,
       { url, protocolVersion },
-      this.identity,
-      this.topics,
+      identityOf(cfg),
+      topicsOf(cfg),
       this.env,
       this.log,
     );
@@ -459,6 +437,16 @@ function waitForEvent(emitter: MqttPublisher, event: "connected", timeoutMs: num
     const timer = setTimeout(done, timeoutMs);
     emitter.once(event, done);
   });
+}
+
+function identityOf(config: AgentConfig) {
+  const own = siteById(config, config.agent.site);
+  return { site: own.id, operator: own.operator, province: own.province, version: VERSION };
+}
+
+function topicsOf(config: AgentConfig): SiteTopics {
+  const { site, operator, province } = identityOf(config);
+  return { root: config.mqtt?.topic_root ?? "qosprobe/v1", operator, province, site };
 }
 
 function ownSite(config: AgentConfig) {
