@@ -88,7 +88,7 @@ Exit status: 0 measured, 1 the probe could not run, 2 usage error.`,
       log,
     );
     process.stdout.write(`${text}\n`);
-    if (result.status === "error") process.exitCode = 1;
+    if (result.status !== "ok") process.exitCode = 1;
   });
 
 program

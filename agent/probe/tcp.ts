@@ -39,9 +39,7 @@ export function rejectDscp(spec: Pick<ProbeSpec, "dscp">, method: "tcp" | "http"
       "PROBE_SETUP",
       `${method} probes cannot set DSCP ${spec.dscp}: Node sockets expose no IP_TOS`,
       {
-        // Not "use stamp": the hint must name a method that marks packets whatever socket the
-        // STAMP sender runs on; ping -Q always sets the TOS byte.
-        hint: `set dscp: 0 for ${method} tests; measure a marked class with an icmp test (ping -Q sets the DSCP)`,
+        hint: `set dscp: 0 for ${method} tests; measure a marked class with stamp (Linux, kernel socket) or icmp`,
       },
     );
   }
