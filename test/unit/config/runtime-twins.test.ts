@@ -15,7 +15,7 @@ import { checkTcpSpec } from "../../../agent/probe/tcp.js";
  * either refused by `validate` at the same YAML path with a hint (a config twin), or is declared as
  * something no configuration can decide (the host, the network, a packet on the wire) with the reason.
  * The run-time checks are collected from the source — every `new QosProbeError(` under agent/probe —
- * so a new run-time refusal without an entry here fails this test.
+ * and agent/net — so a new run-time refusal without an entry here fails this test.
  */
 
 type Twin = {
@@ -194,16 +194,30 @@ const CHECKS: RuntimeCheck[] = [
       runtime: () => targetUrl({ url: "ftp://192.0.2.1/", host: "" }),
     },
   },
-  // stamp/sender.ts
+  // stamp/sender.ts — faults a run reports (issue 9), decided by the peer and the path
   { file: "sender.ts", match: "cannot resolve", not_config: NET },
-  { file: "sender.ts", match: "cannot open a UDP socket", not_config: NET },
+  { file: "sender.ts", match: "answered ICMP port unreachable", not_config: NET },
   {
     file: "sender.ts",
-    match: "cannot be set on UDP sockets",
+    match: "could not be sent",
+    not_config: `${NET}: EMSGSIZE from the path MTU, EPERM from a firewall`,
+  },
+  {
+    file: "sender.ts",
+    match: "failed the HMAC check",
+    not_config:
+      "the two sites' key values differ: secrets live on different hosts, so one file cannot compare them",
+  },
+  // net/ — the sockets the STAMP sender and reflector run on
+  {
+    file: "dgram-udp.ts",
+    match: "needs the kernel-timestamped socket",
     // Deliberately no validate refusal: the kernel-timestamped socket (issue 8) sets DSCP on STAMP
     // packets; only the dgram fallback cannot, and which one runs is decided on the host.
     not_config: "STAMP DSCP depends on the socket the host provides (kernel socket: yes; dgram fallback: no)",
   },
+  { file: "dgram-udp.ts", match: "cannot open a UDP socket", not_config: NET },
+  { file: "kernel-udp.ts", match: "cannot open a timestamped UDP socket", not_config: NET },
   // stamp/packet.ts
   { file: "packet.ts", match: "test packet of", not_config: WIRE },
   { file: "packet.ts", match: "authenticated test packet", not_config: WIRE },
@@ -222,6 +236,13 @@ const CHECKS: RuntimeCheck[] = [
     match: "reflector is not started",
     not_config: "a programming error (address() before start()), not input",
   },
+  {
+    file: "reflector-kernel.ts",
+    match: "the reflector worker is not built",
+    not_config: "an incomplete install (dist/ without the worker), not the file",
+  },
+  { file: "reflector-kernel.ts", match: "cannot listen on", not_config: NET },
+  { file: "reflector-kernel.ts", match: "reflector worker did not start", not_config: NET },
   {
     file: "allowlist.ts",
     match: "is not an address or CIDR",
@@ -247,17 +268,20 @@ interface Site {
 
 /** Every `new QosProbeError("CODE", "message" | `message`` under agent/probe, from the source text. */
 function throwSites(): Site[] {
-  const root = join(import.meta.dirname, "../../../agent/probe");
-  const files = readdirSync(root, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
   const sites: Site[] = [];
-  for (const f of files) {
-    const text = readFileSync(join(root, f), "utf8");
-    for (const m of text.matchAll(/new QosProbeError\(\s*"(\w+)",\s*(["`])((?:\\.|(?!\2)[\s\S])*)\2/g)) {
-      sites.push({
-        file: relative(root, join(root, f)).split("/").at(-1) ?? f,
-        code: m[1] ?? "",
-        message: m[3] ?? "",
-      });
+  // The probers and runner (agent/probe) and the sockets they run on (agent/net).
+  for (const dir of ["agent/probe", "agent/net"]) {
+    const root = join(import.meta.dirname, "../../..", dir);
+    const files = readdirSync(root, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+    for (const f of files) {
+      const text = readFileSync(join(root, f), "utf8");
+      for (const m of text.matchAll(/new QosProbeError\(\s*"(\w+)",\s*(["`])((?:\\.|(?!\2)[\s\S])*)\2/g)) {
+        sites.push({
+          file: relative(root, join(root, f)).split("/").at(-1) ?? f,
+          code: m[1] ?? "",
+          message: m[3] ?? "",
+        });
+      }
     }
   }
   return sites;
