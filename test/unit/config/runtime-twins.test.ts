@@ -14,8 +14,8 @@ import { checkTcpSpec } from "../../../agent/probe/tcp.js";
  * validate ≡ runtime (issue 10): every refusal the probers and the runner can make at run time is
  * either refused by `validate` at the same YAML path with a hint (a config twin), or is declared as
  * something no configuration can decide (the host, the network, a packet on the wire) with the reason.
- * The run-time checks are collected from the source — every `new QosProbeError(` under agent/probe —
- * and agent/net — so a new run-time refusal without an entry here fails this test.
+ * The run-time checks are collected from the source — every `new QosProbeError(` under agent/probe and agent/net —
+ * so a new run-time refusal without an entry here fails this test.
  */
 
 type Twin = {
@@ -194,21 +194,11 @@ const CHECKS: RuntimeCheck[] = [
       runtime: () => targetUrl({ url: "ftp://192.0.2.1/", host: "" }),
     },
   },
-  // stamp/sender.ts — faults a run reports (issue 9), decided by the peer and the path
+  // stamp/sender.ts
   { file: "sender.ts", match: "cannot resolve", not_config: NET },
-  { file: "sender.ts", match: "answered ICMP port unreachable", not_config: NET },
-  {
-    file: "sender.ts",
-    match: "could not be sent",
-    not_config: `${NET}: EMSGSIZE from the path MTU, EPERM from a firewall`,
-  },
-  {
-    file: "sender.ts",
-    match: "failed the HMAC check",
-    not_config:
-      "the two sites' key values differ: secrets live on different hosts, so one file cannot compare them",
-  },
-  // net/ — the sockets the STAMP sender and reflector run on
+  // net/dgram-udp.ts, net/kernel-udp.ts (the sockets behind the STAMP sender)
+  { file: "dgram-udp.ts", match: "cannot open a UDP socket", not_config: NET },
+  { file: "kernel-udp.ts", match: "cannot open a timestamped UDP socket", not_config: NET },
   {
     file: "dgram-udp.ts",
     match: "needs the kernel-timestamped socket",
@@ -216,8 +206,21 @@ const CHECKS: RuntimeCheck[] = [
     // packets; only the dgram fallback cannot, and which one runs is decided on the host.
     not_config: "STAMP DSCP depends on the socket the host provides (kernel socket: yes; dgram fallback: no)",
   },
-  { file: "dgram-udp.ts", match: "cannot open a UDP socket", not_config: NET },
-  { file: "kernel-udp.ts", match: "cannot open a timestamped UDP socket", not_config: NET },
+  {
+    file: "sender.ts",
+    match: "answered ICMP port unreachable",
+    not_config: "the peer's reflector is down or on another port right now: a fault observed on the network",
+  },
+  { file: "sender.ts", match: "could not be sent", not_config: NET },
+  {
+    file: "sender.ts",
+    match: "failed the HMAC check",
+    not_config: "the two ends' keys differ: each key is a secret reference resolved on its own host",
+  },
+  // stamp/reflector-kernel.ts (the worker-thread Session-Reflector on the kernel socket)
+  { file: "reflector-kernel.ts", match: "worker is not built", not_config: NET },
+  { file: "reflector-kernel.ts", match: "cannot listen on", not_config: NET },
+  { file: "reflector-kernel.ts", match: "worker did not start", not_config: NET },
   // stamp/packet.ts
   { file: "packet.ts", match: "test packet of", not_config: WIRE },
   { file: "packet.ts", match: "authenticated test packet", not_config: WIRE },
@@ -236,13 +239,6 @@ const CHECKS: RuntimeCheck[] = [
     match: "reflector is not started",
     not_config: "a programming error (address() before start()), not input",
   },
-  {
-    file: "reflector-kernel.ts",
-    match: "the reflector worker is not built",
-    not_config: "an incomplete install (dist/ without the worker), not the file",
-  },
-  { file: "reflector-kernel.ts", match: "cannot listen on", not_config: NET },
-  { file: "reflector-kernel.ts", match: "reflector worker did not start", not_config: NET },
   {
     file: "allowlist.ts",
     match: "is not an address or CIDR",
@@ -266,22 +262,26 @@ interface Site {
   message: string;
 }
 
-/** Every `new QosProbeError("CODE", "message" | `message`` under agent/probe, from the source text. */
+/** Every `new QosProbeError("CODE", "message" | `message`` under agent/probe and agent/net, from the source text. */
 function throwSites(): Site[] {
   const sites: Site[] = [];
-  // The probers and runner (agent/probe) and the sockets they run on (agent/net).
-  for (const dir of ["agent/probe", "agent/net"]) {
-    const root = join(import.meta.dirname, "../../..", dir);
-    const files = readdirSync(root, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
-    for (const f of files) {
-      const text = readFileSync(join(root, f), "utf8");
-      for (const m of text.matchAll(/new QosProbeError\(\s*"(\w+)",\s*(["`])((?:\\.|(?!\2)[\s\S])*)\2/g)) {
-        sites.push({
-          file: relative(root, join(root, f)).split("/").at(-1) ?? f,
-          code: m[1] ?? "",
-          message: m[3] ?? "",
-        });
-      }
+  // agent/net holds the probers' sockets (issue 8): its refusals are run-time checks too.
+  for (const dir of ["probe", "net"])
+    sites.push(...throwSitesUnder(join(import.meta.dirname, "../../../agent", dir)));
+  return sites;
+}
+
+function throwSitesUnder(root: string): Site[] {
+  const files = readdirSync(root, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+  const sites: Site[] = [];
+  for (const f of files) {
+    const text = readFileSync(join(root, f), "utf8");
+    for (const m of text.matchAll(/new QosProbeError\(\s*"(\w+)",\s*(["`])((?:\\.|(?!\2)[\s\S])*)\2/g)) {
+      sites.push({
+        file: relative(root, join(root, f)).split("/").at(-1) ?? f,
+        code: m[1] ?? "",
+        message: m[3] ?? "",
+      });
     }
   }
   return sites;
