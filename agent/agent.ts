@@ -88,13 +88,11 @@ export class Agent {
   }
 
   get identity() {
-    const own = siteById(this.config, this.config.agent.site);
-    return { site: own.id, operator: own.operator, province: own.province, version: VERSION };
+    return identityOf(this.config);
   }
 
   get topics(): SiteTopics {
-    const { site, operator, province } = this.identity;
-    return { root: this.config.mqtt?.topic_root ?? "qosprobe/v1", operator, province, site };
+    return topicsOf(this.config);
   }
 
   /** Results measured since start (for tests and the bench). */
@@ -277,13 +275,6 @@ export class Agent {
     return report;
   }
 
-  /** Old name for applyConfig: throws when the new configuration was not applied. */
-  async reload(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
-    const report = await this.applyConfig(next, nextHash);
-    if (report.errors.length > 0) throw new Error(report.errors.join("; "));
-    return report;
-  }
-
   private refused(report: ApplyReport, nextHash: string): ApplyReport {
     this.log.error(
       { errors: report.errors, config_hash: nextHash, live_config_hash: this.configHash },
@@ -298,46 +289,35 @@ export class Agent {
    * put back if the successor fails.
    */
   private async replacePublishing(cfg: AgentConfig): Promise<void> {
-    const oldPublisher = this.publisher;
-    const oldBroker = this.broker;
-    const previous = this.config;
-    this.config = cfg; // startPublishing and identity read this.config
+    // Read the new secrets (files, variables) now: a missing one refuses the reload before anything stops.
+    if (cfg.mqtt) {
+      const m = cfg.mqtt;
+      const broker = { url: m.url, protocolVersion: m.protocol_version };
+      buildPublisher(cfg, broker, identityOf(cfg), topicsOf(cfg), this.env, this.log);
+    }
+    await this.publisher?.stop({ deadline_ms: 2_000 });
+    this.publisher = undefined;
+    this.receipts?.stop();
+    this.receipts = undefined;
+    await this.broker?.stop();
+    this.broker = undefined;
     try {
-      // Read the new secrets (files, variables) now: a missing one refuses the reload before anything stops.
-      if (cfg.mqtt) {
-        const m = cfg.mqtt;
-        buildPublisher(
-          cfg,
-          { url: m.url, protocolVersion: m.protocol_version },
-          this.identity,
-          this.topics,
-          this.env,
-          this.log,
-        );
-      }
-      await oldPublisher?.stop({ deadline_ms: 2_000 });
-      this.publisher = undefined;
-      this.receipts?.stop();
-      this.receipts = undefined;
-      await oldBroker?.stop();
-      this.broker = undefined;
-      await this.startPublishing();
+      await this.startPublishing(cfg);
     } catch (err) {
-      this.config = previous;
-      if (!this.publisher) {
-        await this.broker?.stop().catch(() => undefined);
-        this.broker = undefined;
-        await this.startPublishing().catch((e: unknown) =>
-          this.log.error({ err: e }, "previous MQTT connection could not be restored"),
-        );
-      }
+      // startPublishing may have started the new embedded broker before the publisher failed.
+      const half = this.broker as EmbeddedBroker | undefined;
+      (this.receipts as AgentReceipts | undefined)?.stop(); // startPublishing may have started it too
+      this.receipts = undefined;
+      await half?.stop().catch(() => undefined);
+      this.broker = undefined;
+      await this.startPublishing(this.config).catch((e: unknown) =>
+        this.log.error({ err: e }, "previous MQTT connection could not be restored"),
+      );
       throw err;
     }
-    this.config = previous;
   }
 
-  private async startPublishing(): Promise<void> {
-    const cfg = this.config;
+  private async startPublishing(cfg: AgentConfig = this.config): Promise<void> {
     let url: string;
     let protocolVersion: 4 | 5;
     if (cfg.mqtt) {
@@ -355,8 +335,8 @@ export class Agent {
     const publisher = buildPublisher(
       cfg,
       { url, protocolVersion },
-      this.identity,
-      this.topics,
+      identityOf(cfg),
+      topicsOf(cfg),
       this.env,
       this.log,
     );
@@ -366,8 +346,8 @@ export class Agent {
       this.receipts = new AgentReceipts({
         outbox: this.outbox,
         source: publisher,
-        topic: receiptTopic(this.topics),
-        own: this.identity,
+        topic: receiptTopic(topicsOf(cfg)),
+        own: identityOf(cfg),
         timeout_ms: cfg.outbox.receipt_timeout_s * 1000,
         log: this.log.child({ part: "receipts" }),
         now: () => this.clock.now(),
@@ -497,6 +477,16 @@ function waitForEvent(emitter: MqttPublisher, event: "connected", timeoutMs: num
     const timer = setTimeout(done, timeoutMs);
     emitter.once(event, done);
   });
+}
+
+function identityOf(config: AgentConfig) {
+  const own = siteById(config, config.agent.site);
+  return { site: own.id, operator: own.operator, province: own.province, version: VERSION };
+}
+
+function topicsOf(config: AgentConfig): SiteTopics {
+  const { site, operator, province } = identityOf(config);
+  return { root: config.mqtt?.topic_root ?? "qosprobe/v1", operator, province, site };
 }
 
 function ownSite(config: AgentConfig) {

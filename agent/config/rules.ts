@@ -183,7 +183,7 @@ function checkMethodLimits(t: TestConfig, ctx: Ctx): void {
       ctx,
       ["dscp"],
       `${t.method} probes cannot set DSCP ${t.dscp}: Node sockets expose no IP_TOS`,
-      `set dscp: 0 for ${t.method} tests; measure a marked class with an icmp test (ping -Q sets the DSCP)`,
+      `set dscp: 0 for ${t.method} tests; measure a marked class with stamp (Linux, kernel socket) or icmp`,
     );
   }
 }
