@@ -275,6 +275,34 @@ async function faults(d: Drill): Promise<void> {
   await observe(d, AFTER_FAULT_MS);
 }
 
+/** No new result for this long after the SIGHUP: the agent has stopped measuring. */
+const QUIET_MS = 5_000;
+
+/**
+ * After the SIGHUP: the agent says it applied the new configuration (the message changed between
+ * versions, "configuration reloaded" → "configuration applied"), or at least no new result for QUIET_MS.
+ */
+async function stoppedMeasuring(agent: RoleProcess): Promise<void> {
+  const until = Date.now() + READY_MS;
+  let highest = -1;
+  let quietSince = Date.now();
+  for (;;) {
+    const lines = agent.lines();
+    if (lines.some((l) => l.msg === "configuration applied" || l.msg === "configuration reloaded")) return;
+    const now = Math.max(0, ...lines.filter((l) => l.msg === "result").map((l) => Number(l.seq)));
+    if (now !== highest) {
+      highest = now;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= QUIET_MS) {
+      return;
+    }
+    if (Date.now() > until) {
+      throw new Error(`${agent.name} kept measuring ${READY_MS / 1000} s after SIGHUP; see ${agent.logPath}`);
+    }
+    await sleep(200);
+  }
+}
+
 /** Stop measuring (SIGHUP with a configuration without tests), then wait until the store settles. */
 async function drain(d: Drill): Promise<void> {
   beginPhase("drain");
@@ -284,7 +312,7 @@ async function drain(d: Drill): Promise<void> {
     agentYaml({ sites: d.sites, brokerUrl: d.broker?.url ?? "", dataDir: d.agentDataDir, intervalS: 0 }),
   );
   for (const agent of d.agents.values()) agent.send("SIGHUP");
-  await Promise.all([...d.agents.values()].map((a) => a.waitForLog("configuration reloaded", READY_MS)));
+  await Promise.all([...d.agents.values()].map(stoppedMeasuring));
   const until = Date.now() + DRAIN_MAX_MS;
   let lastCount = -1;
   let sameSince = Date.now();
