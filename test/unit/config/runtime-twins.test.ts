@@ -254,25 +254,6 @@ const CHECKS: RuntimeCheck[] = [
       runtime: () => checkRunSize({ count: 3_600_000 }),
     },
   },
-  // stamp/sender.ts and stamp/reflector-kernel.ts (the kernel socket): faults seen on the wire or the host.
-  {
-    file: "sender.ts",
-    match: "answered ICMP port unreachable",
-    not_config: "the reflector's host at run time (nothing listens on the port): a fault, not the file",
-  },
-  { file: "sender.ts", match: "could not be sent", not_config: NET },
-  {
-    file: "sender.ts",
-    match: "failed the HMAC check",
-    not_config: "the peer's key at run time: a config on another host decides it, not this file",
-  },
-  {
-    file: "reflector-kernel.ts",
-    match: "worker is not built",
-    not_config: "the install (dist/ not built), not the file",
-  },
-  { file: "reflector-kernel.ts", match: "cannot listen on", not_config: NET },
-  { file: "reflector-kernel.ts", match: "worker did not start", not_config: NET },
 ];
 
 interface Site {
