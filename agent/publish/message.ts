@@ -100,7 +100,8 @@ export const ResultMessage = z
     schema: z.literal(RESULT_SCHEMA_ID),
     id: z.uuid({ version: "v7" }),
     seq: count,
-    status: z.enum(["ok", "error"]),
+    /** "fault": the measurement itself failed (bad key, refused port…), not the path (issue 9). */
+    status: z.enum(["ok", "error", "fault"]),
     error: z.object({ code: z.string(), message: z.string() }).strict().optional(),
     agent: z
       .object({
