@@ -165,7 +165,8 @@ export class SqlResultStore implements ResultStore {
       const rows = await this.db.query<{ id: string }>(INSERT_RESULTS_SQL, params);
       const inserted = new Set(rows.map((r) => r.id));
       const missing = msgs.filter((m) => !inserted.has(m.id));
-      if (missing.length === 0) return { inserted: inserted.size, duplicates: 0, refused: [] };
+      if (missing.length === 0)
+        return { inserted: inserted.size, duplicates: msgs.length - inserted.size, refused: [] };
       const stored = new Set(
         (await this.db.query<{ id: string }>(STORED_IDS_SQL, [missing.map((m) => m.id)])).map((r) => r.id),
       );
@@ -188,7 +189,8 @@ export class SqlResultStore implements ResultStore {
           });
         });
       }
-      return { inserted: inserted.size, duplicates: missing.length - claims.length, refused };
+      // A repeat of an id inserted by this very batch is a duplicate too (it is not in `missing`).
+      return { inserted: inserted.size, duplicates: msgs.length - inserted.size - claims.length, refused };
     });
   }
 

@@ -17,7 +17,7 @@ describe.each(backends)("result store on $name", (backend) => {
   beforeAll(async () => {
     ({ store, dispose } = await backend.open());
     firstMigration = await store.migrate();
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await dispose();
