@@ -45,6 +45,30 @@ const SUMS: ReadonlyArray<[column: string, value: string]> = [
 
 export const WINDOW_SUM_COLUMNS = SUMS.map(([c]) => c);
 
+/** The columns of `results` the window rules read: only these are carried through the CTEs. */
+const SOURCE_COLUMNS = [
+  "operator",
+  "agent_site",
+  "agent_province",
+  "test_id",
+  "method",
+  "packet_size_bytes",
+  "peer_province",
+  "profile",
+  "distance_km",
+  "interval_start",
+  "interval_end",
+  "status",
+  "sent",
+  "received",
+  "lost",
+  "rtt_mean_ms",
+  "dv_max_minus_min_ms",
+  "dv_basis",
+  "ow_forward_mean_ms",
+  "ow_clock_synced",
+];
+
 /**
  * Classify each source row once (windows.ts `classify`): nd = not diagnostic; j0 = judged at all (not a
  * fault); l0 = counts for loss; t0 = counts for delay; dv0 = has a max − min over ≥ 2 packets; ow0 =
@@ -53,7 +77,7 @@ export const WINDOW_SUM_COLUMNS = SUMS.map(([c]) => c);
 function classified(source: string): string {
   return `
   c AS (
-    SELECT s.*,
+    SELECT ${SOURCE_COLUMNS.map((c) => `s.${c}`).join(", ")},
       coalesce(s.peer_site, s.target) AS peer,
       CASE WHEN s.peer_site IS NULL THEN 'target' ELSE 'site' END AS to_kind,
       date_bin('5 minutes', s.interval_start, ${WINDOW_ORIGIN}) AS first_window,
