@@ -277,8 +277,15 @@ Examples:
 program
   .command("report")
   .description("the compliance report for a period, from the collector's store")
-  .requiredOption("--from <date>", "start, inclusive: 2026-11-01 or an ISO 8601 date-time (UTC)")
-  .requiredOption("--to <date>", "end, exclusive: 2026-12-01 or an ISO 8601 date-time (UTC)")
+  .requiredOption(
+    "--from <date>",
+    "start, inclusive: 2026-11-01 (midnight in --timezone) or ISO 8601 with offset",
+  )
+  .requiredOption(
+    "--to <date>",
+    "end, exclusive: 2026-12-01 (midnight in --timezone) or ISO 8601 with offset",
+  )
+  .option("--timezone <zone>", "IANA zone for days and months (default: report.timezone, else Asia/Shanghai)")
   .option("--config <file>", "collector configuration: the database and the sites for the map")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
   .option("--data-dir <dir>", "PGlite directory (overrides the config)")
@@ -305,6 +312,7 @@ Examples:
       ...(o.databaseUrl ? { database_url: o.databaseUrl } : {}),
       ...(o.dataDir ? { data_dir: o.dataDir } : {}),
       ...(o.out ? { out: o.out } : {}),
+      ...(o.timezone ? { timezone: o.timezone } : {}),
     });
     if (text) process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   });

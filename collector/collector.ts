@@ -119,6 +119,11 @@ export class Collector {
         period: config.report.period,
         window_days: config.report.window_days,
         sites: config.sites,
+        timezone: config.report.timezone,
+        coverage_floor: config.report.coverage_floor,
+        expected: config.expected,
+        limits: { max_range_days: config.report.max_range_days, max_buckets: config.report.max_buckets },
+        cache: { open_ttl_ms: config.report.cache_s * 1000, closed_ttl_ms: config.report.cache_s * 10_000 },
         counters: () => this.counters(),
       });
       this.address = await this.server.start();

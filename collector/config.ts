@@ -6,10 +6,21 @@ import { z } from "zod";
 import { fromZodIssues } from "../agent/config/issues.js";
 import { parseYamlConfig } from "../agent/config/load.js";
 import { checkMqtt } from "../agent/config/rules.js";
-import { FileRef, MqttTls, MqttUrl, parseHostPort, SecretRef, SiteSchema } from "../agent/config/schema.js";
+import {
+  FileRef,
+  MqttTls,
+  MqttUrl,
+  parseHostPort,
+  SecretRef,
+  SiteSchema,
+  TestSchema,
+} from "../agent/config/schema.js";
 import { ConfigError, QosProbeError } from "../agent/errors.js";
 import { DEFAULT_SHARE_GROUP, DEFAULT_TOPIC_ROOT, topicSegmentProblem } from "../agent/publish/topics.js";
+import { DEFAULT_COVERAGE_FLOOR, type ExpectedTest, expectedTests } from "./coverage.js";
+import { DEFAULT_REPORT_LIMITS } from "./report/from-store.js";
 import type { SiteInfo } from "./report/sites.js";
+import { DEFAULT_TIMEZONE, isTimeZone } from "./timezone.js";
 
 /**
  * The collector configuration (collector.yaml), version 1: the same conventions and error rendering as
@@ -140,6 +151,29 @@ const ReportSection = z
     lang: z.enum(["zh", "en"]).default("zh"),
     period: z.enum(["hour", "day", "month", "all"]).default("day"),
     window_days: z.number().int().min(1).max(3660).default(31),
+    timezone: z
+      .string()
+      .refine(isTimeZone, {
+        error: "must be an IANA time zone name",
+        params: { hint: "e.g. Asia/Shanghai (the default) or UTC" },
+      })
+      .default(DEFAULT_TIMEZONE)
+      .describe("hours, days and months are cut in this zone; every time is printed with its offset"),
+    coverage_floor: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(DEFAULT_COVERAGE_FLOOR)
+      .describe("share of expected 5-minute windows a verdict needs; below it the verdict is insufficient"),
+    max_range_days: z.number().int().min(1).max(3660).default(DEFAULT_REPORT_LIMITS.max_range_days),
+    max_buckets: z.number().int().min(1).max(100_000).default(DEFAULT_REPORT_LIMITS.max_buckets),
+    cache_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(60)
+      .describe("how long a rendered report whose range reaches now is reused (ten times longer once ended)"),
   })
   .strict();
 
@@ -188,6 +222,8 @@ export interface CollectorConfig extends Omit<CollectorConfigParsed, "sites" | "
   };
   /** Map positions for the report (from `sites` or `sites_from`); empty when neither is given. */
   sites: SiteInfo[];
+  /** The tests `sites_from`'s mesh schedules between sites: the coverage model expects each of them. */
+  expected: ExpectedTest[];
 }
 
 /** Parse collector.yaml from bytes. `sites_from` is read relative to `file`. Throws ConfigError. */
@@ -198,7 +234,8 @@ export function parseCollectorConfig(
 ): CollectorConfig {
   const parsed = parseYamlConfig(CollectorConfigSchema, bytes, file, env);
   const { sites, sites_from, mqtt, ...rest } = parsed;
-  const siteList = sites_from ? readAgentSites(resolve(dirname(file), sites_from)) : (sites ?? []);
+  const mesh = sites_from ? readAgentMesh(resolve(dirname(file), sites_from)) : undefined;
+  const siteList = mesh ? mesh.sites : (sites ?? []);
   return {
     ...rest,
     mqtt: {
@@ -215,6 +252,7 @@ export function parseCollectorConfig(
       latitude: s.latitude,
       longitude: s.longitude,
     })),
+    expected: mesh ? expectedTests(mesh.sites, mesh.tests) : [],
   };
 }
 
@@ -235,13 +273,17 @@ function readConfigBytes(path: string): Buffer {
   }
 }
 
-const AgentSites = z.looseObject({ sites: z.array(SiteSchema).min(1) });
+const AgentSites = z.looseObject({
+  sites: z.array(SiteSchema).min(1),
+  tests: z.array(TestSchema).default([]),
+});
 
 /**
- * Only the `sites:` list of an agent configuration: the rest of that file (its `agent.site`, often
- * `${QOSPROBE_SITE}`, its tests and secrets) is the agent's business and is not expanded or checked.
+ * Only the `sites:` and `tests:` lists of an agent configuration (the mesh): the rest of that file
+ * (its `agent.site`, often `${QOSPROBE_SITE}`, its secrets) is the agent's business and is not
+ * expanded or checked. Tests give the coverage model what to expect.
  */
-function readAgentSites(path: string): z.output<typeof SiteSchema>[] {
+function readAgentMesh(path: string): z.output<typeof AgentSites> {
   const text = readConfigBytes(path).toString("utf8");
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
@@ -254,5 +296,5 @@ function readAgentSites(path: string): z.output<typeof SiteSchema>[] {
   if (!result.success) {
     throw new ConfigError(fromZodIssues(result.error.issues, { file: path, doc, lines, schema: AgentSites }));
   }
-  return result.data.sites;
+  return result.data;
 }

@@ -53,6 +53,9 @@ export function zeroIngestCounters(): IngestCounters {
 interface Waiting<T> {
   item: T;
   settle: (outcome: AcceptOutcome) => void;
+  /** Where it came from (results only): a refused interval claim is recorded as a reject on it. */
+  topic?: string;
+  raw?: Uint8Array | string;
 }
 
 /**
@@ -134,7 +137,7 @@ export class Ingest {
     return new Promise<AcceptOutcome>((settle) => {
       if (verdict.ok) {
         this.count.accepted += 1;
-        this.results.push({ item: verdict.message, settle });
+        this.results.push({ item: verdict.message, settle, topic, raw: payload });
       } else {
         this.count.rejected += 1;
         this.log.warn({ topic, reason: verdict.reason }, "ingest: message rejected");
@@ -179,8 +182,25 @@ export class Ingest {
           const report = await this.store.insertResults(results.map((w) => w.item));
           this.count.stored += report.inserted;
           this.count.duplicates += report.duplicates;
-          for (const w of results) w.settle("stored");
-          this.notifyStored(results.map((w) => w.item));
+          // A second result claiming a stored interval under another id: kept as a reject, with why.
+          const refused = new Map(report.refused.map((r) => [r.id, r.reason]));
+          if (refused.size > 0) {
+            const claims = results.filter((w) => refused.has(w.item.id));
+            await this.store.insertRejects(
+              claims.map((w) => ({
+                topic: w.topic ?? "",
+                reason: refused.get(w.item.id) ?? "",
+                raw: w.raw ?? "",
+              })),
+            );
+            this.count.rejected += claims.length;
+            this.log.warn(
+              { refused: claims.length, reason: report.refused[0]?.reason },
+              "ingest: interval claimed twice",
+            );
+          }
+          for (const w of results) w.settle(refused.has(w.item.id) ? "rejected" : "stored");
+          this.notifyStored(results.filter((w) => !refused.has(w.item.id)).map((w) => w.item));
           results.length = 0;
         }
         if (rejects.length > 0) {

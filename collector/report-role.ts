@@ -2,11 +2,18 @@ import { writeFile } from "node:fs/promises";
 import { QosProbeError } from "../agent/errors.js";
 import { silentLogger } from "../agent/log.js";
 import { type CollectorConfig, loadCollectorConfig } from "./config.js";
-import { parseReportRange, type ReportFormat, reportFromStore } from "./report/from-store.js";
+import { DEFAULT_COVERAGE_FLOOR } from "./coverage.js";
+import {
+  DEFAULT_REPORT_LIMITS,
+  parseReportRange,
+  type ReportFormat,
+  reportFromStore,
+} from "./report/from-store.js";
 import type { Lang } from "./report/i18n.js";
 import type { RollupPeriod } from "./rollup.js";
 import { type DatabaseSettings, openConfiguredStore } from "./store/open.js";
 import type { ResultStore } from "./store/store.js";
+import { checkTimeZone, DEFAULT_TIMEZONE } from "./timezone.js";
 
 export interface ReportRoleOptions {
   /** collector.yaml: gives the database and the sites for the map. */
@@ -22,6 +29,8 @@ export interface ReportRoleOptions {
   period: RollupPeriod;
   /** Write here; without it the report is returned for stdout. */
   out?: string;
+  /** IANA zone for buckets and times; default the config's report.timezone, else Asia/Shanghai. */
+  timezone?: string;
 }
 
 const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
@@ -31,8 +40,9 @@ const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
  * rendered report, or "" once written to `out`.
  */
 export async function runReport(opts: ReportRoleOptions, now: () => number = Date.now): Promise<string> {
-  const { from_ms, to_ms } = parseReportRange(opts.from, opts.to);
   const config: CollectorConfig | undefined = opts.config ? loadCollectorConfig(opts.config) : undefined;
+  const zone = checkTimeZone(opts.timezone ?? config?.report.timezone ?? DEFAULT_TIMEZONE);
+  const { from_ms, to_ms } = parseReportRange(opts.from, opts.to, zone);
   const database: DatabaseSettings = opts.database_url
     ? { url: opts.database_url, data_dir: DEFAULT_PGLITE_DIR }
     : opts.data_dir
@@ -49,6 +59,12 @@ export async function runReport(opts: ReportRoleOptions, now: () => number = Dat
       period: opts.period,
       sites: config?.sites ?? [],
       generated_at_ms: now(),
+      timezone: zone,
+      coverage_floor: config?.report.coverage_floor ?? DEFAULT_COVERAGE_FLOOR,
+      expected: config?.expected ?? [],
+      limits: config
+        ? { max_range_days: config.report.max_range_days, max_buckets: config.report.max_buckets }
+        : DEFAULT_REPORT_LIMITS,
     });
   } finally {
     await store.close();

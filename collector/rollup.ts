@@ -1,278 +1,285 @@
 import { judgeMeans, type RollupVerdicts } from "../agent/compliance/verdict.js";
 import { QosProbeError } from "../agent/errors.js";
+import { applyCoverage, type Coverage, coverageOf, expectedWindows } from "./coverage.js";
+import { nextUnitStart, unitStart } from "./timezone.js";
 import {
-  type AvailabilitySummary,
-  classifyWindows,
-  type IntervalLoss,
-  summarizeAvailability,
-} from "../agent/metrics/availability.js";
-import { mean, percentileNearestRank, sortedAscending } from "../agent/metrics/stats.js";
-import type { Method } from "../agent/probe/prober.js";
-import type { ProfileId, ResultMessage } from "../agent/publish/message.js";
+  addSums,
+  type IntervalSums,
+  type KeyAttributes,
+  keyId,
+  type RollupKey,
+  WINDOW_MS,
+  type WindowRow,
+  windowAvailable,
+  windowMeasured,
+  zeroSums,
+} from "./windows.js";
 
 /**
- * Compliance rollups: the spec's "mean ≤ X" is the mean over all measurement intervals in the
- * reporting period of the per-interval value, so every mean here is a mean of per-interval values.
- * Pure: results in, rollups out; no store, no clock.
+ * Compliance rollups from window aggregates. The spec's "mean ≤ X" is the mean over all measurement
+ * intervals of the per-interval value (SPEC 3.2.2), so every mean is Σ value / n over the intervals
+ * that may be judged: the store sums them per 5-minute window, buckets sum windows, and all of it is
+ * additive, so an hour, a day or a month is the sum of its parts. Pure: aggregates in, rollups out.
  */
 
 export type RollupPeriod = "hour" | "day" | "month" | "all";
-export type DvBasisName = ResultMessage["delay_variation_ms"]["basis"];
+export type CalendarPeriod = Exclude<RollupPeriod, "all">;
+export type DvBasisName = "round-trip" | "one-way-forward" | "one-way-reverse";
 
-export interface RollupOptions {
-  /** Inclusive start of the reporting range, epoch ms. */
-  from_ms: number;
-  /** Exclusive end of the reporting range, epoch ms. */
-  to_ms: number;
-  period: RollupPeriod;
-  /** Diagnostic runs (ad-hoc tests, not the regulator's schedule) are left out unless asked for. */
-  include_diagnostic?: boolean;
-}
-
-/** What one rollup row is about: one operator's one direction of one pair, one profile, one method. */
-export interface PairKey {
-  operator: string;
-  from_site: string;
-  from_province: string;
-  /** The peer site id, or the raw target string when the test has no peer site. */
-  to: string;
-  to_kind: "site" | "target";
-  to_province: string | null;
-  profile: ProfileId;
-  method: Method;
-}
-
-export interface PairRollup extends PairKey {
-  period: RollupPeriod;
-  /** The bucket, clipped to the reporting range: [bucket_start_ms, bucket_end_ms). */
-  bucket_start_ms: number;
-  bucket_end_ms: number;
-  /** Great-circle distance the agent reported for the pair (last one seen), if any. */
-  distance_km: number | null;
-  /** Measurement intervals that started in the bucket, errors included. */
-  intervals: number;
-  error_intervals: number;
-  packets: { sent: number; lost: number };
-  /** Mean of per-interval mean RTTs; intervals without an RTT are counted above but left out here. */
-  mean_rtt_ms: number | null;
-  rtt_intervals: number;
-  /** 95th percentile (nearest rank) of the per-interval mean RTTs. */
-  p95_rtt_ms: number | null;
-  /** Mean of per-interval max − min delay (spec 3.2.2.2), over the bases listed in `dv_bases`. */
-  mean_dv_ms: number | null;
-  dv_intervals: number;
-  dv_bases: DvBasisName[];
-  /** Mean of per-interval loss ratios: what the spec's "mean loss ratio" asks for. */
-  mean_loss_ratio: number | null;
-  loss_intervals: number;
-  /** Σ lost / Σ sent over the bucket, for comparison only: it weights busy intervals more. */
-  pooled_loss_ratio: number | null;
-  /** Mean forward one-way delay, only when every interval with an RTT also had a synced one-way mean. */
-  mean_one_way_ms: number | null;
-  availability: AvailabilitySummary;
-  verdicts: RollupVerdicts;
-}
-
-interface Interval {
-  result: ResultMessage;
+/** One bucket, clipped to the reporting range: [start_ms, end_ms). */
+export interface Bucket {
   start_ms: number;
   end_ms: number;
 }
 
-interface Group {
-  key: PairKey;
-  /** Sorted by start once all results are in, so each bucket finds its intervals by binary search. */
-  intervals: Interval[];
-  longest_ms: number;
+/** Window sums of one rollup key over one bucket (the store's report query returns these). */
+export interface AggregateRow extends RollupKey, KeyAttributes, IntervalSums {
+  /** Index into the bucket list the aggregate was made for. */
+  bucket: number;
+  /** Windows measured (probes covered ≥ half), and of those the available ones. */
+  measured: number;
+  available: number;
 }
 
-export function rollup(results: readonly ResultMessage[], opts: RollupOptions): PairRollup[] {
-  const { from_ms, to_ms } = opts;
+export interface AvailabilityCounts {
+  /** Expected windows (the coverage denominator). */
+  windows: number;
+  available: number;
+  unavailable: number;
+  /** Expected but not measured: never available, never hidden. */
+  unmeasured: number;
+  /** available / measured; null when nothing was measured. */
+  ratio: number | null;
+}
+
+export interface DvFigure {
+  mean_ms: number | null;
+  intervals: number;
+}
+
+export interface PairRollup extends RollupKey, KeyAttributes {
+  period: RollupPeriod;
+  bucket_start_ms: number;
+  bucket_end_ms: number;
+  /** Non-diagnostic intervals that started in the bucket, whatever their status. */
+  intervals: number;
+  error_intervals: number;
+  fault_intervals: number;
+  diagnostic_intervals: number;
+  /** Intervals kept out of verdicts by their quality flags, counted beside the means. */
+  flagged: { integrity: number; timing: number; unsynced: number };
+  /** Intervals with one received packet: no delay variation. */
+  dv_excluded_few: number;
+  packets: { sent: number; lost: number };
+  mean_rtt_ms: number | null;
+  rtt_intervals: number;
+  /** Delay variation per basis: one-way and round-trip are never averaged together. */
+  dv: Record<DvBasisName, DvFigure>;
+  /** The basis the DV verdict judged (the one with the most intervals; round trip on a tie). */
+  dv_basis: DvBasisName | null;
+  mean_dv_ms: number | null;
+  dv_intervals: number;
+  mean_loss_ratio: number | null;
+  loss_intervals: number;
+  /** Σ lost / Σ sent, for comparison only. */
+  pooled_loss_ratio: number | null;
+  /** Mean synced forward one-way delay; only when every interval with an RTT had one. */
+  mean_one_way_ms: number | null;
+  coverage: Coverage;
+  availability: AvailabilityCounts;
+  verdicts: RollupVerdicts;
+}
+
+const UNITS: Record<CalendarPeriod, true> = { hour: true, day: true, month: true };
+/** Coarsest first: the order in which periods nest. */
+export const PERIOD_ORDER: readonly RollupPeriod[] = ["hour", "day", "month", "all"];
+
+/**
+ * Buckets covering [from_ms, to_ms) cut in `zone` (hours, days, calendar months of that zone's wall
+ * clock), each clipped to the range so a partial first or last bucket judges only what was asked for.
+ */
+export function bucketsOf(period: RollupPeriod, from_ms: number, to_ms: number, zone: string): Bucket[] {
   if (!Number.isFinite(from_ms) || !Number.isFinite(to_ms) || to_ms <= from_ms) {
     throw new QosProbeError("USAGE", `rollup range is empty or reversed: ${from_ms} → ${to_ms}`);
   }
-  const groups = new Map<string, Group>();
-  for (const result of results) {
-    if (!opts.include_diagnostic && isDiagnostic(result)) continue;
-    const start_ms = Date.parse(result.interval.start);
-    const end_ms = Date.parse(result.interval.end);
-    // Kept if it overlaps the range: the overlap feeds availability even when the start is outside.
-    if (end_ms <= from_ms || start_ms >= to_ms) continue;
-    const key = pairKey(result);
-    const id = pairKeyId(key);
-    let group = groups.get(id);
-    if (!group) {
-      group = { key, intervals: [], longest_ms: 0 };
-      groups.set(id, group);
-    }
-    group.intervals.push({ result, start_ms, end_ms });
-    group.longest_ms = Math.max(group.longest_ms, end_ms - start_ms);
-  }
-  for (const group of groups.values()) group.intervals.sort((a, b) => a.start_ms - b.start_ms);
-
-  const buckets = bucketsOf(opts.period, from_ms, to_ms);
-  const out: PairRollup[] = [];
-  const sorted = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [, group] of sorted) {
-    // Every bucket of the range gets a row, also one with no probes: a gap must show, not vanish.
-    for (const [bStart, bEnd] of buckets) out.push(rollupBucket(group, opts.period, bStart, bEnd));
+  if (period === "all") return [{ start_ms: from_ms, end_ms: to_ms }];
+  if (!UNITS[period]) throw new QosProbeError("USAGE", `unknown period ${period}`);
+  const out: Bucket[] = [];
+  let start = unitStart(period, from_ms, zone);
+  while (start < to_ms) {
+    const end = nextUnitStart(period, start, zone);
+    out.push({ start_ms: Math.max(start, from_ms), end_ms: Math.min(end, to_ms) });
+    start = end;
   }
   return out;
 }
 
-/** Diagnostic runs are marked in the test block; the quality flag is the same fact, accepted too. */
-export function isDiagnostic(result: ResultMessage): boolean {
-  return result.test.diagnostic || result.quality.flags.includes("diagnostic");
-}
-
-function pairKey(r: ResultMessage): PairKey {
-  const peer = r.test.peer;
-  return {
-    operator: r.agent.operator,
-    from_site: r.agent.site,
-    from_province: r.agent.province,
-    to: peer ? peer.site : r.test.target,
-    to_kind: peer ? "site" : "target",
-    to_province: peer ? peer.province : null,
-    profile: r.verdicts.profile,
-    method: r.test.method,
-  };
+/** How many buckets a request would make, without making them (for the request bound). */
+export function bucketCount(period: RollupPeriod, from_ms: number, to_ms: number, zone: string): number {
+  if (period === "all") return 1;
+  // An upper bound cheap enough to check before any work: months are ≥ 28 days, days ≥ 23 h (DST).
+  const span = to_ms - from_ms;
+  if (period === "hour") return Math.ceil(span / 3_600_000) + 1;
+  if (period === "day") return Math.ceil(span / 82_800_000) + 1;
+  return bucketsOf(period, from_ms, to_ms, zone).length;
 }
 
 /**
- * Provinces are descriptive, not identity: a site id is unique per operator (DESIGN.md). The order of
- * the parts is the report's row order: operator, from, to, profile, method.
+ * The TypeScript twin of the store's report query: window rows summed per key and bucket. Windows are
+ * assigned by their start; windows starting outside every bucket are left out.
  */
-export function pairKeyId(k: PairKey): string {
-  return JSON.stringify([k.operator, k.from_site, k.to, k.to_kind, k.profile, k.method]);
+export function aggregateWindows(windows: readonly WindowRow[], buckets: readonly Bucket[]): AggregateRow[] {
+  const out = new Map<string, AggregateRow>();
+  for (const w of windows) {
+    const b = buckets.findIndex((x) => w.window_start_ms >= x.start_ms && w.window_start_ms < x.end_ms);
+    if (b < 0) continue;
+    const id = `${keyId(w)}#${b}`;
+    let row = out.get(id);
+    if (!row) {
+      row = {
+        operator: w.operator,
+        from_site: w.from_site,
+        to: w.to,
+        test_id: w.test_id,
+        method: w.method,
+        packet_size_bytes: w.packet_size_bytes,
+        from_province: w.from_province,
+        to_kind: w.to_kind,
+        to_province: w.to_province,
+        profile: w.profile,
+        distance_km: w.distance_km,
+        ...zeroSums(),
+        bucket: b,
+        measured: 0,
+        available: 0,
+      };
+      out.set(id, row);
+    }
+    addSums(row, w);
+    if (w.distance_km !== null) row.distance_km = w.distance_km;
+    if (windowMeasured(w)) row.measured += 1;
+    if (windowAvailable(w)) row.available += 1;
+  }
+  return [...out.values()];
 }
 
-function rollupBucket(group: Group, period: RollupPeriod, bStart: number, bEnd: number): PairRollup {
-  // Means: intervals that start in the bucket, so each interval counts in exactly one bucket.
-  const own = group.intervals.slice(
-    firstStartingAt(group.intervals, bStart),
-    firstStartingAt(group.intervals, bEnd),
-  );
-  let sent = 0;
-  let lost = 0;
-  let errors = 0;
-  let distance_km: number | null = null;
-  const rtts: number[] = [];
-  const dvs: number[] = [];
-  const bases = new Set<DvBasisName>();
-  const losses: number[] = [];
-  const oneWays: number[] = [];
-  for (const { result: r } of own) {
-    if (r.status === "error") errors += 1;
-    if (r.test.distance_km !== undefined) distance_km = r.test.distance_km;
-    sent += r.packets.sent;
-    lost += r.packets.lost;
-    if (r.rtt_ms.mean !== null) {
-      rtts.push(r.rtt_ms.mean);
-      const fwd = r.one_way_ms?.clock_synced ? r.one_way_ms.forward.mean : null;
-      if (fwd !== null) oneWays.push(fwd);
+/**
+ * Re-bucket aggregates made for `fine` buckets into `coarse` ones (each fine bucket lies in one coarse
+ * bucket: local hours nest in local days, days in months, everything in "all").
+ */
+export function coarsen(
+  rows: readonly AggregateRow[],
+  fine: readonly Bucket[],
+  coarse: readonly Bucket[],
+): AggregateRow[] {
+  const map = fine.map((f) => coarse.findIndex((c) => f.start_ms >= c.start_ms && f.start_ms < c.end_ms));
+  const out = new Map<string, AggregateRow>();
+  for (const r of rows) {
+    const b = map[r.bucket] ?? -1;
+    if (b < 0) continue;
+    const id = `${keyId(r)}#${b}`;
+    const have = out.get(id);
+    if (!have) {
+      out.set(id, { ...r, bucket: b });
+      continue;
     }
-    if (r.delay_variation_ms.max_minus_min !== null) {
-      dvs.push(r.delay_variation_ms.max_minus_min);
-      bases.add(r.delay_variation_ms.basis);
-    }
-    if (r.packets.sent > 0 && r.loss_ratio !== null) losses.push(r.loss_ratio);
+    addSums(have, r);
+    have.measured += r.measured;
+    have.available += r.available;
+    if (r.distance_km !== null) have.distance_km = r.distance_km;
   }
+  return [...out.values()];
+}
 
-  // Availability: every interval overlapping the bucket, split by time across 5-minute windows.
-  // An interval starting before the bucket can reach into it by at most the longest interval's length.
-  const loss: IntervalLoss[] = group.intervals
-    .slice(
-      firstStartingAt(group.intervals, bStart - group.longest_ms),
-      firstStartingAt(group.intervals, bEnd),
-    )
-    .filter((iv) => iv.end_ms > bStart)
-    .map((iv) => ({
-      start_ms: iv.start_ms,
-      end_ms: iv.end_ms,
-      sent: iv.result.packets.sent,
-      lost: iv.result.packets.lost,
-    }));
-  const availability = summarizeAvailability(classifyWindows(loss, bStart, bEnd));
+export interface RollupOptions {
+  period: RollupPeriod;
+  /** Share of expected windows below which verdicts are insufficient. */
+  coverage_floor: number;
+  /** Windows after this instant are not expected yet. */
+  now_ms: number;
+}
 
-  const mean_rtt_ms = mean(rtts);
-  const mean_dv_ms = mean(dvs);
-  const mean_loss_ratio = mean(losses);
+/** An all-zero aggregate for a key with no data in a bucket (an expected test that never reported). */
+export function emptyAggregate(key: RollupKey & KeyAttributes, bucket: number): AggregateRow {
+  return { ...key, ...zeroSums(), bucket, measured: 0, available: 0 };
+}
+
+const ratio = (sum: number, n: number): number | null => (n > 0 ? sum / n : null);
+
+/** Means, coverage and verdicts of one key over one bucket. */
+export function rollupOf(a: AggregateRow, bucket: Bucket, opts: RollupOptions): PairRollup {
+  const expected = expectedWindows(bucket.start_ms, bucket.end_ms, opts.now_ms);
+  const coverage = coverageOf(a.measured, expected, opts.coverage_floor);
+  const measured = coverage.measured;
+  const available = Math.min(a.available, measured);
+  const availability: AvailabilityCounts = {
+    windows: expected,
+    available,
+    unavailable: measured - available,
+    unmeasured: expected - measured,
+    ratio: measured > 0 ? available / measured : null,
+  };
+  const dv: Record<DvBasisName, DvFigure> = {
+    "round-trip": { mean_ms: ratio(a.dv_rt_sum, a.dv_rt_n), intervals: a.dv_rt_n },
+    "one-way-forward": { mean_ms: ratio(a.dv_fwd_sum, a.dv_fwd_n), intervals: a.dv_fwd_n },
+    "one-way-reverse": { mean_ms: ratio(a.dv_rev_sum, a.dv_rev_n), intervals: a.dv_rev_n },
+  };
+  let dv_basis: DvBasisName | null = null;
+  for (const b of ["round-trip", "one-way-forward", "one-way-reverse"] as const) {
+    if (dv[b].intervals > 0 && (dv_basis === null || dv[b].intervals > dv[dv_basis].intervals)) dv_basis = b;
+  }
+  const mean_dv_ms = dv_basis === null ? null : dv[dv_basis].mean_ms;
+  const mean_rtt_ms = ratio(a.rtt_sum, a.rtt_n);
+  const mean_loss_ratio = ratio(a.loss_sum, a.loss_n);
   // Mixing one-way means from some intervals with RTT / 2 from others would judge a blend of two
   // quantities; use one-way only when it covers every interval that has a delay at all.
-  const mean_one_way_ms = oneWays.length > 0 && oneWays.length === rtts.length ? mean(oneWays) : null;
-  return {
-    ...group.key,
-    period,
-    bucket_start_ms: bStart,
-    bucket_end_ms: bEnd,
-    distance_km,
-    intervals: own.length,
-    error_intervals: errors,
-    packets: { sent, lost },
-    mean_rtt_ms,
-    rtt_intervals: rtts.length,
-    p95_rtt_ms: percentileNearestRank(sortedAscending(rtts), 95),
-    mean_dv_ms,
-    dv_intervals: dvs.length,
-    dv_bases: [...bases].sort(),
-    mean_loss_ratio,
-    loss_intervals: losses.length,
-    pooled_loss_ratio: sent > 0 ? lost / sent : null,
-    mean_one_way_ms,
-    availability,
-    verdicts: judgeMeans(group.key.profile, {
+  const mean_one_way_ms = a.ow_n > 0 && a.ow_n === a.rtt_n ? ratio(a.ow_sum, a.ow_n) : null;
+  const verdicts = applyCoverage(
+    judgeMeans(a.profile, {
       mean_rtt_ms,
       mean_dv_ms,
       mean_loss_ratio,
       availability_ratio: availability.ratio,
       mean_one_way_ms,
     }),
+    coverage,
+  );
+  return {
+    operator: a.operator,
+    from_site: a.from_site,
+    to: a.to,
+    test_id: a.test_id,
+    method: a.method,
+    packet_size_bytes: a.packet_size_bytes,
+    from_province: a.from_province,
+    to_kind: a.to_kind,
+    to_province: a.to_province,
+    profile: a.profile,
+    distance_km: a.distance_km,
+    period: opts.period,
+    bucket_start_ms: bucket.start_ms,
+    bucket_end_ms: bucket.end_ms,
+    intervals: a.results,
+    error_intervals: a.errors,
+    fault_intervals: a.faults,
+    diagnostic_intervals: a.diagnostic,
+    flagged: { integrity: a.flagged_integrity, timing: a.flagged_timing, unsynced: a.flagged_unsynced },
+    dv_excluded_few: a.dv_few,
+    packets: { sent: a.sent, lost: a.lost },
+    mean_rtt_ms,
+    rtt_intervals: a.rtt_n,
+    dv,
+    dv_basis,
+    mean_dv_ms,
+    dv_intervals: dv_basis === null ? 0 : dv[dv_basis].intervals,
+    mean_loss_ratio,
+    loss_intervals: a.loss_n,
+    pooled_loss_ratio: a.sent > 0 ? a.lost / a.sent : null,
+    mean_one_way_ms,
+    coverage,
+    availability,
+    verdicts,
   };
 }
 
-/** Index of the first interval with start_ms ≥ t (intervals sorted by start); length if none. */
-function firstStartingAt(intervals: readonly Interval[], t: number): number {
-  let lo = 0;
-  let hi = intervals.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((intervals[mid]?.start_ms ?? Number.POSITIVE_INFINITY) < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/**
- * UTC-aligned buckets covering [from_ms, to_ms), each clipped to the range so a partial first or last
- * bucket only judges time that was asked for. Months are calendar months (28–31 days).
- */
-export function bucketsOf(period: RollupPeriod, from_ms: number, to_ms: number): Array<[number, number]> {
-  if (period === "all") return [[from_ms, to_ms]];
-  const out: Array<[number, number]> = [];
-  let start = bucketStart(period, from_ms);
-  while (start < to_ms) {
-    const end = nextBucketStart(period, start);
-    out.push([Math.max(start, from_ms), Math.min(end, to_ms)]);
-    start = end;
-  }
-  return out;
-}
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
-
-function bucketStart(period: Exclude<RollupPeriod, "all">, t: number): number {
-  if (period === "hour") return Math.floor(t / HOUR_MS) * HOUR_MS;
-  if (period === "day") return Math.floor(t / DAY_MS) * DAY_MS;
-  const d = new Date(t);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-}
-
-function nextBucketStart(period: Exclude<RollupPeriod, "all">, start: number): number {
-  if (period === "hour") return start + HOUR_MS;
-  if (period === "day") return start + DAY_MS;
-  const d = new Date(start);
-  // Date.UTC rolls month 12 over into January of the next year.
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-}
+export { WINDOW_MS };

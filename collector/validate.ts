@@ -66,9 +66,12 @@ export function validateResult(topic: string, payload: Uint8Array | string): Val
     ["site", where.site, msg.agent.site],
     ["operator", where.operator, msg.agent.operator],
     ["province", where.province, msg.agent.province],
+    // The test id too: a result filed under another test's topic would land in that test's rollup.
+    ["test", where.testId, msg.test.id],
   ] as const) {
     if (inTopic !== inBody) {
-      return { ok: false, reason: `topic ${field} ${inTopic} does not match agent.${field} ${inBody}` };
+      const bodyField = field === "test" ? "test.id" : `agent.${field}`;
+      return { ok: false, reason: `topic ${field} ${inTopic} does not match ${bodyField} ${inBody}` };
     }
   }
   return { ok: true, message: msg };

@@ -1,5 +1,6 @@
 import type { VerdictValue } from "../../agent/publish/message.js";
 import type { PairRollup } from "../rollup.js";
+import { isoInZone } from "../timezone.js";
 import { basisWord, type LabelKey, type Lang, label, verdictWord } from "./i18n.js";
 import { columnsFor, type ReportModel, type ReportPair } from "./model.js";
 
@@ -18,27 +19,45 @@ export const UTF8_BOM = "\uFEFF";
 
 type Cell = string | number | null;
 
-const COLUMNS: Array<[LabelKey, (p: ReportPair, r: PairRollup, lang: Lang) => Cell]> = [
+type Getter = (p: ReportPair, r: PairRollup, lang: Lang, zone: string) => Cell;
+
+/** Every time carries its offset, and the zone has its own column: a CSV row never loses its clock. */
+const COLUMNS: Array<[LabelKey, Getter]> = [
   ["operator", (p) => p.operator],
   ["from_site", (p) => p.from_site],
   ["from_province", (p) => p.from_province],
   ["to", (p) => p.to],
   ["to_province", (p) => p.to_province],
+  ["test_id", (p) => p.test_id],
   ["profile", (p) => p.profile],
   ["method", (p) => p.method],
-  ["bucket_start", (_p, r) => new Date(r.bucket_start_ms).toISOString()],
-  ["bucket_end", (_p, r) => new Date(r.bucket_end_ms).toISOString()],
+  ["packet_size", (p) => p.packet_size_bytes],
+  ["timezone", (_p, _r, _l, zone) => zone],
+  ["bucket_start", (_p, r, _l, zone) => isoInZone(r.bucket_start_ms, zone)],
+  ["bucket_end", (_p, r, _l, zone) => isoInZone(r.bucket_end_ms, zone)],
   ["distance_km", (_p, r) => round(r.distance_km, 1)],
+  ["coverage", (_p, r) => round(r.coverage.ratio, 6)],
+  ["windows_expected", (_p, r) => r.coverage.expected],
+  ["windows_measured", (_p, r) => r.coverage.measured],
   ["intervals", (_p, r) => r.intervals],
   ["error_intervals", (_p, r) => r.error_intervals],
+  ["fault_intervals", (_p, r) => r.fault_intervals],
+  ["flagged_integrity", (_p, r) => r.flagged.integrity],
+  ["flagged_timing", (_p, r) => r.flagged.timing],
+  ["flagged_unsynced", (_p, r) => r.flagged.unsynced],
+  ["diagnostic_intervals", (_p, r) => r.diagnostic_intervals],
   ["packets_sent", (_p, r) => r.packets.sent],
   ["packets_lost", (_p, r) => r.packets.lost],
   ["mean_rtt_ms", (_p, r) => round(r.mean_rtt_ms, 3)],
-  ["p95_rtt_ms", (_p, r) => round(r.p95_rtt_ms, 3)],
+  ["mean_one_way_ms", (_p, r) => round(r.mean_one_way_ms, 3)],
   ["delay_judged_ms", (_p, r) => round(r.verdicts.delay_ms, 3)],
   ["delay_basis", (_p, r, lang) => basisWord(lang, r.verdicts.delay_basis)],
   ["mean_dv_ms", (_p, r) => round(r.mean_dv_ms, 3)],
-  ["dv_basis", (_p, r, lang) => r.dv_bases.map((b) => basisWord(lang, b)).join("; ")],
+  ["dv_basis", (_p, r, lang) => (r.dv_basis === null ? null : basisWord(lang, r.dv_basis))],
+  ["mean_dv_round_trip_ms", (_p, r) => round(r.dv["round-trip"].mean_ms, 3)],
+  ["mean_dv_one_way_forward_ms", (_p, r) => round(r.dv["one-way-forward"].mean_ms, 3)],
+  ["mean_dv_one_way_reverse_ms", (_p, r) => round(r.dv["one-way-reverse"].mean_ms, 3)],
+  ["dv_excluded_few", (_p, r) => r.dv_excluded_few],
   ["mean_loss", (_p, r) => round(r.mean_loss_ratio, 6)],
   ["pooled_loss", (_p, r) => round(r.pooled_loss_ratio, 6)],
   ["availability", (_p, r) => round(r.availability.ratio, 6)],
@@ -67,7 +86,7 @@ export function renderCsv(model: ReportModel): string {
     for (const section of op.sections) {
       for (const pair of section.pairs) {
         for (const r of pair.rows) {
-          const cells: Cell[] = COLUMNS.map(([, get]) => get(pair, r, lang));
+          const cells: Cell[] = COLUMNS.map(([, get]) => get(pair, r, lang, model.timezone));
           for (const [, get] of VERDICTS) cells.push(verdictWord(lang, get(r)));
           lines.push(cells.map(field).join(","));
         }

@@ -1,7 +1,7 @@
 import { PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
 import { esc } from "./escape.js";
-import { sectionTable } from "./html-table.js";
-import { formatUtc, type Lang, label, verdictWord } from "./i18n.js";
+import { faultTable, sectionTable } from "./html-table.js";
+import { formatInZone, formatPercent, type Lang, label, verdictWord } from "./i18n.js";
 import type { ReportModel, ReportOperator, ReportPair, SeriesPoint } from "./model.js";
 import { lineChart, siteMap } from "./svg.js";
 
@@ -12,7 +12,8 @@ import { lineChart, siteMap } from "./svg.js";
  */
 export function renderHtml(model: ReportModel): string {
   const lang = model.lang;
-  const period = `${formatUtc(model.period.from_ms)} – ${formatUtc(model.period.to_ms)} UTC`;
+  const zone = model.timezone;
+  const period = `${formatInZone(model.period.from_ms, zone)} – ${formatInZone(model.period.to_ms, zone)}`;
   const body = model.operators.length
     ? model.operators.map((op) => operatorSection(op, model, lang)).join("")
     : `<p data-testid="no-results">${esc(label(lang, "no_results"))}</p>`;
@@ -24,8 +25,11 @@ export function renderHtml(model: ReportModel): string {
     `<title>${esc(model.title)}</title><style>${CSS}</style></head><body>` +
     `<header><h1>${esc(model.title)}</h1><dl>` +
     `<dt>${esc(label(lang, "period"))}</dt><dd data-testid="report-period">${esc(period)}</dd>` +
-    `<dt>${esc(label(lang, "generated_at"))}</dt><dd>${esc(formatUtc(Date.parse(model.generated_at)))} UTC</dd>` +
-    `</dl><p class="note">${esc(label(lang, "all_times_utc"))}</p>` +
+    `<dt>${esc(label(lang, "generated_at"))}</dt><dd>${esc(model.generated_at)}</dd>` +
+    `<dt>${esc(label(lang, "timezone"))}</dt><dd data-testid="report-timezone">${esc(zone)}</dd>` +
+    `<dt>${esc(label(lang, "coverage_floor"))}</dt><dd>${esc(formatPercent(model.coverage_floor, 0))}</dd>` +
+    `</dl><p class="note">${esc(label(lang, "times_in_zone"))}</p>` +
+    `<p class="note">${esc(label(lang, "coverage_note"))}</p>` +
     `<p class="note">${esc(label(lang, "method_note"))}</p></header>` +
     `<main>${body}</main></body></html>`
   );
@@ -33,6 +37,12 @@ export function renderHtml(model: ReportModel): string {
 
 function operatorSection(op: ReportOperator, model: ReportModel, lang: Lang): string {
   const parts: string[] = [`<h2>${esc(label(lang, "operator"))}: ${esc(op.operator)}</h2>`];
+  const c = op.coverage;
+  parts.push(
+    `<p data-testid="operator-coverage" data-coverage="${c.ratio ?? ""}">${esc(label(lang, "coverage"))}: ` +
+      `${esc(formatPercent(c.ratio, 1))} (${c.measured} / ${c.expected} · ${esc(label(lang, "coverage_floor"))} ` +
+      `${esc(formatPercent(c.floor, 0))})</p>`,
+  );
   parts.push(`<h3>${esc(label(lang, "map"))}</h3>`);
   parts.push(
     siteMap({
@@ -66,9 +76,11 @@ function operatorSection(op: ReportOperator, model: ReportModel, lang: Lang): st
   }
   for (const section of op.sections) {
     parts.push(`<h3>${esc(section.title)}</h3>`);
-    parts.push(`<div class="scroll">${sectionTable(section, lang)}</div>`);
+    parts.push(`<div class="scroll">${sectionTable(section, lang, model.timezone)}</div>`);
     for (const pair of section.pairs) parts.push(pairCharts(pair, model, lang));
   }
+  parts.push(`<h3>${esc(label(lang, "faults_title"))}</h3>`);
+  parts.push(`<div class="scroll">${faultTable(op, lang)}</div>`);
   return `<section class="operator" data-testid="operator" data-operator="${esc(op.operator)}">${parts.join("")}</section>`;
 }
 
@@ -77,7 +89,7 @@ function pairCharts(pair: ReportPair, model: ReportModel, lang: Lang): string {
   const t = PROFILE_THRESHOLDS[pair.profile];
   const points = pair.series.points;
   const x_label = label(lang, "chart_time");
-  const range = { from_ms: model.period.from_ms, to_ms: model.period.to_ms, x_label };
+  const range = { from_ms: model.period.from_ms, to_ms: model.period.to_ms, x_label, zone: model.timezone };
   // A one-way profile (voip-4.2) judges RTT ÷ 2 when clocks are not synced, i.e. RTT against twice
   // the one-way limit; the RTT chart draws that equivalent and says so.
   const rttLimit =
@@ -112,9 +124,9 @@ function pairCharts(pair: ReportPair, model: ReportModel, lang: Lang): string {
       testid: "chart-loss",
     }),
   ];
-  const heading = `${pair.from_site} → ${pair.to} · ${pair.method} · ${t.title[lang]}`;
+  const heading = `${pair.from_site} → ${pair.to} · ${pair.test_id} · ${pair.method} ${pair.packet_size_bytes} B · ${t.title[lang]}`;
   return (
-    `<section class="charts" data-testid="pair-charts" data-from="${esc(pair.from_site)}" data-to="${esc(pair.to)}">` +
+    `<section class="charts" data-testid="pair-charts" data-from="${esc(pair.from_site)}" data-to="${esc(pair.to)}" data-test="${esc(pair.test_id)}">` +
     `<h4>${esc(heading)}</h4><div class="chart-row">${charts.join("")}</div></section>`
   );
 }
@@ -143,6 +155,7 @@ td.verdict{font-weight:600;white-space:nowrap}
 td.pass{background:#dafbe1;color:#116329}
 td.fail{background:#ffebe9;color:#a40e26}
 td.insufficient{background:#eaeef2;color:#424a53}
+td.num.insufficient{background:#fff8c5;color:#4d2d00}
 td.na{color:#57606a}
 .chart-row{display:flex;flex-wrap:wrap;gap:.5rem}
 svg{max-width:100%;height:auto;font-size:11px}

@@ -8,9 +8,36 @@ export type Lang = "zh" | "en";
 
 const EN = {
   title: "Internet service quality compliance report",
+  test_id: "Test",
+  packet_size: "Packet size (bytes)",
+  timezone: "Time zone",
+  times_in_zone: "Hours, days and months are cut in the time zone above; every time carries its UTC offset.",
+  coverage: "Coverage",
+  coverage_note:
+    "Coverage = measured ÷ expected 5-minute windows (a window is measured when probes covered at least half of it). Below the floor every verdict is “insufficient data”.",
+  coverage_floor: "Coverage floor",
+  windows_expected: "Expected 5-min windows",
+  windows_measured: "Measured 5-min windows",
+  fault_intervals: "Fault intervals",
+  flagged_integrity: "Flagged intervals (aborted, RTT below light bound)",
+  flagged_timing: "Flagged intervals (host timing, clock step)",
+  flagged_unsynced: "Clock-unsynced intervals",
+  dv_excluded_few: "Intervals with < 2 packets received (no DV)",
+  diagnostic_intervals: "Diagnostic intervals",
+  mean_dv_round_trip_ms: "Mean DV round trip (ms)",
+  mean_dv_one_way_forward_ms: "Mean DV one way forward (ms)",
+  mean_dv_one_way_reverse_ms: "Mean DV one way reverse (ms)",
+  mean_one_way_ms: "Mean one-way delay (ms)",
+  faults_title: "Measurement faults and errors (not path loss; they count against coverage)",
+  faults_none: "No measurement faults or errors in this period.",
+  fault_status: "Kind",
+  fault_code: "Code",
+  fault_count: "Intervals",
+  fault_last_at: "Last seen",
+  fault_last_message: "Last message",
+  kept_out: "kept out of verdicts",
   period: "Reporting period",
   generated_at: "Generated",
-  all_times_utc: "All times are UTC; buckets are aligned to UTC hours, days and calendar months.",
   operator: "Operator",
   from_site: "From site",
   from_province: "From province",
@@ -18,9 +45,9 @@ const EN = {
   to_province: "To province",
   profile: "Profile",
   method: "Method",
-  bucket: "Period (UTC)",
-  bucket_start: "Bucket start (UTC)",
-  bucket_end: "Bucket end (UTC)",
+  bucket: "Period",
+  bucket_start: "Bucket start",
+  bucket_end: "Bucket end",
   distance_km: "Distance (km)",
   intervals: "Intervals",
   error_intervals: "Error intervals",
@@ -43,7 +70,7 @@ const EN = {
   chart_rtt: "Mean RTT",
   chart_dv: "Mean delay variation (max − min)",
   chart_loss: "Mean loss ratio",
-  chart_time: "Time (UTC)",
+  chart_time: "Time",
   threshold: "limit",
   threshold_one_way_x2: "one-way limit × 2",
   value: "Value",
@@ -57,16 +84,45 @@ const EN = {
   method_note:
     "Means are means over measurement intervals of the per-interval value, as the specification defines them. " +
     "The pooled loss ratio (all lost ÷ all sent) is shown only for comparison. Availability counts aligned " +
-    "5-minute windows; windows with no probes are unmeasured and never counted as available.",
+    "5-minute windows; windows with no probes are unmeasured and never counted as available. " +
+    "Delay variation needs at least 2 received packets; round-trip and one-way bases are never averaged together. " +
+    "Intervals flagged as aborted, below the light bound, host timing or clock step, and diagnostic runs, are kept out of verdicts and counted beside them.",
 } as const;
 
 export type LabelKey = keyof typeof EN;
 
 const ZH: Record<LabelKey, string> = {
   title: "互联网业务通信质量合规报告",
+  test_id: "测试",
+  packet_size: "包长（字节）",
+  timezone: "时区",
+  times_in_zone: "按上述时区划分小时、日和自然月；所有时间均注明与UTC的偏移。",
+  coverage: "覆盖率",
+  coverage_note:
+    "覆盖率＝已测量的5分钟时段÷应测量的5分钟时段（探测覆盖时段一半以上即为已测量）。低于下限时各项判定均为“数据不足”。",
+  coverage_floor: "覆盖率下限",
+  windows_expected: "应测5分钟时段",
+  windows_measured: "已测5分钟时段",
+  fault_intervals: "测量故障周期数",
+  flagged_integrity: "已标记周期（中止、时延低于光速下限）",
+  flagged_timing: "已标记周期（主机计时、时钟跳变）",
+  flagged_unsynced: "时钟未同步周期",
+  dv_excluded_few: "收到包数少于2的周期（不计时延变化）",
+  diagnostic_intervals: "诊断周期数",
+  mean_dv_round_trip_ms: "往返时延变化平均值（毫秒）",
+  mean_dv_one_way_forward_ms: "单向去程时延变化平均值（毫秒）",
+  mean_dv_one_way_reverse_ms: "单向回程时延变化平均值（毫秒）",
+  mean_one_way_ms: "单向时延平均值（毫秒）",
+  faults_title: "测量故障与错误（不计入路径丢包，计入覆盖率不足）",
+  faults_none: "本周期内没有测量故障或错误。",
+  fault_status: "类别",
+  fault_code: "代码",
+  fault_count: "周期数",
+  fault_last_at: "最近一次",
+  fault_last_message: "最近一条信息",
+  kept_out: "未计入判定",
   period: "统计周期",
   generated_at: "生成时间",
-  all_times_utc: "所有时间均为协调世界时（UTC）；按UTC整点、整日和自然月分段统计。",
   operator: "运营商",
   from_site: "源站点",
   from_province: "源省份",
@@ -74,9 +130,9 @@ const ZH: Record<LabelKey, string> = {
   to_province: "目的省份",
   profile: "指标体系",
   method: "测量方法",
-  bucket: "时段（UTC）",
-  bucket_start: "时段开始（UTC）",
-  bucket_end: "时段结束（UTC）",
+  bucket: "时段",
+  bucket_start: "时段开始",
+  bucket_end: "时段结束",
   distance_km: "空中距离（公里）",
   intervals: "测量周期数",
   error_intervals: "出错周期数",
@@ -99,7 +155,7 @@ const ZH: Record<LabelKey, string> = {
   chart_rtt: "往返时延平均值",
   chart_dv: "时延变化平均值（最大值−最小值）",
   chart_loss: "丢包率平均值",
-  chart_time: "时间（UTC）",
+  chart_time: "时间",
   threshold: "限值",
   threshold_one_way_x2: "单向限值×2",
   value: "数值",
@@ -111,7 +167,9 @@ const ZH: Record<LabelKey, string> = {
   no_results: "本周期内没有测量结果。",
   method_note:
     "平均值为各测量周期数值的平均值（依据规范定义）。合并丢包率（总丢失包数÷总发送包数）仅供对照。" +
-    "可用性按对齐的5分钟时段统计；无探测的时段记为未测量，不计为可用。",
+    "可用性按对齐的5分钟时段统计；无探测的时段记为未测量，不计为可用。" +
+    "时延变化至少需要收到2个包；往返与单向依据从不混合平均。" +
+    "被标记为中止、低于光速下限、主机计时或时钟跳变的周期及诊断测试不计入判定，另行计数。",
 };
 
 const LABELS: Record<Lang, Record<LabelKey, string>> = { en: EN, zh: ZH };
@@ -165,3 +223,6 @@ export function formatPercent(v: number | null, digits: number): string {
 export function formatUtc(ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
 }
+
+/** "2026-11-01 00:00 +08:00": a time in the report's zone, its offset always printed. */
+export { shortInZone as formatInZone } from "../timezone.js";

@@ -2,9 +2,20 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { QosProbeError } from "../../agent/errors.js";
 import type { Logger } from "../../agent/log.js";
+import type { ExpectedTest } from "../coverage.js";
 import type { RollupPeriod } from "../rollup.js";
 import type { ResultStore } from "../store/store.js";
-import { parseReportTime, type ReportFormat, reportFromStore } from "./from-store.js";
+import { WINDOW_MS } from "../windows.js";
+import { ReportCache, type ReportCacheOptions } from "./cache.js";
+import {
+  checkReportRequest,
+  DEFAULT_REPORT_LIMITS,
+  parseReportTime,
+  type ReportFormat,
+  type ReportLimits,
+  reportFromStore,
+  type StoreReportRequest,
+} from "./from-store.js";
 import type { Lang } from "./i18n.js";
 import type { SiteInfo } from "./model.js";
 
@@ -18,6 +29,13 @@ export interface ReportServerOptions {
   period: RollupPeriod;
   window_days: number;
   sites: readonly SiteInfo[];
+  /** IANA zone for buckets and printed times (report.timezone). */
+  timezone: string;
+  coverage_floor: number;
+  /** Tests the mesh schedules (from sites_from): shown even when they never reported. */
+  expected?: readonly ExpectedTest[];
+  limits?: ReportLimits;
+  cache?: Partial<ReportCacheOptions>;
   /** The collector's counters, shown by /healthz. */
   counters: () => unknown;
   now?: () => number;
@@ -42,9 +60,11 @@ const ROUTES: Record<string, { format: ReportFormat; type: string } | "healthz" 
 export class ReportServer {
   private readonly options: ReportServerOptions;
   private server: Server | null = null;
+  private readonly cache: ReportCache;
 
   constructor(options: ReportServerOptions) {
     this.options = options;
+    this.cache = new ReportCache(options.cache);
   }
 
   /** Listen; resolves with the bound address. */
@@ -112,36 +132,50 @@ export class ReportServer {
     }
     const q = url.searchParams;
     const now = (this.options.now ?? Date.now)();
-    let to_ms: number;
-    let from_ms: number;
+    const zone = this.options.timezone;
+    // The default range ends at the next window boundary, so the same page within 5 minutes is one
+    // cache entry instead of a new query per millisecond.
+    const defaultTo = Math.ceil(now / WINDOW_MS) * WINDOW_MS;
+    let rq: StoreReportRequest;
     try {
-      to_ms = q.has("to") ? parseReportTime(q.get("to") ?? "", "to") : now;
-      from_ms = q.has("from")
-        ? parseReportTime(q.get("from") ?? "", "from")
+      const to_ms = q.has("to") ? parseReportTime(q.get("to") ?? "", "to", zone) : defaultTo;
+      const from_ms = q.has("from")
+        ? parseReportTime(q.get("from") ?? "", "from", zone)
         : to_ms - this.options.window_days * DAY_MS;
+      const lang = pick(q.get("lang"), LANGS, this.options.lang);
+      const period = pick(q.get("period"), PERIODS, this.options.period);
+      if (lang === null || period === null) {
+        throw new QosProbeError("USAGE", "bad query: lang=zh|en, period=hour|day|month|all");
+      }
+      rq = {
+        from_ms,
+        to_ms,
+        format: route.format,
+        lang,
+        period,
+        sites: this.options.sites,
+        generated_at_ms: now,
+        timezone: zone,
+        coverage_floor: this.options.coverage_floor,
+        expected: this.options.expected ?? [],
+        limits: this.options.limits ?? DEFAULT_REPORT_LIMITS,
+      };
+      checkReportRequest(rq);
     } catch (err) {
-      return send(res, 400, "text/plain; charset=utf-8", `${(err as Error).message}\n`);
+      const e = err as QosProbeError;
+      const hint = e.hint ? ` (${e.hint})` : "";
+      return send(res, 400, "text/plain; charset=utf-8", `${e.message}${hint}\n`);
     }
-    const lang = pick(q.get("lang"), LANGS, this.options.lang);
-    const period = pick(q.get("period"), PERIODS, this.options.period);
-    if (lang === null || period === null || to_ms <= from_ms) {
-      return send(
-        res,
-        400,
-        "text/plain; charset=utf-8",
-        "bad query: lang=zh|en, period=hour|day|month|all, from < to\n",
-      );
-    }
-    const body = await reportFromStore(this.options.store, {
-      from_ms,
-      to_ms,
-      format: route.format,
-      lang,
-      period,
-      sites: this.options.sites,
-      generated_at_ms: now,
-    });
+    const key = JSON.stringify([rq.format, rq.lang, rq.period, rq.from_ms, rq.to_ms, zone]);
+    const body = await this.cache.get(key, rq.to_ms <= now, now, () =>
+      reportFromStore(this.options.store, rq),
+    );
     send(res, 200, route.type, body, head);
+  }
+
+  /** Hits and misses of the report cache, for /healthz. */
+  cacheStats(): { entries: number; hits: number; misses: number } {
+    return this.cache.stats();
   }
 
   private fail(res: ServerResponse, err: unknown): void {

@@ -1,7 +1,7 @@
 import { greatCircleKm } from "../../agent/config/geo.js";
 import { findProvince } from "../../agent/config/provinces.js";
 import type { VerdictValue } from "../../agent/publish/message.js";
-import type { PairKey } from "../rollup.js";
+import type { KeyAttributes, RollupKey } from "../windows.js";
 import type { Lang } from "./i18n.js";
 
 /**
@@ -37,7 +37,10 @@ export interface ReportLink {
 }
 
 /** What placing sites and drawing links needs from a report pair. */
-export type LinkedPair = Pick<PairKey, "from_site" | "from_province" | "to" | "to_kind" | "to_province"> & {
+export type LinkedPair = Pick<
+  RollupKey & KeyAttributes,
+  "from_site" | "from_province" | "to" | "to_kind" | "to_province"
+> & {
   distance_km: number | null;
   overall_verdict: VerdictValue;
 };

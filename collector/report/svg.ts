@@ -1,4 +1,5 @@
 import type { VerdictValue } from "../../agent/publish/message.js";
+import { civil, fromCivil, offsetMinutes } from "../timezone.js";
 import { esc } from "./escape.js";
 
 /**
@@ -27,6 +28,8 @@ export interface LineChartInput {
   /** Tick and threshold label text, e.g. ms with one decimal or a percentage. */
   format: (v: number) => string;
   testid?: string;
+  /** IANA zone the time axis is labelled in (default UTC). */
+  zone?: string;
 }
 
 const W = 640;
@@ -52,7 +55,7 @@ export function lineChart(c: LineChartInput): string {
     parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${yy}" y2="${yy}" class="grid"/>`);
     parts.push(`<text x="${M.left - 6}" y="${yy}" class="yt">${esc(c.format(v))}</text>`);
   }
-  for (const t of timeTicks(c.from_ms, c.to_ms)) {
+  for (const t of timeTicks(c.from_ms, c.to_ms, c.zone)) {
     const xx = f(x(t.ms));
     parts.push(
       `<line x1="${xx}" x2="${xx}" y1="${M.top + PLOT_H}" y2="${M.top + PLOT_H + 4}" class="axis"/>`,
@@ -115,27 +118,41 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const STEPS = [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY];
 
-/** At most ~7 UTC-aligned time ticks: hours, days or calendar months depending on the span. */
-export function timeTicks(from_ms: number, to_ms: number): Array<{ ms: number; label: string }> {
+/**
+ * At most ~7 time ticks aligned in `zone` (the report's time zone): hours, days or calendar months of
+ * that zone's wall clock depending on the span, labelled in it.
+ */
+export function timeTicks(
+  from_ms: number,
+  to_ms: number,
+  zone = "UTC",
+): Array<{ ms: number; label: string }> {
   const span = to_ms - from_ms;
   const step = STEPS.find((s) => span / s <= 7);
+  const pad = (n: number) => String(n).padStart(2, "0");
   if (step === undefined) {
     const months: number[] = [];
-    const d = new Date(from_ms);
-    for (let m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), k = 0; m <= to_ms; ) {
+    const c = civil(from_ms, zone);
+    for (let k = 0, m = fromCivil(zone, c.year, c.month, 1); m <= to_ms; ) {
       if (m >= from_ms) months.push(m);
       k += 1;
-      m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + k, 1);
+      m = fromCivil(zone, c.year, c.month + k, 1);
     }
     const every = Math.max(1, Math.ceil(months.length / 7));
     return months
       .filter((_, i) => i % every === 0)
-      .map((ms) => ({ ms, label: new Date(ms).toISOString().slice(0, 7) }));
+      .map((ms) => {
+        const m = civil(ms, zone);
+        return { ms, label: `${m.year}-${pad(m.month)}` };
+      });
   }
+  // Align to the zone's wall clock (its offset at the start of the range).
+  const off = offsetMinutes(from_ms, zone) * 60_000;
   const out: Array<{ ms: number; label: string }> = [];
-  for (let t = Math.ceil(from_ms / step) * step; t <= to_ms; t += step) {
-    const iso = new Date(t).toISOString();
-    out.push({ ms: t, label: step < DAY ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(5, 10) });
+  for (let t = Math.ceil((from_ms + off) / step) * step - off; t <= to_ms; t += step) {
+    const m = civil(t, zone);
+    const day = `${pad(m.month)}-${pad(m.day)}`;
+    out.push({ ms: t, label: step < DAY ? `${day} ${pad(m.hour)}:${pad(m.minute)}` : day });
   }
   return out;
 }

@@ -21,9 +21,22 @@ export function openPostgresStore(options: PostgresStoreOptions): ResultStore {
     max: options.maxConnections ?? 4,
     application_name: "qos-probe collector",
   });
+  // Reports get connections of their own: a month's aggregate query takes seconds, and ingest's pool
+  // must never wait behind it (nor a report behind a burst of batches).
+  const reportPool = new pg.Pool({
+    connectionString: options.url,
+    max: 2,
+    application_name: "qos-probe collector report",
+  });
   // An idle client losing its server emits on the pool; unhandled, that would end the process.
-  pool.on("error", (err) => options.log.warn({ err: err.message }, "postgres: idle connection lost"));
-  return new SqlResultStore(poolDatabase(pool), { migrationsDir: options.migrationsDir });
+  for (const p of [pool, reportPool]) {
+    p.on("error", (err) => options.log.warn({ err: err.message }, "postgres: idle connection lost"));
+  }
+  return new SqlResultStore(poolDatabase(pool), {
+    migrationsDir: options.migrationsDir,
+    reportDb: clientOf(reportPool),
+    onClose: () => reportPool.end(),
+  });
 }
 
 function clientOf(q: pg.Pool | pg.PoolClient): SqlClient {

@@ -1,4 +1,5 @@
 import type { ResultMessage } from "../../agent/publish/message.js";
+import type { AggregateRow } from "../rollup.js";
 import type { AgentKey, SeqIsland } from "./seqs.js";
 
 export type { AgentKey, SeqIsland } from "./seqs.js";
@@ -10,7 +11,18 @@ export type { AgentKey, SeqIsland } from "./seqs.js";
 export interface ResultStore {
   /** Apply pending migrations (each once, in its own transaction). Safe to call on every start. */
   migrate(): Promise<MigrationReport>;
+  /**
+   * Store results and add them to the 5-minute window and fault tables in one statement. A stored id is
+   * a duplicate (nothing added); another id claiming a stored (operator, site, test, interval start) is
+   * refused with a reason, for the caller to record as a reject.
+   */
   insertResults(msgs: readonly ResultMessage[]): Promise<InsertReport>;
+  /** Recompute the window and fault tables for interval starts in [from, to) from stored results. */
+  rebuildWindows(filter: { from: Date; to: Date }): Promise<void>;
+  /** Window sums per rollup key and bucket for windows starting in [from, to) (the report's only read). */
+  queryAggregates(q: AggregateQuery): Promise<AggregateRow[]>;
+  /** Faults and errors per rollup key and code, for windows starting in [from, to). */
+  queryFaults(filter: { from: Date; to: Date }): Promise<FaultRow[]>;
   insertRejects(rows: readonly RejectInput[]): Promise<void>;
   upsertStatus(status: SiteStatusInput): Promise<void>;
   /** Results whose interval starts in [from, to), oldest first. */
@@ -36,6 +48,35 @@ export interface InsertReport {
   inserted: number;
   /** Messages whose id was already stored (or repeated within the batch). */
   duplicates: number;
+  /** Messages refused because their interval is already claimed by another result id. */
+  refused: RefusedClaim[];
+}
+
+export interface RefusedClaim {
+  id: string;
+  reason: string;
+}
+
+export interface AggregateQuery {
+  /** Contiguous bucket starts, ascending, epoch ms; a window goes to the last start ≤ its own. */
+  bucket_starts: readonly number[];
+  from_ms: number;
+  to_ms: number;
+}
+
+/** Faults (`status: fault`) and errors of one rollup key and code over a range. */
+export interface FaultRow {
+  operator: string;
+  from_site: string;
+  to: string;
+  test_id: string;
+  method: string;
+  packet_size_bytes: number;
+  status: "fault" | "error";
+  code: string;
+  count: number;
+  last_at: Date;
+  last_message: string;
 }
 
 export interface RejectInput {

@@ -63,7 +63,9 @@ describe("end to end: agents → Mosquitto → collector → report page in Chro
         `database: { data_dir: ${JSON.stringify(join(dir, "pglite"))} }`,
         "ingest: { flush_interval_ms: 200 }",
         `http: { listen: "127.0.0.1:${httpPort}" }`,
-        "report: { lang: en, period: all, window_days: 1 }",
+        // A minute of loopback results is a sliver of the day: floor 0 so the verdicts are judged at all;
+        // no cache, because the test polls the report until the results are in.
+        "report: { lang: en, period: all, window_days: 1, coverage_floor: 0, cache_s: 0, timezone: UTC }",
         `sites_from: ${JSON.stringify(agentConfigPath)}`,
       ].join("\n"),
     );
@@ -74,7 +76,8 @@ describe("end to end: agents → Mosquitto → collector → report page in Chro
     collector.stderr?.on("data", (b: Buffer) => {
       collectorLog += b.toString();
     });
-    const until = Date.now() + 20_000;
+    // PGlite's first open takes seconds, more on a loaded machine.
+    const until = Date.now() + 60_000;
     while (
       !(await fetch(`http://127.0.0.1:${httpPort}/healthz`)
         .then((r) => r.ok)
@@ -88,7 +91,7 @@ describe("end to end: agents → Mosquitto → collector → report page in Chro
       a.start();
       agents.push(a);
     }
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -138,13 +141,19 @@ describe("end to end: agents → Mosquitto → collector → report page in Chro
       els.map((e) => `${e.getAttribute("data-from")}>${e.getAttribute("data-to")}`),
     );
     expect(pairs.sort()).toEqual(["bj-e2e-01>gz-e2e-01", "gz-e2e-01>bj-e2e-01"]);
-    // Loopback: sub-millisecond RTT, no loss → the delay, delay variation and loss verdicts pass.
-    for (const indicator of ["delay", "delay_variation", "loss"]) {
+    // Loopback usually answers in well under a millisecond, faster than light over 1888 km: such
+    // intervals are flagged rtt-below-light-bound, kept out of the verdicts and counted beside them. (On
+    // a loaded machine some intervals are slower than the bound and do count, so the verdicts vary.)
+    for (const indicator of ["delay", "delay_variation", "loss", "availability"]) {
       const verdicts = await rows
         .locator(`[data-testid="verdict-${indicator}"]`)
         .evaluateAll((els) => els.map((e) => e.getAttribute("data-verdict")));
-      expect(verdicts).toEqual(["pass", "pass"]);
+      expect(verdicts).toHaveLength(2);
+      for (const v of verdicts) expect(["pass", "fail", "insufficient"]).toContain(v);
     }
+    const notes = await rows.evaluateAll((els) => els.map((e) => e.textContent ?? ""));
+    for (const text of notes)
+      expect(text).toMatch(/Flagged intervals \(aborted, RTT below light bound\) [1-9]/);
     await expect(page.locator('[data-testid="site-map"]').count()).resolves.toBe(1);
     // The page is self-contained: nothing was fetched from anywhere but the collector.
     expect(external).toEqual([]);

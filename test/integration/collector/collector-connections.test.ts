@@ -160,7 +160,9 @@ for (const backend of backends) {
         });
         expect(rows).toHaveLength(n);
       },
-      120_000,
+      // A bound, not a speed goal: each batch now also updates the window table, and the machine the
+      // suite runs on may be shared (bench:report measures ingest speed).
+      300_000,
     );
   });
 }

@@ -34,13 +34,15 @@ describe("report server", () => {
       period: "day",
       window_days: 31,
       sites: [],
+      timezone: "UTC",
+      coverage_floor: 0.9,
       counters: () => ({ stored: 3 }),
       // "now" is 2026-01-02: the default window [2025-12-02, 2026-01-02) holds the three results.
       now: () => Date.parse("2026-01-02T00:00:00Z"),
     });
     const address: AddressInfo = await server.start();
     base = `http://127.0.0.1:${address.port}`;
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     await server?.stop();
@@ -82,10 +84,10 @@ describe("report server", () => {
       lang: string;
       period: { from: string; to: string };
     };
-    expect(model.schema).toBe("qosprobe.report/1");
+    expect(model.schema).toBe("qosprobe.report/2");
     expect(model.lang).toBe("zh");
-    expect(model.period.from).toBe("2026-01-01T10:00:00.000Z");
-    expect(model.period.to).toBe("2026-01-01T11:00:00.000Z");
+    expect(model.period.from).toBe("2026-01-01T10:00:00+00:00");
+    expect(model.period.to).toBe("2026-01-01T11:00:00+00:00");
   });
 
   it("/healthz returns the counters; /api/sites the status rows", async () => {
@@ -103,5 +105,26 @@ describe("report server", () => {
     expect(post.headers.get("allow")).toBe("GET, HEAD");
     expect((await fetch(`${base}/?from=yesterday`)).status).toBe(400);
     expect((await fetch(`${base}/?lang=fr`)).status).toBe(400);
+  });
+
+  it("answers 400 with the bound and the fix for a range or bucket count over the limits", async () => {
+    const old = await fetch(`${base}/?from=1990-01-01&period=hour`);
+    expect(old.status).toBe(400);
+    expect(await old.text()).toBe(
+      "the report range is 13150 days, more than the 400 allowed (ask for a shorter range (e.g. one month), or raise report.max_range_days)\n",
+    );
+    const hourly = await fetch(`${base}/report.csv?from=2025-10-01&to=2026-01-01&period=hour`);
+    expect(hourly.status).toBe(400);
+    expect(await hourly.text()).toMatch(
+      /^period=hour over this range makes about 2209 buckets per pair, more than the 744 allowed/,
+    );
+  });
+
+  it("serves a repeated request from its cache", async () => {
+    const url = `${base}/report.json?from=2026-01-01&to=2026-01-02&period=hour`;
+    const first = await (await fetch(url)).text();
+    const before = server.cacheStats();
+    expect(await (await fetch(url)).text()).toBe(first);
+    expect(server.cacheStats().hits).toBe(before.hits + 1);
   });
 });

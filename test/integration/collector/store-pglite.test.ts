@@ -27,7 +27,8 @@ describe("PGlite store directory", () => {
     const msg = makeResult({ operator: "op-persist", intervalStart: "2026-07-01T00:00:00.000Z" });
     await first.insertResults([msg]);
     expect(await readFile(join(dataDir, PGLITE_LOCK_FILE), "utf8")).toMatch(
-      new RegExp(`^${process.pid} [0-9a-f]{16}\n$`),
+      // pid, token, then boot id and start time (agent/dir-lock.ts) so a reused pid never holds it.
+      new RegExp(`^${process.pid} [0-9a-f]{16} [0-9a-f-]{36} \\d+\n$`),
     );
 
     const second = openPgliteStore({ dataDir });
@@ -41,11 +42,12 @@ describe("PGlite store directory", () => {
     open.pop();
     const reopened = await openPgliteStore({ dataDir });
     open.push(reopened);
-    expect(await reopened.migrate()).toEqual({ applied: [], current: 2 });
+    expect(await reopened.migrate()).toEqual({ applied: [], current: 3 });
     const rows = await reopened.queryResults({
       from: new Date("2026-07-01T00:00:00Z"),
       to: new Date("2026-07-02T00:00:00Z"),
     });
     expect(rows.map((r) => r.id)).toEqual([msg.id]);
-  });
+    // PGlite opens take seconds each (three here), many more on a loaded machine.
+  }, 120_000);
 });

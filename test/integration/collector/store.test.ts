@@ -17,21 +17,21 @@ describe.each(backends)("result store on $name", (backend) => {
   beforeAll(async () => {
     ({ store, dispose } = await backend.open());
     firstMigration = await store.migrate();
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await dispose();
   });
 
   it("applies migrations 1 and 2 once; a second run applies nothing", async () => {
-    expect(firstMigration).toEqual({ applied: [1, 2], current: 2 });
-    expect(await store.migrate()).toEqual({ applied: [], current: 2 });
+    expect(firstMigration).toEqual({ applied: [1, 2, 3], current: 3 });
+    expect(await store.migrate()).toEqual({ applied: [], current: 3 });
   });
 
   it("stores a redelivered result once", async () => {
     const msg = makeResult({ operator: "op-dup", intervalStart: "2026-02-01T00:00:00.000Z" });
-    expect(await store.insertResults([msg])).toEqual({ inserted: 1, duplicates: 0 });
-    expect(await store.insertResults([msg])).toEqual({ inserted: 0, duplicates: 1 });
+    expect(await store.insertResults([msg])).toEqual({ inserted: 1, duplicates: 0, refused: [] });
+    expect(await store.insertResults([msg])).toEqual({ inserted: 0, duplicates: 1, refused: [] });
     const rows = await store.queryResults({
       from: new Date("2026-02-01T00:00:00Z"),
       to: new Date("2026-02-02T00:00:00Z"),
@@ -42,9 +42,9 @@ describe.each(backends)("result store on $name", (backend) => {
 
   it("counts a repeat inside one batch as a duplicate", async () => {
     const a = makeResult({ operator: "op-batchdup" });
-    const b = makeResult({ operator: "op-batchdup", seq: 2 });
+    const b = makeResult({ operator: "op-batchdup", seq: 2, intervalStart: "2026-01-15T00:01:00.000Z" });
     // [a, a, b]: a and b are new (2), the second a is a duplicate (1).
-    expect(await store.insertResults([a, a, b])).toEqual({ inserted: 2, duplicates: 1 });
+    expect(await store.insertResults([a, a, b])).toEqual({ inserted: 2, duplicates: 1, refused: [] });
   });
 
   it("inserts a batch of 1,000 and reads it back by period", async () => {
@@ -52,7 +52,7 @@ describe.each(backends)("result store on $name", (backend) => {
     const msgs = Array.from({ length: 1000 }, (_, i) =>
       makeResult({ operator: "op-bulk", seq: i + 1, intervalStart: at(start, i) }),
     );
-    expect(await store.insertResults(msgs)).toEqual({ inserted: 1000, duplicates: 0 });
+    expect(await store.insertResults(msgs)).toEqual({ inserted: 1000, duplicates: 0, refused: [] });
     // Intervals start every minute from 00:00; [00:00, 00:00 + 500 min) holds exactly the first 500.
     const half = await store.queryResults({
       from: new Date(start),

@@ -23,6 +23,9 @@ const EXPECTED: Record<string, string> = {
   "invalid-mqtt-url.yaml": "mqtt.url: must be an mqtt://, mqtts://, ws:// or wss:// URL at line 3:8",
   "invalid-no-mqtt.yaml": "mqtt: required key is missing at line 1:1",
   "invalid-report-lang.yaml": 'report.lang: Invalid option: expected one of "zh"|"en" at line 3:17',
+  "invalid-report-timezone.yaml":
+    "report.timezone: must be an IANA time zone name at line 3:21 (e.g. Asia/Shanghai (the default) or UTC)",
+  "invalid-coverage-floor.yaml": "report.coverage_floor: Too big: expected number to be <=1 at line 3:27",
   "invalid-share-group.yaml": "mqtt.share_group: must be one topic level (no / + # or NUL) at line 4:16",
   "invalid-sites-both.yaml":
     "sites_from: give either sites or sites_from, not both at line 5:13 " +
@@ -80,8 +83,18 @@ describe("collector.yaml defaults and sites", () => {
       results_stale_s: 300,
     });
     expect(c.http).toEqual({ enabled: true, listen: "127.0.0.1:8080" });
-    expect(c.report).toEqual({ lang: "zh", period: "day", window_days: 31 });
+    expect(c.report).toEqual({
+      lang: "zh",
+      period: "day",
+      window_days: 31,
+      timezone: "Asia/Shanghai",
+      coverage_floor: 0.9,
+      max_range_days: 400,
+      max_buckets: 744,
+      cache_s: 60,
+    });
     expect(c.sites).toEqual([]);
+    expect(c.expected).toEqual([]);
   });
 
   it("uses one connection on MQTT 3.1.1, which has no shared subscriptions, and takes an explicit count", () => {
@@ -118,6 +131,18 @@ describe("collector.yaml defaults and sites", () => {
       "sh-unicom-01",
       "gz-unicom-01",
       "cd-unicom-01",
+    ]);
+    // The mesh's pair tests are expected in every window; the diagnostic raw-target test is not.
+    expect(
+      c.expected.map((e) => [e.test_id, e.from_site, e.to, e.method, e.packet_size_bytes, e.profile]),
+    ).toEqual([
+      ["bj-sh-stamp", "bj-unicom-01", "sh-unicom-01", "stamp", 140, "internet-3.2.2"],
+      ["sh-gz-stamp", "sh-unicom-01", "gz-unicom-01", "stamp", 140, "internet-3.2.2"],
+      ["gz-cd-stamp", "gz-unicom-01", "cd-unicom-01", "stamp", 128, "internet-3.2.2"],
+      ["cd-bj-stamp", "cd-unicom-01", "bj-unicom-01", "stamp", 140, "internet-3.2.2"],
+      ["bj-gz-voip", "bj-unicom-01", "gz-unicom-01", "stamp", 200, "voip-4.2"],
+      ["bj-cd-icmp", "bj-unicom-01", "cd-unicom-01", "icmp", 84, "internet-3.2.2"],
+      ["sh-cd-icmp", "sh-unicom-01", "cd-unicom-01", "icmp", 128, "internet-3.2.2"],
     ]);
   });
 });

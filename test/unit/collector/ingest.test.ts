@@ -39,7 +39,14 @@ class MemoryStore implements ResultStore {
       if (!this.ids.has(m.id)) inserted += 1;
       this.ids.add(m.id);
     }
-    return { inserted, duplicates: msgs.length - inserted };
+    return { inserted, duplicates: msgs.length - inserted, refused: [] };
+  }
+  async rebuildWindows(): Promise<void> {}
+  async queryAggregates() {
+    return [];
+  }
+  async queryFaults() {
+    return [];
   }
   async insertRejects(rows: readonly RejectInput[]): Promise<void> {
     this.rejectBatches.push([...rows]);

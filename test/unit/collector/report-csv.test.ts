@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { field, renderCsv, UTF8_BOM } from "../../../collector/report/csv.js";
-import { buildReport, type ReportOptions } from "../../../collector/report/model.js";
+import { buildReportFromResults, type ReportOptions } from "../../../collector/report/model.js";
 import { REPORT_T0, reportFixture } from "../../helpers/rollup-fixtures.js";
 
 const HOUR = 3_600_000;
@@ -75,7 +75,7 @@ describe("field", () => {
 
 describe("renderCsv", () => {
   it("starts with a UTF-8 BOM, ends records in CRLF and has one row per pair and bucket", () => {
-    const csv = renderCsv(buildReport(reportFixture(), opts("en")));
+    const csv = renderCsv(buildReportFromResults(reportFixture(), opts("en")));
     expect(csv.startsWith(UTF8_BOM)).toBe(true);
     expect(csv.endsWith("\r\n")).toBe(true);
     // Header + bj→gz + bj→xj (one hourly bucket each).
@@ -88,8 +88,13 @@ describe("renderCsv", () => {
       Operator: "op-a",
       "From site": "bj-01",
       "To site / target": "gz-01",
-      "Bucket start (UTC)": "2026-03-02T00:00:00.000Z",
-      "Bucket end (UTC)": "2026-03-02T01:00:00.000Z",
+      // The default zone, Asia/Shanghai, with its offset; the zone in its own column.
+      "Time zone": "Asia/Shanghai",
+      "Bucket start": "2026-03-02T08:00:00+08:00",
+      "Bucket end": "2026-03-02T09:00:00+08:00",
+      Coverage: "1",
+      "Expected 5-min windows": "12",
+      "Measured 5-min windows": "12",
       Intervals: "12",
       "Packets sent": "1200",
       "Packets lost": "12",
@@ -104,7 +109,7 @@ describe("renderCsv", () => {
   });
 
   it("writes the header and verdicts in Chinese for zh", () => {
-    const rows = parseCsv(renderCsv(buildReport(reportFixture(), opts("zh"))).slice(1));
+    const rows = parseCsv(renderCsv(buildReportFromResults(reportFixture(), opts("zh"))).slice(1));
     expect(rows[0]!.slice(0, 4)).toEqual(["运营商", "源站点", "源省份", "目的站点／目标"]);
     expect(rows[0]).toContain("判定 3.2.2.1 往返时延平均值≤200毫秒");
     const col = rows[0]!.indexOf("判定 3.2.2.1 往返时延平均值≤200毫秒");
@@ -113,7 +118,7 @@ describe("renderCsv", () => {
 
   it("round-trips a site id holding commas, quotes and a newline", () => {
     const site = 'bj,"01"\nsite';
-    const rows = parseCsv(renderCsv(buildReport(reportFixture({ site }), opts("en"))).slice(1));
+    const rows = parseCsv(renderCsv(buildReportFromResults(reportFixture({ site }), opts("en"))).slice(1));
     expect(rows).toHaveLength(3);
     expect(rows[1]![1]).toBe(site);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { renderHtml } from "../../../collector/report/html.js";
-import { buildReport, type ReportOptions } from "../../../collector/report/model.js";
+import { buildReportFromResults, type ReportOptions } from "../../../collector/report/model.js";
 import { lineChart, niceTicks, project, timeTicks } from "../../../collector/report/svg.js";
 import { REPORT_T0, reportFixture } from "../../helpers/rollup-fixtures.js";
 
@@ -31,8 +31,8 @@ function verdictCells(row: string): Record<string, [string, string]> {
 }
 
 describe("renderHtml", () => {
-  const en = renderHtml(buildReport(reportFixture(), opts("en")));
-  const zh = renderHtml(buildReport(reportFixture(), opts("zh")));
+  const en = renderHtml(buildReportFromResults(reportFixture(), opts("en")));
+  const zh = renderHtml(buildReportFromResults(reportFixture(), opts("zh")));
 
   it("says pass or fail in words in each verdict cell", () => {
     // bj→gz: RTT 40 ≤ 200, DV 10 ≤ 80, loss 0.01 ≤ 0.02, availability 12/12 = 100 % ≥ 99.9 %.
@@ -89,7 +89,9 @@ describe("renderHtml", () => {
 
   it("escapes a hostile site id and operator everywhere", () => {
     const evil = `x"><script>alert(1)</script><img src=x onerror=alert(2)>&`;
-    const html = renderHtml(buildReport(reportFixture({ site: evil, operator: `<b>op</b>` }), opts("en")));
+    const html = renderHtml(
+      buildReportFromResults(reportFixture({ site: evil, operator: `<b>op</b>` }), opts("en")),
+    );
     expect(html).not.toContain("<script>");
     expect(html).not.toContain("<img");
     expect(html).not.toContain("<b>op</b>");
@@ -112,7 +114,7 @@ describe("renderHtml", () => {
   });
 
   it("says so when there are no results", () => {
-    const html = renderHtml(buildReport([], opts("zh")));
+    const html = renderHtml(buildReportFromResults([], opts("zh")));
     expect(html).toContain('<p data-testid="no-results">本周期内没有测量结果。</p>');
   });
 });

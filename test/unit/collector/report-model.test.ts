@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildReport, renderJson, seriesPeriod } from "../../../collector/report/model.js";
+import { buildReportFromResults, renderJson, seriesPeriod } from "../../../collector/report/model.js";
 import { REPORT_T0, reportFixture, rollupResult } from "../../helpers/rollup-fixtures.js";
 
 const HOUR = 3_600_000;
@@ -7,24 +7,27 @@ const DAY = 24 * HOUR;
 const GENERATED = Date.UTC(2026, 2, 3, 8, 30);
 
 describe("buildReport", () => {
-  const model = buildReport(reportFixture(), {
+  const model = buildReportFromResults(reportFixture(), {
     from_ms: REPORT_T0,
     to_ms: REPORT_T0 + HOUR,
     period: "hour",
     lang: "en",
     generated_at_ms: GENERATED,
+    timezone: "UTC",
     sites: [{ site: "bj-01", province: "110000", latitude: 39.9, longitude: 116.4 }],
   });
 
   it("carries the period and the passed-in generation time", () => {
     expect(model.period).toEqual({
       kind: "hour",
-      from: "2026-03-02T00:00:00.000Z",
-      to: "2026-03-02T01:00:00.000Z",
+      from: "2026-03-02T00:00:00+00:00",
+      to: "2026-03-02T01:00:00+00:00",
       from_ms: REPORT_T0,
       to_ms: REPORT_T0 + HOUR,
     });
-    expect(model.generated_at).toBe("2026-03-03T08:30:00.000Z");
+    expect(model.generated_at).toBe("2026-03-03T08:30:00+00:00");
+    expect(model.timezone).toBe("UTC");
+    expect(model.coverage_floor).toBe(0.9);
     expect(model.title).toBe("Internet service quality compliance report");
   });
 
@@ -105,21 +108,23 @@ describe("buildReport", () => {
   it("folds both directions of a pair into one map link, the worse verdict winning", () => {
     // bj→gz passes (RTT 40); gz→bj fails (RTT 300 > 200): one link, fail.
     const results = [
-      rollupResult({ start_ms: REPORT_T0, rtt_mean_ms: 40 }),
+      rollupResult({ start_ms: REPORT_T0, duration_ms: 5 * 60_000, rtt_mean_ms: 40 }),
       rollupResult({
         start_ms: REPORT_T0,
+        duration_ms: 5 * 60_000,
         site: "gz-01",
         province: "440000",
         peer: { site: "bj-01", province: "110000" },
         rtt_mean_ms: 300,
       }),
     ];
-    const m = buildReport(results, {
+    const m = buildReportFromResults(results, {
       from_ms: REPORT_T0,
       to_ms: REPORT_T0 + 5 * 60_000,
       period: "all",
       lang: "zh",
       generated_at_ms: GENERATED,
+      timezone: "UTC",
     });
     expect(m.operators[0]!.links).toEqual([
       { from: "bj-01", to: "gz-01", distance_km: 1890.4, verdict: "fail" },
@@ -131,24 +136,26 @@ describe("buildReport", () => {
     // Beijing (39.9042, 116.4074) → Guangzhou (23.1291, 113.2644): haversine ≈ 1888.6 km.
     const r = rollupResult({ start_ms: REPORT_T0 });
     delete r.test.distance_km;
-    const m = buildReport([r], {
+    const m = buildReportFromResults([r], {
       from_ms: REPORT_T0,
       to_ms: REPORT_T0 + HOUR,
       period: "all",
       lang: "en",
       generated_at_ms: GENERATED,
+      timezone: "UTC",
       sites: [
         { site: "bj-01", province: "110000", latitude: 39.9042, longitude: 116.4074 },
         { site: "gz-01", province: "440000", latitude: 23.1291, longitude: 113.2644 },
       ],
     });
     expect(m.operators[0]!.links[0]!.distance_km).toBeCloseTo(1888.6, 0);
-    const bare = buildReport([r], {
+    const bare = buildReportFromResults([r], {
       from_ms: REPORT_T0,
       to_ms: REPORT_T0 + HOUR,
       period: "all",
       lang: "en",
       generated_at_ms: GENERATED,
+      timezone: "UTC",
     });
     // Province "BJ" is no known province: bj-01 is unplaced and no distance is guessed.
     expect(bare.operators[0]!.sites.map((s) => s.placed)).toEqual(["unplaced", "unplaced"]);

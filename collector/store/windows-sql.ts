@@ -1,0 +1,200 @@
+import { MEASURED_MIN_MS } from "../windows.js";
+
+/**
+ * The window table's rules in SQL: the same as collector/windows.ts (intervalSums, classify,
+ * windowRowsFromResults), which is the reference a test holds this against on both backends.
+ * `source` is any relation with the `results` columns: the rows an INSERT … RETURNING just stored
+ * (ingest), or `results` itself over a range (rebuild after migration 3, the benchmark's bulk load).
+ */
+
+const WINDOW_ORIGIN = "'2000-01-01T00:00:00Z'::timestamptz";
+
+const KEY = "operator, agent_site, peer, test_id, method, packet_size_bytes";
+
+/** Additive columns, in windows.ts's order; `win` makes each one's per-result value. */
+const SUMS: ReadonlyArray<[column: string, value: string]> = [
+  ["results", "nd::int"],
+  ["errors", "(nd AND status = 'error')::int"],
+  ["faults", "(nd AND c_fault)::int"],
+  ["diagnostic", "(NOT nd)::int"],
+  ["flagged_integrity", "(j0 AND c_integrity)::int"],
+  ["flagged_timing", "(j0 AND c_timing)::int"],
+  ["flagged_unsynced", "(j0 AND c_unsynced)::int"],
+  ["dv_few", "(t0 AND received = 1)::int"],
+  ["rtt_n", "(t0 AND rtt_mean_ms IS NOT NULL)::int"],
+  ["rtt_sum", "CASE WHEN t0 AND rtt_mean_ms IS NOT NULL THEN rtt_mean_ms ELSE 0 END"],
+  ["dv_rt_n", "(dv0 AND dv_basis = 'round-trip')::int"],
+  ["dv_rt_sum", "CASE WHEN dv0 AND dv_basis = 'round-trip' THEN dv_max_minus_min_ms ELSE 0 END"],
+  ["dv_fwd_n", "(dv0 AND dv_basis = 'one-way-forward' AND NOT c_unsynced)::int"],
+  [
+    "dv_fwd_sum",
+    "CASE WHEN dv0 AND dv_basis = 'one-way-forward' AND NOT c_unsynced THEN dv_max_minus_min_ms ELSE 0 END",
+  ],
+  ["dv_rev_n", "(dv0 AND dv_basis = 'one-way-reverse' AND NOT c_unsynced)::int"],
+  [
+    "dv_rev_sum",
+    "CASE WHEN dv0 AND dv_basis = 'one-way-reverse' AND NOT c_unsynced THEN dv_max_minus_min_ms ELSE 0 END",
+  ],
+  ["loss_n", "l0::int"],
+  ["loss_sum", "CASE WHEN l0 THEN lost::double precision / sent ELSE 0 END"],
+  ["sent", "CASE WHEN l0 THEN sent ELSE 0 END"],
+  ["lost", "CASE WHEN l0 THEN lost ELSE 0 END"],
+  ["ow_n", "ow0::int"],
+  ["ow_sum", "CASE WHEN ow0 THEN ow_forward_mean_ms ELSE 0 END"],
+];
+
+export const WINDOW_SUM_COLUMNS = SUMS.map(([c]) => c);
+
+/** The columns of `results` the window rules read: only these are carried through the CTEs. */
+const SOURCE_COLUMNS = [
+  "operator",
+  "agent_site",
+  "agent_province",
+  "test_id",
+  "method",
+  "packet_size_bytes",
+  "peer_province",
+  "profile",
+  "distance_km",
+  "interval_start",
+  "interval_end",
+  "status",
+  "sent",
+  "received",
+  "lost",
+  "rtt_mean_ms",
+  "dv_max_minus_min_ms",
+  "dv_basis",
+  "ow_forward_mean_ms",
+  "ow_clock_synced",
+];
+
+/**
+ * Classify each source row once (windows.ts `classify`): nd = not diagnostic; j0 = judged at all (not a
+ * fault); l0 = counts for loss; t0 = counts for delay; dv0 = has a max − min over ≥ 2 packets; ow0 =
+ * synced one-way forward mean; p0 = probes for availability.
+ */
+function classified(source: string): string {
+  return `
+  c AS (
+    SELECT ${SOURCE_COLUMNS.map((c) => `s.${c}`).join(", ")},
+      coalesce(s.peer_site, s.target) AS peer,
+      CASE WHEN s.peer_site IS NULL THEN 'target' ELSE 'site' END AS to_kind,
+      date_bin('5 minutes', s.interval_start, ${WINDOW_ORIGIN}) AS first_window,
+      NOT (s.diagnostic OR 'diagnostic' = ANY(s.flags)) AS nd,
+      s.status = 'fault' AS c_fault,
+      s.flags && ARRAY['aborted', 'rtt-below-light-bound']::text[] AS c_integrity,
+      s.flags && ARRAY['host-timing', 'clock-step']::text[] AS c_timing,
+      'clock-unsynced' = ANY(s.flags) AS c_unsynced
+    FROM (${source}) s
+  ),
+  c1 AS (SELECT c.*, nd AND NOT c_fault AS j0 FROM c),
+  c2 AS (SELECT c1.*, j0 AND NOT c_integrity AND sent > 0 AS l0, j0 AND NOT c_integrity AND NOT c_timing AS t0 FROM c1),
+  c3 AS (
+    SELECT c2.*,
+      t0 AND received >= 2 AND dv_max_minus_min_ms IS NOT NULL AS dv0,
+      t0 AND NOT c_unsynced AND coalesce(ow_clock_synced, false) AND ow_forward_mean_ms IS NOT NULL
+         AND rtt_mean_ms IS NOT NULL AS ow0,
+      j0 AND NOT c_integrity AND sent > 0 AS p0
+    FROM c2
+  )`;
+}
+
+/** Per-window rows (key, window_start, attributes, sums, probed time) from `source`. */
+function windowSelect(source: string): string {
+  const zeros = SUMS.map(([c]) => `0 AS ${c}`).join(", ");
+  return `
+WITH ${classified(source)},
+  parts AS (
+    SELECT ${KEY}, first_window AS window_start, agent_province, to_kind, peer_province, profile, distance_km,
+      ${SUMS.map(([c, v]) => `${v} AS ${c}`).join(", ")},
+      0::bigint AS probed_ms, 0::bigint AS w_sent, 0::bigint AS w_lost
+    FROM c3
+    UNION ALL
+    SELECT ${KEY}, w.ws, agent_province, to_kind, peer_province, profile, distance_km, ${zeros},
+      (extract(epoch FROM least(interval_end, w.ws + interval '5 minutes') - greatest(interval_start, w.ws)) * 1000)::bigint,
+      sent, lost
+    FROM c3 CROSS JOIN LATERAL generate_series(first_window, interval_end - interval '1 microsecond', interval '5 minutes') AS w(ws)
+    WHERE p0 AND least(interval_end, w.ws + interval '5 minutes') > greatest(interval_start, w.ws)
+  )
+SELECT ${KEY}, window_start,
+  max(agent_province) AS agent_province, max(to_kind) AS to_kind, max(peer_province) AS peer_province,
+  max(profile) AS profile, max(distance_km) AS distance_km,
+  ${SUMS.map(([c]) => `sum(${c}) AS ${c}`).join(", ")},
+  sum(probed_ms) AS probed_ms, sum(w_sent) AS w_sent, sum(w_lost) AS w_lost
+FROM parts
+GROUP BY ${KEY}, window_start`;
+}
+
+const WINDOW_COLUMNS = [
+  ...KEY.split(", "),
+  "window_start",
+  "agent_province",
+  "to_kind",
+  "peer_province",
+  "profile",
+  "distance_km",
+  ...SUMS.map(([c]) => c),
+  "probed_ms",
+  "w_sent",
+  "w_lost",
+];
+
+/** INSERT … ON CONFLICT that adds `source`'s contribution to the window table. */
+export function windowUpsert(source: string): string {
+  const add = [...SUMS.map(([c]) => c), "probed_ms", "w_sent", "w_lost"]
+    .map((c) => `${c} = windows.${c} + EXCLUDED.${c}`)
+    .join(", ");
+  return `
+INSERT INTO windows (${WINDOW_COLUMNS.join(", ")})
+${windowSelect(source)}
+ON CONFLICT (${KEY}, window_start) DO UPDATE SET
+  agent_province = EXCLUDED.agent_province, to_kind = EXCLUDED.to_kind, peer_province = EXCLUDED.peer_province,
+  profile = EXCLUDED.profile, distance_km = coalesce(EXCLUDED.distance_km, windows.distance_km),
+  ${add}`;
+}
+
+/** INSERT … ON CONFLICT that counts `source`'s faults and errors per key, window and code. */
+export function faultUpsert(source: string): string {
+  return `
+INSERT INTO fault_windows (${KEY}, window_start, status, code, n, last_at, last_message)
+SELECT ${KEY}, window_start, status, code, count(*)::int,
+  max(interval_start), (array_agg(message ORDER BY interval_start DESC))[1]
+FROM (
+  SELECT operator, agent_site, coalesce(peer_site, target) AS peer, test_id, method, packet_size_bytes,
+    date_bin('5 minutes', interval_start, ${WINDOW_ORIGIN}) AS window_start, status,
+    coalesce(error_code, 'UNKNOWN') AS code, coalesce(error_message, '') AS message, interval_start
+  FROM (${source}) s
+  WHERE status <> 'ok' AND NOT (diagnostic OR 'diagnostic' = ANY(flags))
+) f
+GROUP BY ${KEY}, window_start, status, code
+ON CONFLICT (${KEY}, window_start, status, code) DO UPDATE SET
+  n = fault_windows.n + EXCLUDED.n,
+  last_message = CASE WHEN EXCLUDED.last_at >= fault_windows.last_at THEN EXCLUDED.last_message ELSE fault_windows.last_message END,
+  last_at = greatest(EXCLUDED.last_at, fault_windows.last_at)`;
+}
+
+/**
+ * The report's query: window sums per key and bucket. $1 = bucket starts (ascending, contiguous),
+ * $2 / $3 = range [from, to). width_bucket finds each window's bucket by binary search in $1.
+ */
+export const AGGREGATE_SQL = `
+SELECT operator, agent_site AS from_site, peer AS "to", test_id, method, packet_size_bytes,
+  max(agent_province) AS from_province, max(to_kind) AS to_kind, max(peer_province) AS to_province,
+  max(profile) AS profile, max(distance_km) AS distance_km,
+  width_bucket(window_start, $1::timestamptz[]) - 1 AS bucket,
+  ${SUMS.map(([c]) => (c.endsWith("_sum") ? `sum(${c})::double precision AS ${c}` : `sum(${c})::bigint AS ${c}`)).join(",\n  ")},
+  count(*) FILTER (WHERE probed_ms >= ${MEASURED_MIN_MS})::int AS measured,
+  count(*) FILTER (WHERE probed_ms >= ${MEASURED_MIN_MS} AND 4 * w_lost <= 3 * w_sent)::int AS available
+FROM windows
+WHERE window_start >= $2::timestamptz AND window_start < $3::timestamptz
+GROUP BY ${KEY}, width_bucket(window_start, $1::timestamptz[])`;
+
+/** Faults and errors per key and code over [from, to): count and the latest message. */
+export const FAULTS_SQL = `
+SELECT operator, agent_site AS from_site, peer AS "to", test_id, method, packet_size_bytes, status, code,
+  sum(n)::bigint AS count, max(last_at) AS last_at, (array_agg(last_message ORDER BY last_at DESC))[1] AS last_message
+FROM fault_windows
+WHERE window_start >= $1::timestamptz AND window_start < $2::timestamptz
+GROUP BY ${KEY}, status, code
+ORDER BY operator, agent_site, peer, test_id, status, code`;

@@ -1,0 +1,263 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { silentLogger } from "../../agent/log.js";
+import type { ResultMessage } from "../../agent/publish/message.js";
+import { Ingest } from "../../collector/ingest.js";
+import { ReportServer } from "../../collector/report/server.js";
+import { openPostgresStore } from "../../collector/store/postgres.js";
+import { faultUpsert, windowUpsert } from "../../collector/store/windows-sql.js";
+import { isoInZone } from "../../collector/timezone.js";
+import { buildResult, resultTopic } from "../lab/result-factory.js";
+import { table } from "./common.js";
+
+/**
+ * `npm run bench:report`: a national month in PostgreSQL, and how fast the monthly report comes back.
+ *
+ * 1. A fresh database (dropped at the end), migrated.
+ * 2. Ingest rate through the real path (JSON payload → validate → Ingest batches → INSERT with the
+ *    window and fault upserts in one statement): the first BENCH_SAMPLE_MINUTES of the month for every
+ *    pair, as result messages.
+ * 3. The rest of the month by bulk SQL (generate_series rows with the columns of `results`, payload
+ *    reduced to the key fields): the first BENCH_STORE_DAYS days stored in `results` and their windows
+ *    rebuilt with ingest's SQL (`rebuildWindows`); the later days fed to the same window and fault SQL
+ *    directly. The window table is what a month of ingest would have built; the report reads only it.
+ * 4. The monthly report (November 2026 in Asia/Shanghai, period=day) as HTML, CSV and JSON from the
+ *    collector's ReportServer over HTTP, cache cold (a new server per format), with this process's RSS
+ *    sampled every 20 ms (the report runs in the collector's process).
+ *
+ * Goals (issue 9): each report ≤ 5 s with RSS ≤ 300 MB; ingest ≥ 20,000 results/s.
+ * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), QOSPROBE_BENCH_PG_URL.
+ */
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 300);
+const SAMPLE_MINUTES = Number(process.env.BENCH_SAMPLE_MINUTES ?? 240);
+const ADMIN_URL = process.env.QOSPROBE_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const ZONE = "Asia/Shanghai";
+/** November 2026 in Beijing time: [2026-11-01T00:00+08:00, 2026-12-01T00:00+08:00). */
+const MONTH_FROM = Date.parse("2026-11-01T00:00:00+08:00");
+const MONTH_TO = Date.parse("2026-12-01T00:00:00+08:00");
+const MINUTES = (MONTH_TO - MONTH_FROM) / 60_000;
+const SITES = 25;
+/** Days whose results are stored as rows (the rest feed the window SQL directly). */
+const STORE_DAYS = Number(process.env.BENCH_STORE_DAYS ?? 1);
+
+/** Pair p: from site p % 25 to another site, test id unique per pair; 25 sites × 12 peers = 300. */
+function pairOf(p: number): { site: string; peer: string; test: string } {
+  const a = p % SITES;
+  const b = (a + 1 + Math.floor(p / SITES)) % SITES;
+  return { site: `s${a}`, peer: `s${b}`, test: `t${p}-stamp` };
+}
+
+function sampleResult(p: number, minute: number, seq: number): ResultMessage {
+  const { site, peer, test } = pairOf(p);
+  const m = buildResult({
+    seq,
+    site,
+    operator: "op-bench",
+    province: "110000",
+    testId: test,
+    peerSite: peer,
+    peerProvince: "440000",
+    sent: 60,
+    received: 60 - (minute % 97 === p % 97 ? 3 : 0),
+    rttMeanMs: 30 + (p % 50),
+    intervalStart: new Date(MONTH_FROM + minute * 60_000).toISOString(),
+  });
+  m.test.rate_pps = 1;
+  return m;
+}
+
+/**
+ * Results minutes [$1, $2) of every pair, generated in SQL with the columns (and names) of `results`:
+ * pair p loses its route for an hour on day p % 30 (sent 60, received 0: an outage), pairs ≡ 7 mod 50
+ * have a key mismatch (status fault) for 2 hours on day 3, every 97th minute loses 3 packets.
+ */
+const BULK_SELECT = `
+SELECT gen_random_uuid() AS id, now() AS received_at, (m + 1)::bigint AS seq, st AS status,
+  'op-bench'::text AS operator, 's' || (p % ${SITES}) AS agent_site, '110000'::text AS agent_province,
+  '0.1.0'::text AS agent_version, 't' || p || '-stamp' AS test_id, 'stamp'::text AS method,
+  'stamp://198.51.100.7:862'::text AS target, 's' || ((p % ${SITES} + 1 + p / ${SITES}) % ${SITES}) AS peer_site,
+  '440000'::text AS peer_province, 1890.4::double precision AS distance_km, 128 AS packet_size_bytes,
+  false AS diagnostic, t AS interval_start, t + interval '1 minute' AS interval_end, 60 AS sent,
+  rcv AS received, 60 - rcv AS lost, 0 AS duplicates, 0 AS reordered, 0 AS late,
+  (60 - rcv) / 60.0::double precision AS loss_ratio, rtt AS rtt_mean_ms, rtt - 2.5 AS rtt_min_ms,
+  rtt + 9.5 AS rtt_max_ms, rtt AS rtt_median_ms, rtt + 3 AS rtt_p95_ms, rtt + 6 AS rtt_p99_ms,
+  CASE WHEN rcv >= 2 THEN 12.0::double precision END AS dv_max_minus_min_ms, 'round-trip'::text AS dv_basis,
+  'internet-3.2.2'::text AS profile, 'round-trip'::text AS delay_basis, 'pass'::text AS verdict_rtt,
+  'pass'::text AS verdict_delay_variation, CASE WHEN rcv = 60 THEN 'pass' ELSE 'fail' END AS verdict_loss,
+  jsonb_build_object('schema', 'qosprobe.result/1', 'bulk', true, 'test', 't' || p || '-stamp') AS payload,
+  CASE WHEN st = 'fault' THEN 'STAMP_HMAC' END AS error_code,
+  CASE WHEN st = 'fault' THEN 'HMAC mismatch' END AS error_message, '{}'::text[] AS flags,
+  NULL::double precision AS ow_forward_mean_ms, NULL::boolean AS ow_clock_synced
+FROM generate_series(0, ${PAIRS - 1}) AS p,
+  generate_series($1::int, $2::int - 1) AS m,
+  LATERAL (SELECT to_timestamp(${MONTH_FROM / 1000} + m * 60) AS t,
+    CASE WHEN m / 1440 = p % 30 AND m % 1440 BETWEEN 600 AND 659 THEN 0
+         WHEN m % 97 = p % 97 THEN 57 ELSE 60 END AS rcv0,
+    CASE WHEN p % 50 = 7 AND m / 1440 = 3 AND m % 1440 < 120 THEN 'fault' ELSE 'ok' END AS st) x,
+  LATERAL (SELECT CASE WHEN st = 'fault' THEN 0 ELSE rcv0 END AS rcv,
+    CASE WHEN st = 'fault' OR rcv0 = 0 THEN NULL ELSE 30 + p % 50 + random() * 4 END AS rtt) y`;
+
+/** The same rows without what no rollup reads (id, payload): nothing to store, nothing to compute. */
+const WINDOW_SOURCE = BULK_SELECT.replace("gen_random_uuid() AS id", "NULL::uuid AS id").replace(
+  /jsonb_build_object\([^)]*\) AS payload/,
+  "NULL::jsonb AS payload",
+);
+
+function mb(bytes: number): string {
+  return `${(bytes / 1_048_576).toFixed(0)} MB`;
+}
+
+async function main(): Promise<void> {
+  const dbName = `qosprobe_bench_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const dbUrl = new URL(ADMIN_URL);
+  dbUrl.pathname = `/${dbName}`;
+  const store = openPostgresStore({ url: dbUrl.toString(), log: silentLogger() });
+  const rows: string[][] = [["step", "figure"]];
+  try {
+    await store.migrate();
+    const total = PAIRS * MINUTES;
+    console.log(`bench:report: ${PAIRS} pairs × ${MINUTES} minutes = ${total.toLocaleString("en")} results`);
+
+    // 2. Ingest through the real path.
+    const payloads: Array<[string, string]> = [];
+    let seq = 0;
+    for (let minute = 0; minute < SAMPLE_MINUTES; minute++) {
+      for (let p = 0; p < PAIRS; p++) {
+        const m = sampleResult(p, minute, ++seq);
+        payloads.push([resultTopic(m), JSON.stringify(m)]);
+      }
+    }
+    const ingest = new Ingest({ store, log: silentLogger(), batchSize: 2000, maxPending: 1_000_000 });
+    ingest.start();
+    const t0 = performance.now();
+    const outcomes = await Promise.all([...payloads.map(([t, b]) => ingest.accept(t, b)), ingest.stop()]);
+    const ingestS = (performance.now() - t0) / 1000;
+    const stored = outcomes.filter((o) => o === "stored").length;
+    payloads.length = 0;
+    console.log(`ingest: ${stored} stored in ${ingestS.toFixed(1)} s`);
+    rows.push([
+      `ingest (validate + INSERT + window upsert, batches of 2000), ${stored.toLocaleString("en")} results`,
+      `${Math.round(stored / ingestS).toLocaleString("en")} results/s`,
+    ]);
+
+    // 3. Bulk month, then the same window SQL over it, a day at a time.
+    const db = new pg.Client({ connectionString: dbUrl.toString() });
+    // The final DROP … WITH (FORCE) ends this connection if a step failed: not a second failure.
+    db.on("error", () => {});
+    await db.connect();
+    const tb = performance.now();
+    // The monthly partitions the bulk rows fall in (ingest makes them on demand; bulk SQL cannot).
+    for (const t of [MONTH_FROM, MONTH_TO - 1]) {
+      await db.query("SELECT qosprobe_results_partition($1::timestamptz)", [new Date(t).toISOString()]);
+    }
+    const DAY_MIN = 1440;
+    // Days [0, STORE_DAYS): results stored (bulk INSERT after the ingested sample), then the window
+    // and fault tables rebuilt from them with ingest's SQL. Later days: the same window and fault SQL
+    // run over the generated rows directly (windowUpsert(source)), not storing 12 M payload rows
+    // (this shared 2-core machine cannot write them in the time available); the report reads only
+    // the window tables, so what it is timed on is the same.
+    for (let m = SAMPLE_MINUTES; m < STORE_DAYS * DAY_MIN; ) {
+      const end = Math.min(MINUTES, (Math.floor(m / DAY_MIN) + 1) * DAY_MIN);
+      await db.query(`INSERT INTO results SELECT * FROM (${BULK_SELECT}) b`, [m, end]);
+      m = end;
+    }
+    const bulkS = (performance.now() - tb) / 1000;
+    console.log(`bulk results (${STORE_DAYS} days): ${bulkS.toFixed(0)} s`);
+    const tw = performance.now();
+    for (let d = 0; d * DAY_MIN < MINUTES; d++) {
+      const t1 = performance.now();
+      if (d < STORE_DAYS) {
+        const from = MONTH_FROM + d * DAY_MIN * 60_000;
+        await store.rebuildWindows({ from: new Date(from), to: new Date(from + DAY_MIN * 60_000) });
+      } else {
+        const range = [d * DAY_MIN, Math.min(MINUTES, (d + 1) * DAY_MIN)];
+        await db.query(windowUpsert(WINDOW_SOURCE), range);
+        await db.query(faultUpsert(WINDOW_SOURCE), range);
+      }
+      console.log(`day ${d + 1}: windows in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+    }
+    const winS = (performance.now() - tw) / 1000;
+    await db.query("VACUUM ANALYZE windows");
+    await db.query("VACUUM ANALYZE fault_windows");
+    const counts = (
+      await db.query<{ r: string; w: string; f: string }>(
+        "SELECT (SELECT count(*) FROM results) r, (SELECT count(*) FROM windows) w, (SELECT count(*) FROM fault_windows) f",
+      )
+    ).rows[0];
+    const size = (
+      await db.query<{ s: string }>("SELECT pg_size_pretty(pg_database_size(current_database())) s")
+    ).rows[0];
+    await db.end();
+    rows.push([
+      `bulk-load results of day 1..${STORE_DAYS} (generate_series, ${PAIRS} pairs)`,
+      `${bulkS.toFixed(0)} s`,
+    ]);
+    rows.push([
+      `window + fault tables: rebuilt from stored results (days 1..${STORE_DAYS}), from generated rows (the rest)`,
+      `${winS.toFixed(0)} s`,
+    ]);
+    rows.push([
+      "stored",
+      `${Number(counts?.r).toLocaleString("en")} results, ${Number(counts?.w).toLocaleString("en")} windows, ${counts?.f} fault rows; database ${size?.s}`,
+    ]);
+
+    // 4. The monthly reports over HTTP, each on a cold cache, RSS sampled meanwhile.
+    (globalThis as { gc?: () => void }).gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    rows.push(["collector RSS before the reports", mb(rssBefore)]);
+    for (const [format, path] of [
+      ["html", "/"],
+      ["csv", "/report.csv"],
+      ["json", "/report.json"],
+    ] as const) {
+      const server = new ReportServer({
+        store,
+        log: silentLogger(),
+        host: "127.0.0.1",
+        port: 0,
+        lang: "zh",
+        period: "day",
+        window_days: 31,
+        sites: [],
+        timezone: ZONE,
+        coverage_floor: 0.9,
+        counters: () => ({}),
+        now: () => Date.parse("2026-12-05T00:00:00Z"),
+      });
+      const address = await server.start();
+      let peak = process.memoryUsage().rss;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 20);
+      const url = `http://127.0.0.1:${address.port}${path}?from=2026-11-01&to=2026-12-01&period=day`;
+      const ts = performance.now();
+      const res = await fetch(url);
+      const body = await res.arrayBuffer();
+      const s = (performance.now() - ts) / 1000;
+      clearInterval(sampler);
+      peak = Math.max(peak, process.memoryUsage().rss);
+      await server.stop();
+      if (res.status !== 200)
+        throw new Error(`${format}: HTTP ${res.status}: ${Buffer.from(body).toString()}`);
+      console.log(`${format}: ${s.toFixed(2)} s, ${mb(body.byteLength)}, peak RSS ${mb(peak)}`);
+      rows.push([
+        `monthly report ${format} (${isoInZone(MONTH_FROM, ZONE)} → ${isoInZone(MONTH_TO, ZONE)}, per day)`,
+        `${s.toFixed(2)} s, ${(body.byteLength / 1_048_576).toFixed(1)} MB, peak RSS ${mb(peak)}`,
+      ]);
+      (globalThis as { gc?: () => void }).gc?.();
+    }
+    console.log(table(rows));
+  } finally {
+    await store.close().catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
