@@ -13,9 +13,12 @@ describe("loadMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds the shipped migrations: 001-initial creates the three tables", async () => {
+  it("finds the shipped migrations: 001-initial creates the three tables, 002 the agent seq watermark", async () => {
     const shipped = await loadMigrations();
-    expect(shipped.map((m) => [m.version, m.name])).toEqual([[1, "initial"]]);
+    expect(shipped.map((m) => [m.version, m.name])).toEqual([
+      [1, "initial"],
+      [2, "agent-seqs"],
+    ]);
     const creates = [...(shipped[0]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
     expect(creates).toEqual(["results", "rejects", "site_status"]);
   });
