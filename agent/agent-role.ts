@@ -40,7 +40,7 @@ export async function runAgentRole(configPath: string, log: Logger): Promise<voi
     reloading = reloading.then(async () => {
       try {
         const next = await readConfig(configPath);
-        await agent.reload(next.config, next.hash);
+        await agent.reloadLocal(next.config, next.hash);
       } catch (err) {
         if (err instanceof ConfigError) {
           log.error(

@@ -4,6 +4,7 @@ import { buildPublisher, buildReflector } from "./agent-parts.js";
 import { type Clock, systemClock } from "./clock.js";
 import { ownTests, siteById } from "./config/pairs.js";
 import type { AgentConfig } from "./config/schema.js";
+import { AgentControl, type BrokerAddress } from "./control/agent-control.js";
 import { acquireDirLock, type DirLock } from "./dir-lock.js";
 import { offlineStatus, onlineStatus, writeStatusFile } from "./heartbeat.js";
 import { readClockSync } from "./host/clock-sync.js";
@@ -57,6 +58,9 @@ export class Agent {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private clockSync: ClockSyncState = { synced: false, source: "unknown" };
   private startedAt = 0;
+  /** The signed-configuration control plane, when the local file has a control section. */
+  private control: AgentControl | undefined;
+  private brokerAddress: BrokerAddress | undefined;
   private results = 0;
 
   constructor(opts: AgentOptions) {
@@ -100,6 +104,7 @@ export class Agent {
       hint: "another agent for this site is running; stop it or give this one its own agent.data_dir",
     });
     try {
+      await this.openControl();
       this.clockSync = await readClockSync();
       const outbox = new Outbox({
         dir: join(this.dataDir, "outbox"),
@@ -115,6 +120,7 @@ export class Agent {
         `outbox open: ${report.replayed} undelivered results to replay, next seq ${report.next_seq}`,
       );
       await this.startPublishing();
+      if (this.brokerAddress) this.control?.start(this.brokerAddress);
       await this.startReflector();
       this.startScheduler();
       await this.heartbeat();
@@ -133,6 +139,8 @@ export class Agent {
     const deadline = opts.deadline_ms ?? DEFAULT_STOP_DEADLINE_MS;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    await this.control?.stop();
+    this.control = undefined;
     await this.scheduler?.stop();
     this.scheduler = undefined;
     const publisher = this.publisher;
@@ -212,6 +220,56 @@ export class Agent {
     await this.heartbeat();
   }
 
+  /**
+   * The local file changed (SIGHUP). With a control section it is the bootstrap: its local sections
+   * (agent, mqtt, control) are merged with the live signed mesh before applying; without one, it is the
+   * whole configuration, as before.
+   */
+  async reloadLocal(next: AgentConfig, nextHash: string): Promise<void> {
+    if (!this.control && !next.control) return this.reload(next, nextHash);
+    if (!this.control) {
+      // A control section appears: its last-known-good (if any) applies at once.
+      const restored = await this.openControl(next, false);
+      await this.reload(restored?.config ?? next, restored?.hash ?? nextHash);
+      if (this.brokerAddress) (this.control as AgentControl | undefined)?.start(this.brokerAddress);
+      return;
+    }
+    const effective = await this.control.localChanged(next, nextHash);
+    if (!next.control) {
+      this.control = undefined;
+      return this.reload(next, nextHash);
+    }
+    try {
+      await this.reload(effective.config, effective.hash);
+    } finally {
+      this.control?.restart(this.brokerAddress);
+    }
+  }
+
+  /** Pins and last-known-good: a reboot without a broker runs the last accepted signed configuration. */
+  private async openControl(
+    bootstrap: AgentConfig = this.config,
+    adopt = true,
+  ): Promise<{ config: AgentConfig; hash: string } | null | undefined> {
+    if (!bootstrap.control) return undefined;
+    this.control = new AgentControl({
+      bootstrap,
+      dataDir: this.dataDir,
+      identity: this.identity,
+      topics: this.topics,
+      log: this.log,
+      clock: this.clock,
+      env: this.env,
+      apply: (config, hash) => this.reload(config, hash),
+    });
+    const restored = await this.control.restore();
+    if (restored && adopt) {
+      this.config = restored.config;
+      this.configHash = restored.hash;
+    }
+    return restored;
+  }
+
   private async startPublishing(): Promise<void> {
     const cfg = this.config;
     let url: string;
@@ -226,6 +284,7 @@ export class Agent {
       url = this.broker.url;
       protocolVersion = 4; // aedes speaks MQTT 3.1.1 only
     }
+    this.brokerAddress = { url, protocolVersion };
     const publisher = buildPublisher(
       cfg,
       { url, protocolVersion },
@@ -318,6 +377,7 @@ export class Agent {
         uptime_s: Math.round((this.clock.now() - this.startedAt) / 1000),
         mqtt: this.publisher?.counters() ?? { published: 0, acked: 0, failed: 0 },
       });
+      if (this.control) Object.assign(status, this.control.heartbeat());
       await writeStatusFile(this.dataDir, status);
       if (this.publisher?.connected) {
         await this.publisher.publishRetained(statusTopic(this.topics), JSON.stringify(status));

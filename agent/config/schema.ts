@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { z } from "zod";
+import { ControlSchema } from "../control/config-schema.js";
 import { METHODS } from "../probe/prober.js";
 import { ProfileId } from "../publish/message.js";
 import { findProvince, provinceNames } from "./provinces.js";
@@ -282,9 +283,8 @@ export const AgentConfigObject = z
   .object({
     version: z.literal(1, { error: "this agent reads configuration version 1" }),
     config_version: z
-      .string()
-      .min(1)
-      .max(128)
+      // A signed mesh numbers its versions (config_version: 7); a label ("2026-11-25.1") still reads.
+      .union([z.string().min(1).max(128), z.number().int().nonnegative().transform(String)])
       .optional()
       .describe("the regulator's label for this configuration, echoed in heartbeats"),
     agent: AgentSection,
@@ -295,6 +295,9 @@ export const AgentConfigObject = z
     embedded_broker: EmbeddedBrokerSchema.prefault({}),
     heartbeat: HeartbeatSchema.prefault({}),
     outbox: OutboxSchema.prefault({}),
+    control: ControlSchema.optional().describe(
+      "signed configuration from the regulator (local file only): pinned keys, MQTT and HTTPS delivery",
+    ),
   })
   .strict();
 export type AgentConfigParsed = z.infer<typeof AgentConfigObject>;
