@@ -261,6 +261,7 @@ export class Agent {
       clock: this.clock,
       env: this.env,
       apply: (config, hash) => this.reload(config, hash),
+      decided: () => void this.heartbeat(),
     });
     const restored = await this.control.restore();
     if (restored && adopt) {

@@ -24,6 +24,8 @@ export interface AgentControlOptions {
   clock: Clock;
   env: Env;
   apply: (config: AgentConfig, hash: string) => Promise<void>;
+  /** After every decision: the agent republishes its heartbeat so the decision is visible at once. */
+  decided?: () => void;
 }
 
 /** What the heartbeat says about the signed configuration. */
@@ -56,6 +58,7 @@ export class AgentControl {
       clock: o.clock,
       apply: o.apply,
       ack: (ack) => this.channel?.publishAck(ack),
+      ...(o.decided ? { decided: o.decided } : {}),
     });
   }
 

@@ -51,6 +51,8 @@ export interface ConfigControlOptions {
   apply: (config: AgentConfig, hash: string) => Promise<void>;
   /** Where acks go (the MQTT control channel); called for every decision except a redelivery. */
   ack: (ack: ConfigAck) => void;
+  /** After every decision (the agent refreshes its heartbeat). */
+  decided?: () => void;
 }
 
 const LKG_FILE = "last-known-good.jws";
@@ -196,6 +198,12 @@ export class ConfigControl {
       return this.reject(source, null, null, reason, err instanceof EnvelopeRejected ? err.kid : undefined);
     }
     const { config_version: version, hash } = verified;
+    if (this.liveConfig && version === this.liveConfig.config_version && hash === this.liveConfig.hash) {
+      // The running configuration again (a retained message on a new connection, the same file over
+      // HTTPS after a restart): nothing to decide, nothing to answer.
+      this.opts.log.debug({ config_version: version, source }, "signed configuration: already running");
+      return null;
+    }
     const liveVersion = Math.max(this.floor, this.liveConfig?.config_version ?? 0);
     if (version <= liveVersion) {
       const what = version === liveVersion ? "replay" : "rollback";
@@ -275,6 +283,7 @@ export class ConfigControl {
         "signed configuration rejected; the running one stays",
       );
     this.opts.ack(makeAck(this.opts.identity, d, kid ?? null, this.liveConfig));
+    this.opts.decided?.();
     return d;
   }
 
