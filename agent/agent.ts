@@ -6,6 +6,8 @@ import { ownTests, siteById } from "./config/pairs.js";
 import type { AgentConfig } from "./config/schema.js";
 import { AgentControl, type BrokerAddress } from "./control/agent-control.js";
 import { acquireDirLock, type DirLock } from "./dir-lock.js";
+import { ResultChain } from "./evidence/chain.js";
+import { loadOrCreateDeviceKey } from "./evidence/device-key.js";
 import { offlineStatus, onlineStatus, writeStatusFile } from "./heartbeat.js";
 import { readClockSync } from "./host/clock-sync.js";
 import { collectHostFacts } from "./host/facts.js";
@@ -61,6 +63,8 @@ export class Agent {
   /** The signed-configuration control plane, when the local file has a control section. */
   private control: AgentControl | undefined;
   private brokerAddress: BrokerAddress | undefined;
+  /** Seals every result with prev + sig under this site's device key. */
+  private chain: ResultChain | undefined;
   private results = 0;
 
   constructor(opts: AgentOptions) {
@@ -105,6 +109,13 @@ export class Agent {
     });
     try {
       await this.openControl();
+      const deviceKey = await loadOrCreateDeviceKey(this.dataDir);
+      this.chain = new ResultChain(this.dataDir, deviceKey);
+      if (deviceKey.created)
+        this.log.info(
+          { device_key: deviceKey.public.jwk, kid: deviceKey.public.kid },
+          "device key created: register it as sites[].device_key",
+        );
       this.clockSync = await readClockSync();
       const outbox = new Outbox({
         dir: join(this.dataDir, "outbox"),
@@ -340,8 +351,9 @@ export class Agent {
         "result does not match the v1 schema",
       );
     }
+    const chain = this.chain;
     const seq = await outbox.append(resultTopic(this.topics, plan.test.id), (s) =>
-      Buffer.from(JSON.stringify({ ...result, seq: s })),
+      Buffer.from(JSON.stringify(chain ? chain.next({ ...result, seq: s }) : { ...result, seq: s })),
     );
     this.results += 1;
     this.log.info(
@@ -379,6 +391,8 @@ export class Agent {
         mqtt: this.publisher?.counters() ?? { published: 0, acked: 0, failed: 0 },
       });
       if (this.control) Object.assign(status, this.control.heartbeat());
+      if (this.chain)
+        Object.assign(status, { device_key: this.chain.publicJwk, device_key_id: this.chain.kid });
       await writeStatusFile(this.dataDir, status);
       if (this.publisher?.connected) {
         await this.publisher.publishRetained(statusTopic(this.topics), JSON.stringify(status));

@@ -228,7 +228,11 @@ program
   .option("--config <file>", "collector configuration: the database and the sites for the map")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
   .option("--data-dir <dir>", "PGlite directory (overrides the config)")
-  .addOption(new Option("--format <f>", "output format").choices(["html", "csv", "json"]).default("html"))
+  .addOption(
+    new Option("--format <f>", "output format (results: the signed result messages, JSON Lines, for verify)")
+      .choices(["html", "csv", "json", "results"])
+      .default("html"),
+  )
   .addOption(new Option("--lang <l>", "labels").choices(["zh", "en"]).default("zh"))
   .addOption(new Option("--period <p>", "rows per").choices(["hour", "day", "month", "all"]).default("month"))
   .option("-o, --out <file>", "write to a file instead of stdout")
@@ -291,6 +295,27 @@ program
   .action(async () => {
     const { schemaJson } = await import("./config/validate.js");
     process.stdout.write(`${schemaJson()}\n`);
+  });
+
+program
+  .command("verify")
+  .description("audit a results export offline: every signature and every agent's hash chain")
+  .argument("<export>", "JSON Lines of result messages (qos-probe report --format results), or a JSON array")
+  .requiredOption("--keys <mesh>", "the mesh file whose sites[].device_key registers each agent's key")
+  .addHelpText(
+    "after",
+    `
+  qos-probe report --config collector.yaml --from 2026-11-01 --to 2026-12-01 --format results -o nov.jsonl
+  qos-probe verify nov.jsonl --keys mesh.yaml
+
+Exit status 0: every result is signed by its site's registered key and every chain is unbroken.
+Exit status 1: each offending record is named (file:line, site, seq, id) with what is wrong.`,
+  )
+  .action(async (file: string, o) => {
+    const { readRegisteredKeys, verifyExport } = await import("../collector/verify.js");
+    const { ok, text } = await verifyExport(file, await readRegisteredKeys(o.keys));
+    (ok ? process.stdout : process.stderr).write(`${text}\n`);
+    process.exitCode = ok ? 0 : 1;
   });
 
 const configCmd = program

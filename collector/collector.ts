@@ -6,6 +6,7 @@ import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
 import { collectorSubscription, parseTopic } from "../agent/publish/topics.js";
 import type { CollectorConfig } from "./config.js";
+import { DeviceKeys } from "./evidence.js";
 import { Ingest, type IngestCounters, zeroIngestCounters } from "./ingest.js";
 import { ReportServer } from "./report/server.js";
 import { parseStatus } from "./status.js";
@@ -87,6 +88,7 @@ export class Collector {
       maxPending: Math.max(20 * config.ingest.batch_size, config.mqtt.connections * IN_FLIGHT),
       // Each delivery's PUBACK waits for its write: write what arrived as soon as the turn ends.
       groupCommit: true,
+      deviceKeys: new DeviceKeys(config.sites),
     });
     this.ingest = ingest;
     ingest.start();

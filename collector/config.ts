@@ -189,6 +189,7 @@ export function parseCollectorConfig(
       province: s.province,
       latitude: s.latitude,
       longitude: s.longitude,
+      ...(s.device_key ? { device_key: s.device_key } : {}),
     })),
   };
 }

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from "../agent/clock.js";
 import type { Logger } from "../agent/log.js";
 import type { ResultMessage } from "../agent/publish/message.js";
+import type { DeviceKeys } from "./evidence.js";
 import type { RejectInput, ResultStore } from "./store/store.js";
 import { validateResult } from "./validate.js";
 
@@ -20,6 +21,8 @@ export interface IngestOptions {
    * write runs, goes into one INSERT. For callers that wait on `accept` before acknowledging.
    */
   groupCommit?: boolean;
+  /** Registered device keys: a result from such a site must carry a signature that verifies. */
+  deviceKeys?: DeviceKeys;
 }
 
 /**
@@ -65,6 +68,7 @@ export class Ingest {
   private readonly flushIntervalMs: number;
   private readonly maxPending: number;
   private readonly groupCommit: boolean;
+  private readonly deviceKeys: DeviceKeys | undefined;
   /** A group-commit flush is already scheduled for the end of this turn. */
   private scheduled = false;
   private results: Waiting<ResultMessage>[] = [];
@@ -87,6 +91,7 @@ export class Ingest {
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.maxPending = options.maxPending ?? 20 * (options.batchSize ?? 500);
     this.groupCommit = options.groupCommit ?? false;
+    this.deviceKeys = options.deviceKeys;
   }
 
   /** Start the periodic flush. */
@@ -126,7 +131,9 @@ export class Ingest {
       this.count.refused += 1;
       return Promise.resolve("unstored");
     }
-    const verdict = validateResult(topic, payload);
+    let verdict = validateResult(topic, payload);
+    const evidence = verdict.ok ? this.deviceKeys?.check(verdict.message) : null;
+    if (evidence) verdict = { ok: false, reason: evidence };
     return new Promise<AcceptOutcome>((settle) => {
       if (verdict.ok) {
         this.count.accepted += 1;

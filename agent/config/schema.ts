@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { z } from "zod";
-import { ControlSchema } from "../control/config-schema.js";
+import { ControlSchema, KeyJwk } from "../control/config-schema.js";
 import { METHODS } from "../probe/prober.js";
 import { ProfileId } from "../publish/message.js";
 import { findProvince, provinceNames } from "./provinces.js";
@@ -97,6 +97,9 @@ const SiteInput = z
       .strict()
       .describe("where this site's STAMP session-reflector is reached"),
     stamp_key: SecretRef.optional().describe("STAMP authenticated-mode key of this site's reflector"),
+    device_key: KeyJwk.optional().describe(
+      "the agent's Ed25519 device key (its heartbeat's device_key): collectors verify its result signatures",
+    ),
   })
   .strict();
 

@@ -9,7 +9,7 @@ import { type PublicKeyInfo, parsePublicKey, readPublicKeyFile } from "./keys.js
 
 const KeyFile = z.object({ file: z.string().min(1) }).strict();
 /** An Ed25519 public JWK (RFC 8037) as printed by `qos-probe config keygen`. */
-const KeyJwk = z
+export const KeyJwk = z
   .object({ kty: z.literal("OKP"), crv: z.literal("Ed25519"), x: z.string().regex(/^[A-Za-z0-9_-]{43}$/) })
   .strict();
 const PinnedKey = z.union([KeyFile, KeyJwk], {

@@ -6,7 +6,8 @@ import { renderHtml } from "./html.js";
 import type { Lang } from "./i18n.js";
 import { buildReport, renderJson, type SiteInfo } from "./model.js";
 
-export type ReportFormat = "html" | "csv" | "json";
+/** "results": the stored result messages as JSON Lines, for `qos-probe verify` (an auditor's export). */
+export type ReportFormat = "html" | "csv" | "json" | "results";
 
 export interface StoreReportRequest {
   from_ms: number;
@@ -21,6 +22,7 @@ export interface StoreReportRequest {
 /** Query the results in [from, to) and render the report: one path for the HTTP server and the CLI. */
 export async function reportFromStore(store: ResultStore, req: StoreReportRequest): Promise<string> {
   const rows = await store.queryResults({ from: new Date(req.from_ms), to: new Date(req.to_ms) });
+  if (req.format === "results") return rows.map((r) => JSON.stringify(r.payload)).join("\n");
   const model = buildReport(
     rows.map((r) => r.payload),
     {
