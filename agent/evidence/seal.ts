@@ -15,10 +15,10 @@ import canonicalize from "canonicalize";
  * one fails its signature, and its successor's `prev` no longer matches it.
  */
 
-export interface Sealed {
+export type Sealed = {
   prev: string | null;
   sig: string;
-}
+};
 
 function jcs(value: unknown): Buffer {
   const text = canonicalize(value);

@@ -1,5 +1,6 @@
 import { PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
 import { esc } from "./escape.js";
+import { evidenceSection } from "./evidence-html.js";
 import { sectionTable } from "./html-table.js";
 import { formatUtc, type Lang, label, verdictWord } from "./i18n.js";
 import type { ReportModel, ReportOperator, ReportPair, SeriesPoint } from "./model.js";
@@ -27,7 +28,7 @@ export function renderHtml(model: ReportModel): string {
     `<dt>${esc(label(lang, "generated_at"))}</dt><dd>${esc(formatUtc(Date.parse(model.generated_at)))} UTC</dd>` +
     `</dl><p class="note">${esc(label(lang, "all_times_utc"))}</p>` +
     `<p class="note">${esc(label(lang, "method_note"))}</p></header>` +
-    `<main>${body}</main></body></html>`
+    `<main>${body}${evidenceSection(model.evidence, lang)}</main></body></html>`
   );
 }
 

@@ -1,6 +1,7 @@
 import { type IndicatorId, PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
 import type { RollupVerdicts } from "../../agent/compliance/verdict.js";
 import type { ProfileId, ResultMessage, VerdictValue } from "../../agent/publish/message.js";
+import { type AgentEvidence, walkChains } from "../evidence.js";
 import { type PairKey, type PairRollup, pairKeyId, type RollupPeriod, rollup } from "../rollup.js";
 import { type Lang, label } from "./i18n.js";
 import {
@@ -86,6 +87,8 @@ export interface ReportModel {
   period: { kind: RollupPeriod; from: string; to: string; from_ms: number; to_ms: number };
   generated_at: string;
   operators: ReportOperator[];
+  /** Per agent: signed results, chain head and chain breaks in the period (collector/evidence.ts). */
+  evidence: AgentEvidence[];
 }
 
 export function buildReport(results: readonly ResultMessage[], opts: ReportOptions): ReportModel {
@@ -129,6 +132,7 @@ export function buildReport(results: readonly ResultMessage[], opts: ReportOptio
     operators: [...operators.entries()].map(([operator, pairs]) =>
       buildOperator(operator, pairs, opts.lang, opts.sites ?? []),
     ),
+    evidence: walkChains(results),
   };
 }
 

@@ -11,6 +11,8 @@ import { Reflector } from "../../../agent/probe/stamp/reflector.js";
 import type { ResultMessage } from "../../../agent/publish/message.js";
 import { DeviceKeys, walkChains } from "../../../collector/evidence.js";
 import { Ingest } from "../../../collector/ingest.js";
+import { renderHtml } from "../../../collector/report/html.js";
+import { buildReport, renderJson } from "../../../collector/report/model.js";
 import type { ResultStore } from "../../../collector/store/store.js";
 import { readRegisteredKeys, verifyExport } from "../../../collector/verify.js";
 import { tempDir, until } from "../../helpers/control.js";
@@ -134,6 +136,19 @@ heartbeat: { interval_s: 3600 }
       [4, "missing", { from: 3, to: 3 }],
       [6, "missing", { from: 5, to: 5 }],
     ]);
+    // The report's evidence section shows the same, per agent, in JSON and on the page.
+    const at = Date.parse(rows[0]?.payload.interval.start ?? "");
+    const model = buildReport(
+      rows.map((r) => r.payload),
+      { from_ms: at - 60_000, to_ms: at + 60_000, period: "all", lang: "en", generated_at_ms: 0, sites: [] },
+    );
+    expect(JSON.parse(renderJson(model)).evidence[0].breaks.map((b: { detail: string }) => b.detail)).toEqual(
+      [
+        "seq 3 not received: the chain from seq 2 to 4 is broken",
+        "seq 5 not received: the chain from seq 4 to 6 is broken",
+      ],
+    );
+    expect(renderHtml(model).match(/data-testid="chain-break"/g)).toHaveLength(2);
   });
 
   it("qos-probe verify passes an untouched export and fails an edited one, naming the record", async () => {
