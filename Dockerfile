@@ -1,8 +1,13 @@
-# qos-probe: multi-stage build. No native dependencies, so `docker buildx build --platform
-# linux/amd64,linux/arm64 .` gives the same image for edge hosts and Raspberry Pi (64-bit OS).
+# qos-probe: multi-stage, multi-architecture image (agent, collector, reflector roles).
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 -t qos-probe .
+# amd64 for central hosts, arm64 for a Raspberry Pi 3/4/5 on a 64-bit OS, arm/v7 (armhf) for 32-bit
+# Raspberry Pi OS. The only native code is koffi (the FFI for kernel timestamps and adjtimex), and its
+# npm package ships prebuilt binaries for all three, so no stage compiles C.
 
-# --- build: full dev dependencies, compile TypeScript to dist/ -----------------------------------
-FROM node:20-slim AS build
+# --- build: full dev dependencies, compile TypeScript to dist/ -------------------------------------
+# dist/ is plain JavaScript, the same on every platform: build once on the builder's own platform
+# instead of under QEMU emulation for each target.
+FROM --platform=$BUILDPLATFORM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,16 +17,10 @@ COPY collector ./collector
 COPY scripts ./scripts
 RUN npm run build
 
-# --- production dependencies only ------------------------------------------------------------------
-FROM node:20-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-
-# --- runtime ---------------------------------------------------------------------------------------
-FROM node:20-slim
+# --- runtime: the target platform, production dependencies only -------------------------------------
+FROM node:20-bookworm-slim
 # iputils-ping: the ICMP prober runs the system ping binary (it keeps cap_net_raw as a file capability;
-# run the container with NET_RAW, Docker's default, or ICMP tests fail with "Operation not permitted").
+# Docker's default capability set keeps NET_RAW, or ICMP tests fail with "Operation not permitted").
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iputils-ping tini \
  && rm -rf /var/lib/apt/lists/* \
@@ -29,15 +28,21 @@ RUN apt-get update \
  && mkdir -p /var/lib/qos-probe /etc/qos-probe && chown qosprobe:qosprobe /var/lib/qos-probe
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=deps /app/node_modules ./node_modules
+COPY package.json package-lock.json ./
+# Runtime dependencies only, installed for this image's own platform. Optional dependencies are kept
+# on purpose: koffi's per-platform binaries are what the kernel-timestamp socket loads.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
-COPY package.json ./
 COPY collector/store/migrations ./collector/store/migrations
 COPY config ./config
 USER qosprobe
 VOLUME ["/var/lib/qos-probe"]
-# STAMP reflector (UDP). Binding 862 as non-root needs: --cap-add NET_BIND_SERVICE plus
-# --sysctl net.ipv4.ip_unprivileged_port_start=862, or map a high port: -p 862:8620/udp with --listen :8620.
+# The agent's Node.js flags (agent/node-flags.ts: a smaller V8 young generation and one V8 thread;
+# measured by `npm run bench:agent`). The collector service of docker-compose.yml clears them.
+ENV NODE_OPTIONS="--max-semi-space-size=1 --v8-pool-size=1"
+# STAMP reflector (UDP 862). A non-root user may bind it only when the container's network namespace
+# says so: --sysctl net.ipv4.ip_unprivileged_port_start=862 (docker-compose.yml sets it). Adding
+# NET_BIND_SERVICE is not enough: Docker grants capabilities to root, not to USER qosprobe.
 EXPOSE 862/udp 8080/tcp
 # Healthy while the agent's status file says it is running and connected (written every heartbeat).
 HEALTHCHECK --interval=60s --timeout=5s --start-period=30s --retries=3 \

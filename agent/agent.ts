@@ -16,13 +16,20 @@ import { measure } from "./measure.js";
 import type { ClockSyncState } from "./probe/prober.js";
 import type { Reflector } from "./probe/stamp/reflector.js";
 import { parseListen } from "./probe/target.js";
-import { EmbeddedBroker } from "./publish/broker.js";
+import type { EmbeddedBroker } from "./publish/broker.js";
 import { ResultMessage } from "./publish/message.js";
 import type { MqttPublisher } from "./publish/mqtt.js";
 import { Outbox } from "./publish/outbox.js";
 import { resultTopic, type SiteTopics, statusTopic } from "./publish/topics.js";
 import { type RunOrder, Scheduler } from "./schedule.js";
 import { VERSION } from "./version.js";
+
+/** What applyConfig did: part names applied, left alone, and why it refused (empty = applied). */
+export interface ApplyReport {
+  applied: string[];
+  unchanged: string[];
+  errors: string[];
+}
 
 export interface AgentOptions {
   /** A validated configuration (config/load.ts). */
@@ -65,6 +72,9 @@ export class Agent {
   private brokerAddress: BrokerAddress | undefined;
   /** Seals every result with prev + sig under this site's device key. */
   private chain: ResultChain | undefined;
+  /** When the live configuration was loaded (epoch ms), for the heartbeat. */
+  private configLoadedAt = 0;
+  private heartbeatChain: Promise<void> = Promise.resolve();
   private results = 0;
 
   constructor(opts: AgentOptions) {
@@ -101,6 +111,7 @@ export class Agent {
 
   async start(): Promise<void> {
     this.startedAt = this.clock.now();
+    this.configLoadedAt = this.startedAt;
     await mkdir(this.dataDir, { recursive: true });
     this.lock = await acquireDirLock(this.dataDir, "agent.lock", {
       what: "agent data directory",
@@ -187,48 +198,146 @@ export class Agent {
   }
 
   /**
-   * Apply a new validated configuration: the scheduler, reflector and MQTT connection restart only when
-   * their part changed. If applying fails, the previous configuration is put back and the error thrown,
-   * so a bad reload never leaves the agent half-configured.
+   * Apply a new validated configuration as a diff (SIGHUP, and signed configuration delivery):
+   * - tests whose plan is unchanged keep running, their interval in flight untouched; changed tests are
+   *   restarted, removed ones stopped, new ones started;
+   * - the reflector restarts only if its section or this site's entry changed, the MQTT connection
+   *   only if mqtt / embedded_broker / this site's identity changed (new secrets are read first);
+   * - if any part fails, the running parts stay (or are put back) and the previous configuration stays
+   *   live: `errors` says why and the heartbeat keeps naming the old hash.
+   * Returns what was applied (part names: "reflector", "mqtt", "test:<id>") and what was left alone.
    */
-  async reload(next: AgentConfig, nextHash: string): Promise<void> {
+  async applyConfig(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
     const previous = this.config;
-    const previousHash = this.configHash;
+    const report: ApplyReport = { applied: [], unchanged: [], errors: [] };
     if (next.agent.site !== previous.agent.site || next.agent.data_dir !== previous.agent.data_dir) {
-      throw new Error("agent.site and agent.data_dir cannot change on reload: restart the agent instead");
+      report.errors.push("agent.site and agent.data_dir cannot change on reload: restart the agent instead");
+      return report;
     }
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-    await this.scheduler?.stop();
-    this.scheduler = undefined;
+    const siteSame = same(ownSite(previous), ownSite(next));
+    const reflectorSame = siteSame && same(previous.reflector, next.reflector);
+    const mqttSame =
+      siteSame && same(previous.mqtt, next.mqtt) && same(previous.embedded_broker, next.embedded_broker);
+
+    // The reflector first: its port is the one thing two configurations cannot hold at once.
+    if (!reflectorSame) {
+      const old = this.reflector;
+      try {
+        const fresh = buildReflector(next, () => this.clockSync, this.clock, this.env, this.log);
+        await old?.stop();
+        this.reflector = undefined;
+        if (fresh) await this.startReflectorPart(fresh);
+        report.applied.push("reflector");
+      } catch (err) {
+        report.errors.push(`reflector: ${(err as Error).message}`);
+        if (old && !this.reflector) {
+          await this.startReflectorPart(old).catch((e: unknown) => {
+            report.errors.push(`reflector could not be restored: ${(e as Error).message}`);
+          });
+        }
+        return this.refused(report, nextHash);
+      }
+    } else report.unchanged.push("reflector");
+
+    if (!mqttSame) {
+      try {
+        await this.replacePublishing(next);
+        report.applied.push("mqtt");
+      } catch (err) {
+        report.errors.push(`mqtt: ${(err as Error).message}`);
+        if (!reflectorSame) {
+          // Put the previous reflector back, so nothing of the refused configuration stays live.
+          const failed = this.reflector;
+          await failed?.stop();
+          this.reflector = undefined;
+          const back = buildReflector(previous, () => this.clockSync, this.clock, this.env, this.log);
+          if (back) {
+            await this.startReflectorPart(back).catch((e: unknown) => {
+              report.errors.push(`reflector could not be restored: ${(e as Error).message}`);
+            });
+          }
+        }
+        return this.refused(report, nextHash);
+      }
+    } else report.unchanged.push("mqtt");
+
     this.config = next;
     this.configHash = nextHash;
+    this.configLoadedAt = this.clock.now();
+    // A plan holds this site's entry too, so a change of identity restarts every test.
+    const plans = ownTests(next);
+    if (this.scheduler) {
+      const diff = await this.scheduler.apply(plans);
+      report.applied.push(...[...diff.restarted, ...diff.added, ...diff.removed].map((id) => `test:${id}`));
+      report.unchanged.push(...diff.kept.map((id) => `test:${id}`));
+    } else {
+      this.startScheduler();
+      report.applied.push(...plans.map((p) => `test:${p.test.id}`));
+    }
+    this.log.info(
+      { config_version: next.config_version, config_hash: nextHash, applied: report.applied },
+      "configuration applied",
+    );
+    await this.heartbeat();
+    return report;
+  }
+
+  /** Old name for applyConfig: throws when the new configuration was not applied. */
+  async reload(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
+    const report = await this.applyConfig(next, nextHash);
+    if (report.errors.length > 0) throw new Error(report.errors.join("; "));
+    return report;
+  }
+
+  private refused(report: ApplyReport, nextHash: string): ApplyReport {
+    this.log.error(
+      { errors: report.errors, config_hash: nextHash, live_config_hash: this.configHash },
+      "new configuration failed to apply; the previous one stays live",
+    );
+    return report;
+  }
+
+  /**
+   * Swap the MQTT side for `cfg`'s. The new publisher (and its secrets) is built before the old one is
+   * touched; an embedded broker on the same address must stop before its successor can bind, and is
+   * put back if the successor fails.
+   */
+  private async replacePublishing(cfg: AgentConfig): Promise<void> {
+    const oldPublisher = this.publisher;
+    const oldBroker = this.broker;
+    const previous = this.config;
+    this.config = cfg; // startPublishing and identity read this.config
     try {
-      if (!same(previous.reflector, next.reflector) || !same(ownSite(previous), ownSite(next))) {
-        await this.reflector?.stop();
-        this.reflector = undefined;
-        await this.startReflector();
+      // Read the new secrets (files, variables) now: a missing one refuses the reload before anything stops.
+      if (cfg.mqtt) {
+        const m = cfg.mqtt;
+        buildPublisher(
+          cfg,
+          { url: m.url, protocolVersion: m.protocol_version },
+          this.identity,
+          this.topics,
+          this.env,
+          this.log,
+        );
       }
-      if (!same(previous.mqtt, next.mqtt) || !same(previous.embedded_broker, next.embedded_broker)) {
-        await this.publisher?.stop({ deadline_ms: 2_000 });
-        this.publisher = undefined;
-        await this.broker?.stop();
-        this.broker = undefined;
-        await this.startPublishing();
-      }
-      this.startScheduler();
+      await oldPublisher?.stop({ deadline_ms: 2_000 });
+      this.publisher = undefined;
+      await oldBroker?.stop();
+      this.broker = undefined;
+      await this.startPublishing();
     } catch (err) {
-      this.log.error({ err }, "new configuration failed to apply; restoring the previous one");
       this.config = previous;
-      this.configHash = previousHash;
-      await this.reflector?.stop();
-      this.reflector = undefined;
-      await this.startReflector();
-      if (!this.publisher) await this.startPublishing();
-      this.startScheduler();
+      if (!this.publisher) {
+        await this.broker?.stop().catch(() => undefined);
+        this.broker = undefined;
+        await this.startPublishing().catch((e: unknown) =>
+          this.log.error({ err: e }, "previous MQTT connection could not be restored"),
+        );
+      }
       throw err;
     }
-    this.log.info({ config_version: next.config_version, config_hash: nextHash }, "configuration reloaded");
-    await this.heartbeat();
+    this.config = previous;
   }
 
   /**
@@ -236,22 +345,22 @@ export class Agent {
    * (agent, mqtt, control) are merged with the live signed mesh before applying; without one, it is the
    * whole configuration, as before.
    */
-  async reloadLocal(next: AgentConfig, nextHash: string): Promise<void> {
-    if (!this.control && !next.control) return this.reload(next, nextHash);
+  async reloadLocal(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
+    if (!this.control && !next.control) return this.applyConfig(next, nextHash);
     if (!this.control) {
       // A control section appears: its last-known-good (if any) applies at once.
       const restored = await this.openControl(next, false);
-      await this.reload(restored?.config ?? next, restored?.hash ?? nextHash);
+      const report = await this.applyConfig(restored?.config ?? next, restored?.hash ?? nextHash);
       if (this.brokerAddress) (this.control as AgentControl | undefined)?.start(this.brokerAddress);
-      return;
+      return report;
     }
     const effective = await this.control.localChanged(next, nextHash);
     if (!next.control) {
       this.control = undefined;
-      return this.reload(next, nextHash);
+      return this.applyConfig(next, nextHash);
     }
     try {
-      await this.reload(effective.config, effective.hash);
+      return await this.applyConfig(effective.config, effective.hash);
     } finally {
       this.control?.restart(this.brokerAddress);
     }
@@ -271,7 +380,12 @@ export class Agent {
       log: this.log,
       clock: this.clock,
       env: this.env,
-      apply: (config, hash) => this.reload(config, hash),
+      // The SIGHUP path's entry point (a diff: unchanged tests keep running); refused parts throw here
+      // so the signed configuration is rejected with their reason and the old one stays live.
+      apply: async (config, hash) => {
+        const report = await this.applyConfig(config, hash);
+        if (report.errors.length > 0) throw new Error(report.errors.join("; "));
+      },
       decided: () => void this.heartbeat(),
     });
     const restored = await this.control.restore();
@@ -291,6 +405,8 @@ export class Agent {
       protocolVersion = cfg.mqtt.protocol_version;
     } else {
       const { host, port } = parseListen(cfg.embedded_broker.listen);
+      // aedes only when this agent is its own broker (a one-box setup); production agents never load it.
+      const { EmbeddedBroker } = await import("./publish/broker.js");
       this.broker = new EmbeddedBroker({ host, port, log: this.log.child({ part: "broker" }) });
       await this.broker.start();
       url = this.broker.url;
@@ -314,7 +430,10 @@ export class Agent {
 
   private async startReflector(): Promise<void> {
     const reflector = buildReflector(this.config, () => this.clockSync, this.clock, this.env, this.log);
-    if (!reflector) return;
+    if (reflector) await this.startReflectorPart(reflector);
+  }
+
+  private async startReflectorPart(reflector: Reflector): Promise<void> {
     await reflector.start();
     this.reflector = reflector;
     const a = reflector.address();
@@ -371,13 +490,20 @@ export class Agent {
     );
   }
 
-  private async heartbeat(): Promise<void> {
+  /** Heartbeats run one after another: a status written out of order would show stale counters. */
+  private heartbeat(): Promise<void> {
+    this.heartbeatChain = this.heartbeatChain.then(() => this.beat());
+    return this.heartbeatChain;
+  }
+
+  private async beat(): Promise<void> {
     try {
       this.clockSync = await readClockSync();
       const status = onlineStatus(this.identity, {
         at: new Date(this.clock.now()),
         config_version: this.config.config_version ?? null,
         config_hash: this.configHash,
+        config_loaded_at: new Date(this.configLoadedAt),
         outbox: {
           depth: this.outbox?.depth() ?? 0,
           dropped: this.outbox?.dropped() ?? 0,

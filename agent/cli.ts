@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError, Option } from "commander";
+// First: refuse an old Node.js with a clear message before anything that needs a newer one loads.
+import "./node-guard.js";
+import { Command, CommanderError, Option } from "commander";
+import { duration, exitCodeFor, int, jsonError, nonNegative } from "./cli-args.js";
 import { QosProbeError } from "./errors.js";
 import { createLogger } from "./log.js";
+import { MAX_RUN_PACKETS } from "./probe/limits.js";
 import { PROFILES } from "./publish/message.js";
 import { VERSION } from "./version.js";
 
@@ -9,23 +13,6 @@ import { VERSION } from "./version.js";
  * The `qos-probe` command: parses flags and hands them to a role. No measurement or I/O logic lives
  * here; each role module does its own work.
  */
-
-function int(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${value}"`);
-    }
-    return n;
-  };
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
-  return n;
-}
 
 const program = new Command()
   .name("qos-probe")
@@ -35,17 +22,30 @@ const program = new Command()
   )
   .version(VERSION)
   .option("--log-level <level>", "trace | debug | info | warn | error", "info")
-  .showHelpAfterError("(run with --help for usage)");
+  .showHelpAfterError("(run with --help for usage)")
+  // Commander exits 1 on a usage error; our help promises 2. Throw instead and decide below
+  // (set before the subcommands are added: they inherit it).
+  .exitOverride();
 
 program
   .command("test")
   .description("measure one target now and print a summary (or the result message with --json)")
   .argument("<target>", "stamp://HOST[:PORT] | icmp://HOST | tcp://HOST:PORT | http(s)://HOST/PATH")
-  .option("-c, --count <n>", "packets to send", int(1, 1_000_000), 20)
-  .option("-i, --interval <ms>", "gap between packets in milliseconds", positive, 200)
+  .option("-c, --count <n>", "packets to send", int(1, MAX_RUN_PACKETS), 20)
+  .option(
+    "-i, --interval <time>",
+    "gap between packets: 20ms, 0.5s (a bare number is ms)",
+    duration("ms"),
+    200,
+  )
   .option("-s, --size <bytes>", "IP packet size (the spec's 'average packet length')", int(28, 65507), 128)
   .option("--dscp <n>", "DSCP code point for the probe packets", int(0, 63), 0)
-  .option("--timeout <ms>", "a reply later than this is lost (ITU-T Y.1540: 3 s)", positive, 3000)
+  .option(
+    "--timeout <time>",
+    "a reply later than this is lost: 3s, 500ms (bare number: ms; ITU-T Y.1540: 3 s)",
+    duration("ms"),
+    3000,
+  )
   .option("--poisson", "exponential gaps (Poisson sampling, RFC 2330) instead of a fixed period")
   .addOption(
     new Option("--profile <id>", "specification profile to judge against")
@@ -88,7 +88,7 @@ Exit status: 0 measured, 1 the probe could not run, 2 usage error.`,
       log,
     );
     process.stdout.write(`${text}\n`);
-    if (result.status === "error") process.exitCode = 1;
+    if (result.status !== "ok") process.exitCode = 1;
   });
 
 program
@@ -96,7 +96,7 @@ program
   .description("run a STAMP session-reflector alone (for a site that is only ever a target)")
   .option("-l, --listen <host:port>", "address and UDP port to answer on", "0.0.0.0:862")
   .option("--allow <cidr...>", "answer only these peers (addresses or CIDRs); default: everyone")
-  .option("--rate-limit <pps>", "per-source packet rate limit", positive, 1000)
+  .option("--rate-limit <pps>", "per-source packet rate limit (0 = no limit)", nonNegative, 1000)
   .option("--stateful", "keep a per-session reflector sequence counter (RFC 8762 §4.3.1)")
   .addOption(
     new Option("--auth-mode <mode>", "which packets to accept")
@@ -104,7 +104,12 @@ program
       .default("open"),
   )
   .option("--auth-key-file <path>", "shared HMAC key (hex or raw) for authenticated mode")
-  .option("--stats-interval <s>", "log counters every N seconds (0 = never)", positive, 60)
+  .option(
+    "--stats-interval <time>",
+    "log counters every 60s, 5m… (bare number: seconds; 0 = never)",
+    duration("s", { out: "s", allowZero: true }),
+    60,
+  )
   .addHelpText(
     "after",
     `
@@ -188,7 +193,12 @@ program
   .description("exit 0 when the agent's last heartbeat (status.json) is recent and online; for health checks")
   .option("--data-dir <dir>", "the agent's data directory (agent.data_dir)", "/var/lib/qos-probe")
   .option("--site <id>", "the site, when the data directory holds several")
-  .option("--max-age <s>", "oldest acceptable heartbeat in seconds", positive, 180)
+  .option(
+    "--max-age <time>",
+    "oldest acceptable heartbeat: 180s, 3m (bare number: seconds)",
+    duration("s", { out: "s" }),
+    180,
+  )
   .action(async (o) => {
     const { checkHealth } = await import("./heartbeat.js");
     const { readdir } = await import("node:fs/promises");
@@ -266,7 +276,12 @@ program
   )
   .option("--port <n>", "report HTTP port on 127.0.0.1", int(0, 65535), 8080)
   .option("--data-dir <dir>", "outboxes and the PGlite database", "./.qos-probe-demo")
-  .option("--seconds <n>", "stop after N seconds (0 = until Ctrl-C)", int(0, 86_400), 0)
+  .option(
+    "--seconds <time>",
+    "stop after 30s, 5m… (bare number: seconds; 0 = until Ctrl-C)",
+    duration("s", { out: "s", allowZero: true }),
+    0,
+  )
   .action(async (o, cmd: Command) => {
     const { runDemo } = await import("../collector/demo.js");
     const log = createLogger({
@@ -396,13 +411,27 @@ configCmd
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  const json = process.argv.includes("--json");
+  if (err instanceof CommanderError) {
+    // Commander has printed its message (or the help / version) already.
+    if (err.exitCode === 0) return;
+    if (json)
+      process.stdout.write(`${jsonError({ code: "USAGE", message: err.message.replace(/^error: /, "") })}\n`);
+    process.exitCode = 2;
+    return;
+  }
   if (err instanceof QosProbeError) {
     process.stderr.write(`qos-probe: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ""}\n`);
-    process.exitCode = err.code === "USAGE" || err.code === "PROBE_TARGET" ? 2 : 1;
+    if (json) process.stdout.write(`${jsonError(err)}\n`);
+    process.exitCode = exitCodeFor(err);
     return;
   }
   process.stderr.write(
     `qos-probe: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
   );
+  if (json)
+    process.stdout.write(
+      `${jsonError({ code: "INTERNAL", message: String((err as Error)?.message ?? err) })}\n`,
+    );
   process.exitCode = 1;
 });

@@ -10,6 +10,9 @@ export type ErrorCode =
   | "PROBE_TARGET"
   | "PACKET_MALFORMED"
   | "PACKET_AUTH"
+  | "STAMP_AUTH"
+  | "REFLECTOR_UNREACHABLE"
+  | "SEND_FAILED"
   | "OUTBOX_IO"
   | "MQTT"
   | "STORE"
@@ -18,11 +21,21 @@ export type ErrorCode =
 export class QosProbeError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
-  constructor(code: ErrorCode, message: string, options?: { hint?: string; cause?: unknown }) {
+  /**
+   * A fault of the measurement itself (bad key, nothing listening), not of the path: the runner makes
+   * the result `status: "fault"` with this code, kept out of path loss (issue 9).
+   */
+  readonly fault: boolean;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { hint?: string; cause?: unknown; fault?: boolean },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "QosProbeError";
     this.code = code;
     this.hint = options?.hint;
+    this.fault = options?.fault ?? false;
   }
 }
 

@@ -14,7 +14,8 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
   const lines = [
     c.bold(`${r.test.target}`) +
       `  ${r.test.method.toUpperCase()}  ${r.test.packet_size_bytes} B  ${r.test.rate_pps} pps  DSCP ${r.test.dscp}` +
-      (r.test.distance_km !== undefined ? `  ${r.test.distance_km} km` : ""),
+      (r.test.distance_km !== undefined ? `  ${r.test.distance_km} km` : "") +
+      (r.test.address ? `  → ${r.test.address} (IPv${r.test.family ?? "?"})` : ""),
     `${label("interval")}${r.interval.start} → ${r.interval.end}`,
     `${label("packets")}sent ${p.sent}  received ${p.received}  lost ${p.lost} (${lossPct})  ` +
       `dup ${p.duplicates}  reordered ${p.reordered}  late ${p.late}`,
@@ -28,10 +29,12 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
           `reverse mean ${n(r.one_way_ms.reverse.mean)} (max−min ${n(r.one_way_ms.reverse.max_minus_min)})`
         : "not measured (needs synchronised clocks at both ends)"),
     `${label("sender")}schedule error p50 ${n(r.quality.send_error_ms.p50)} ms  p99 ${n(r.quality.send_error_ms.p99)} ms  ` +
-      `clock ${r.quality.clock.synced ? "synchronised" : "NOT synchronised"} (${r.quality.clock.source})`,
+      `clock ${r.quality.clock.synced ? "synchronised" : "NOT synchronised"} (${r.quality.clock.source})` +
+      (r.quality.timestamps ? `  timestamps ${r.quality.timestamps}` : ""),
     `${label("verdict")}${verdictLine(r, c)}`,
   ];
   if (r.quality.flags.length > 0) lines.push(`${label("flags")}${r.quality.flags.join(", ")}`);
+  if (r.outage) lines.push(`${label("outage")}${r.outage.packets} packets found no path: ${r.outage.reason}`);
   if (r.error) lines.push(`${label("error")}${c.red(`${r.error.code}: ${r.error.message}`)}`);
   return lines.join("\n");
 }

@@ -29,6 +29,8 @@ export interface OnlineFacts {
   at: Date;
   config_version: string | null;
   config_hash: string;
+  /** When the live configuration was loaded (start or the last applied reload). */
+  config_loaded_at: Date;
   outbox: { depth: number; dropped: number; bytes: number };
   clock: ClockSyncState;
   host: HostFacts | null;
@@ -50,6 +52,7 @@ export function onlineStatus(id: Identity, f: OnlineFacts): StatusMessage {
     at: f.at.toISOString(),
     config_version: f.config_version,
     config_hash: f.config_hash,
+    config_loaded_at: f.config_loaded_at.toISOString(),
     outbox: f.outbox,
     clock: f.clock,
     host: f.host,
@@ -62,6 +65,8 @@ export function onlineStatus(id: Identity, f: OnlineFacts): StatusMessage {
 
 export const STATUS_FILE = "status.json";
 
+let writes = 0;
+
 /**
  * The last heartbeat also goes to a file in the data directory, written atomically (temp + rename), so
  * `qos-probe health` (the container health check) can tell a live agent without reaching the broker.
@@ -69,7 +74,10 @@ export const STATUS_FILE = "status.json";
 export async function writeStatusFile(dir: string, status: StatusMessage): Promise<void> {
   const path = join(dir, STATUS_FILE);
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
+  // A name per write: two heartbeats in flight (the first one at start and the one a fresh MQTT
+  // connection triggers) once shared `status.json.<pid>.tmp`, and the second rename hit ENOENT.
+  writes += 1;
+  const tmp = `${path}.${process.pid}.${writes}.tmp`;
   await writeFile(tmp, `${JSON.stringify(status)}\n`);
   await rename(tmp, path);
 }

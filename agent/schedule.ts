@@ -29,54 +29,102 @@ export interface SchedulerDeps {
  * never overlap their own previous run. Every run gets an AbortSignal; stop() aborts and waits.
  */
 export class Scheduler {
-  private readonly plans: TestPlan[];
   private readonly deps: SchedulerDeps;
-  private controller = new AbortController();
-  private readonly running = new Set<Promise<void>>();
-  private readonly loops: Promise<void>[] = [];
-  private readonly cronTasks: ScheduledTask[] = [];
+  /** One entry per test id: its plan, its own abort controller and the runs it has in flight. */
+  private readonly entries = new Map<string, Entry>();
+  private started = false;
 
   constructor(plans: TestPlan[], deps: SchedulerDeps) {
-    this.plans = plans;
     this.deps = deps;
+    for (const plan of plans) this.entries.set(plan.test.id, newEntry(plan));
   }
 
   start(): void {
-    this.controller = new AbortController();
-    for (const plan of this.plans) {
-      if (plan.test.continuous)
-        this.loops.push(this.continuous(plan, plan.test.continuous.interval_s * 1000));
-      else if (plan.test.scheduled) this.scheduled(plan, plan.test.scheduled);
-    }
+    this.started = true;
+    for (const entry of this.entries.values()) this.startEntry(entry);
     this.deps.log.info(
-      { tests: this.plans.map((p) => p.test.id) },
-      `scheduler started with ${this.plans.length} tests`,
+      { tests: [...this.entries.keys()] },
+      `scheduler started with ${this.entries.size} tests`,
     );
   }
 
   /** Abort every run in flight and wait for them to hand in their (aborted) results. */
   async stop(): Promise<void> {
-    for (const task of this.cronTasks.splice(0)) await task.destroy();
-    this.controller.abort(new Error("scheduler stopping"));
-    await Promise.allSettled([...this.loops.splice(0), ...this.running]);
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    this.started = false;
+    await Promise.all(all.map((e) => this.stopEntry(e)));
+  }
+
+  /**
+   * Move to a new set of plans (a configuration reload): a test whose plan is unchanged keeps running —
+   * its interval in flight is not aborted and its phase stays; a changed test is stopped (its run
+   * aborted) and started anew; a removed one is stopped; a new one started.
+   */
+  async apply(
+    plans: TestPlan[],
+  ): Promise<{ kept: string[]; restarted: string[]; added: string[]; removed: string[] }> {
+    const next = new Map(plans.map((p) => [p.test.id, p]));
+    const out = {
+      kept: [] as string[],
+      restarted: [] as string[],
+      added: [] as string[],
+      removed: [] as string[],
+    };
+    const stopping: Promise<void>[] = [];
+    for (const [id, entry] of this.entries) {
+      const plan = next.get(id);
+      if (plan && planKey(plan) === entry.key) {
+        out.kept.push(id);
+        continue;
+      }
+      (plan ? out.restarted : out.removed).push(id);
+      this.entries.delete(id);
+      stopping.push(this.stopEntry(entry));
+    }
+    await Promise.all(stopping);
+    for (const [id, plan] of next) {
+      if (this.entries.has(id)) continue;
+      if (!out.restarted.includes(id)) out.added.push(id);
+      const entry = newEntry(plan);
+      this.entries.set(id, entry);
+      if (this.started) this.startEntry(entry);
+    }
+    this.deps.log.info(out, "scheduler applied a new plan");
+    return out;
   }
 
   /** Runs in flight right now (for status and tests). */
   get inFlight(): number {
-    return this.running.size;
+    let n = 0;
+    for (const e of this.entries.values()) n += e.running.size;
+    return n;
   }
 
-  private launch(order: RunOrder): void {
+  private startEntry(entry: Entry): void {
+    const { plan } = entry;
+    if (plan.test.continuous) entry.loop = this.continuous(entry, plan.test.continuous.interval_s * 1000);
+    else if (plan.test.scheduled) entry.task = this.scheduled(entry, plan.test.scheduled);
+  }
+
+  private async stopEntry(entry: Entry): Promise<void> {
+    await entry.task?.destroy();
+    entry.controller.abort(new Error("scheduler stopping"));
+    await Promise.allSettled([entry.loop, ...entry.running]);
+  }
+
+  private launch(entry: Entry, order: RunOrder): void {
     const p = this.deps.run(order).catch((err: unknown) => {
       this.deps.log.error({ err, test: order.plan.test.id }, "run failed unexpectedly");
     });
-    this.running.add(p);
-    p.finally(() => this.running.delete(p));
+    entry.running.add(p);
+    p.finally(() => entry.running.delete(p));
   }
 
-  private async continuous(plan: TestPlan, intervalMs: number): Promise<void> {
+  private async continuous(entry: Entry, intervalMs: number): Promise<void> {
     const { clock, log } = this.deps;
-    const signal = this.controller.signal;
+    const { plan } = entry;
+    const signal = entry.controller.signal;
     const gapMs = 1000 / plan.test.rate_pps;
     const count = Math.max(1, Math.round((plan.test.rate_pps * intervalMs) / 1000));
     // The phase stays fixed for this agent's lifetime so every interval sees the same sending pattern.
@@ -89,7 +137,7 @@ export class Scheduler {
       } catch {
         return; // aborted while waiting
       }
-      this.launch({
+      this.launch(entry, {
         plan,
         count,
         interval_ms: gapMs,
@@ -105,25 +153,26 @@ export class Scheduler {
     }
   }
 
-  private scheduled(plan: TestPlan, s: NonNullable<TestPlan["test"]["scheduled"]>): void {
+  private scheduled(entry: Entry, s: NonNullable<TestPlan["test"]["scheduled"]>): ScheduledTask {
     const { log } = this.deps;
+    const { plan } = entry;
     const count = Math.max(1, Math.round(plan.test.rate_pps * s.duration_s));
     const task = cron.schedule(
       s.cron,
       async () => {
-        const signal = this.controller.signal;
+        const signal = entry.controller.signal;
         if (signal.aborted) return;
         let done!: () => void;
         const finished = new Promise<void>((resolve) => {
           done = resolve;
         });
-        this.running.add(finished);
+        entry.running.add(finished);
         try {
           await this.deps.run({ plan, count, interval_ms: 1000 / plan.test.rate_pps, signal });
         } catch (err) {
           log.error({ err, test: plan.test.id }, "run failed unexpectedly");
         } finally {
-          this.running.delete(finished);
+          entry.running.delete(finished);
           done();
         }
       },
@@ -144,6 +193,25 @@ export class Scheduler {
     task.on("execution:overlap", () => {
       log.warn({ test: plan.test.id }, "previous run still going: this run is skipped, not queued");
     });
-    this.cronTasks.push(task);
+    return task;
   }
+}
+
+interface Entry {
+  plan: TestPlan;
+  /** What the test would measure, as text: equal keys mean a reload leaves the test running. */
+  key: string;
+  controller: AbortController;
+  running: Set<Promise<void>>;
+  loop?: Promise<void>;
+  task?: ScheduledTask;
+}
+
+function newEntry(plan: TestPlan): Entry {
+  return { plan, key: planKey(plan), controller: new AbortController(), running: new Set() };
+}
+
+/** A plan's identity for reloads: the test, both sites (keys, addresses) and the resolved target. */
+export function planKey(plan: TestPlan): string {
+  return JSON.stringify(plan);
 }

@@ -83,6 +83,6 @@ export function formatTailLine(root: string, topic: string, payload: Buffer, jso
   return (
     `${m.interval.start}  ${m.agent.operator}/${m.agent.site} → ${to}  ${m.test.id} (${m.test.method})  ` +
     `seq ${m.seq}  rtt ${f(m.rtt_ms.mean)} ms  dv ${f(m.delay_variation_ms.max_minus_min)} ms  loss ${loss}  ` +
-    `${v.profile} ${verdict}${m.test.diagnostic ? " [diagnostic]" : ""}${m.status === "error" ? ` ERROR ${m.error?.message ?? ""}` : ""}`
+    `${v.profile} ${verdict}${m.test.diagnostic ? " [diagnostic]" : ""}${m.status !== "ok" ? ` ${m.status.toUpperCase()} ${m.error?.message ?? ""}` : ""}`
   );
 }

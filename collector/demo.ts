@@ -1,8 +1,10 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { connect } from "mqtt";
 import { Agent } from "../agent/agent.js";
 import { configHash, parseConfig } from "../agent/config/load.js";
+import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
 import { EmbeddedBroker } from "../agent/publish/broker.js";
 import { formatTailLine } from "../agent/tail.js";
@@ -34,6 +36,8 @@ export async function runDemo(opts: DemoOptions, log: Logger): Promise<void> {
   const demoYamlPath = join(PACKAGE_ROOT, "config", "demo.yaml");
   const demoYaml = await readFile(demoYamlPath, "utf8");
 
+  // Opening PGlite takes tens of seconds on a Pi: find a taken report port before that, not after.
+  await assertPortFree(opts.http_port);
   const broker = new EmbeddedBroker({ host: "127.0.0.1", port: 0, log: log.child({ part: "broker" }) });
   await broker.start();
   const stops: (() => Promise<void>)[] = [() => broker.stop()];
@@ -63,8 +67,10 @@ export async function runDemo(opts: DemoOptions, log: Logger): Promise<void> {
       log: log.child({ part: "collector" }),
     });
     stops.push(() => store.close());
-    await collector.start();
+    // Registered before start: a start that fails half-way (the report port taken) must still stop what
+    // it began (ingest timer, MQTT clients), or the process prints the error and hangs.
     stops.push(() => collector.stop());
+    await collector.start();
 
     // A line per result, as `qos-probe tail` would print it.
     const watcher = connect(broker.url, { protocolVersion: 4, clientId: "qosprobe-demo-tail" });
@@ -79,8 +85,8 @@ export async function runDemo(opts: DemoOptions, log: Logger): Promise<void> {
       const bytes = `${demoYaml}\nmqtt: { url: "${broker.url}", protocol_version: 4 }\n`;
       const config = parseConfig(bytes, demoYamlPath, env);
       const agent = new Agent({ config, configHash: configHash(bytes), log: log.child({ site }), env });
-      await agent.start();
       stops.push(() => agent.stop({ deadline_ms: 3_000 }));
+      await agent.start();
     }
 
     const url = `http://127.0.0.1:${collector.httpAddress?.port ?? opts.http_port}/`;
@@ -106,4 +112,25 @@ export async function runDemo(opts: DemoOptions, log: Logger): Promise<void> {
   } finally {
     await stopAll();
   }
+}
+
+/** Refuse at once when the report's port is taken (the report server would, but only after PGlite). */
+async function assertPortFree(port: number): Promise<void> {
+  if (port === 0) return;
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new QosProbeError(
+          "USAGE",
+          `report server cannot listen on 127.0.0.1:${port}: ${err.code ?? err.message}`,
+          {
+            hint: "stop what uses the port, or pick another with --port",
+            cause: err,
+          },
+        ),
+      ),
+    );
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
+  });
 }

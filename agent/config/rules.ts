@@ -1,6 +1,16 @@
+import { isIP } from "node:net";
 import { validateDetailed } from "node-cron";
 import type { z } from "zod";
 import { QosProbeError } from "../errors.js";
+import {
+  ICMP_MAX_COUNT,
+  ICMP_MAX_RATE_PPS,
+  ICMP_MIN_PACKET_BYTES,
+  ICMP_MIN_PAYLOAD_BYTES,
+  ICMP_MIN_USER_INTERVAL_MS,
+  ICMP_OVERHEAD_BYTES,
+  MAX_RUN_PACKETS,
+} from "../probe/limits.js";
 import { parseTarget } from "../probe/target.js";
 import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
 import { findProvince } from "./provinces.js";
@@ -81,6 +91,8 @@ export function checkTest(t: TestConfig, ctx: Ctx): void {
       `raise rate_pps to at least ${Math.ceil((1 / runSeconds) * 100) / 100}`,
     );
   }
+  if (runSeconds !== undefined) checkRunSize(t, runSeconds, ctx);
+  checkMethodLimits(t, ctx);
   if (t.method === "stamp" && t.packet_size_bytes < STAMP_MIN_PACKET) {
     issue(
       ctx,
@@ -98,6 +110,82 @@ export function checkTest(t: TestConfig, ctx: Ctx): void {
     );
   }
   if (t.target !== undefined) checkTarget(t.target, t, ctx);
+}
+
+/** Twin of runner.checkRunSize and of ping's 16-bit icmp_seq (icmp.planPing). */
+function checkRunSize(t: TestConfig, runSeconds: number, ctx: Ctx): void {
+  // A rate the schema already refused (over its maximum) needs no second line.
+  if (ctx.issues.some((i) => i.path?.[0] === "rate_pps")) return;
+  const packets = Math.round(t.rate_pps * runSeconds);
+  const what = t.continuous ? "continuous.interval_s" : "scheduled.duration_s";
+  if (packets > MAX_RUN_PACKETS) {
+    issue(
+      ctx,
+      ["rate_pps"],
+      `rate_pps ${t.rate_pps} × ${what} ${runSeconds} = ${packets} packets in one run, more than the ${MAX_RUN_PACKETS} a run may hold in memory`,
+      `at most ${Math.floor((MAX_RUN_PACKETS / runSeconds) * 100) / 100} pps for ${runSeconds} s runs, or shorter runs`,
+    );
+  } else if (t.method === "icmp" && packets > ICMP_MAX_COUNT) {
+    issue(
+      ctx,
+      ["rate_pps"],
+      `rate_pps ${t.rate_pps} × ${what} ${runSeconds} = ${packets} ICMP echoes in one run; ping counts at most ${ICMP_MAX_COUNT} (16-bit icmp_seq)`,
+      `at most ${Math.floor((ICMP_MAX_COUNT / runSeconds) * 100) / 100} pps for ${runSeconds} s runs, or shorter runs`,
+    );
+  }
+}
+
+/** Config-time twins of what the ICMP, TCP and HTTP probers refuse at run time. */
+function checkMethodLimits(t: TestConfig, ctx: Ctx): void {
+  if (t.method === "icmp") {
+    if (t.schedule !== "periodic") {
+      issue(
+        ctx,
+        ["schedule"],
+        "ICMP tests run the system ping, which can only send periodically",
+        "set schedule: periodic for icmp tests (poisson is available for stamp)",
+      );
+    }
+    if (t.rate_pps > ICMP_MAX_RATE_PPS) {
+      issue(
+        ctx,
+        ["rate_pps"],
+        `rate_pps ${t.rate_pps} is a ${Math.round((1000 / t.rate_pps) * 1000) / 1000} ms gap; ping allows a non-root user ${ICMP_MIN_USER_INTERVAL_MS} ms at least`,
+        `use rate_pps ${ICMP_MAX_RATE_PPS} or less for icmp tests`,
+      );
+    }
+    const family = t.target !== undefined ? targetFamily(t.target) : 4;
+    checkIcmpSize(t, family, ["packet_size_bytes"], ctx);
+  }
+  if ((t.method === "tcp" || t.method === "http") && t.dscp !== 0) {
+    issue(
+      ctx,
+      ["dscp"],
+      `${t.method} probes cannot set DSCP ${t.dscp}: Node sockets expose no IP_TOS`,
+      `set dscp: 0 for ${t.method} tests; measure a marked class with an icmp test (ping -Q sets the DSCP)`,
+    );
+  }
+}
+
+/** Twin of icmp.planPing's size check; `family` 6 when the target is an IPv6 literal. */
+function checkIcmpSize(t: TestConfig, family: 4 | 6, path: Path, ctx: Ctx): void {
+  const min = ICMP_MIN_PACKET_BYTES[family];
+  if (t.packet_size_bytes < min) {
+    issue(
+      ctx,
+      path,
+      `packet_size_bytes ${t.packet_size_bytes} does not fit an IPv${family} ICMP echo (${min} bytes at least: ${ICMP_OVERHEAD_BYTES[family]} of headers + the ${ICMP_MIN_PAYLOAD_BYTES} payload bytes ping times replies with)`,
+      `use at least ${min}${family === 4 ? ` (${ICMP_MIN_PACKET_BYTES[6]} if the host resolves to IPv6)` : ""}`,
+    );
+  }
+}
+
+function targetFamily(text: string): 4 | 6 {
+  try {
+    return isIP(parseTarget(text).host) === 6 ? 6 : 4;
+  } catch {
+    return 4; // the target's own issue is reported by checkTarget
+  }
 }
 
 function checkTarget(text: string, t: TestConfig, ctx: Ctx): void {
@@ -237,6 +325,12 @@ function checkTestPair(
       `use at least ${STAMP_AUTH_MIN_PACKET}`,
     );
   }
+  // A site reached over IPv6 needs the bigger minimum; checkTest judged a `to` test as IPv4 (and has
+  // said so already if the size fails even that).
+  const v6 = isIP(b.reflector.host) === 6;
+  if (t.method === "icmp" && v6 && t.packet_size_bytes >= ICMP_MIN_PACKET_BYTES[4]) {
+    checkIcmpSize(t, 6, ["tests", i, "packet_size_bytes"], ctx);
+  }
   if (t.diagnostic) return;
   if (a.operator !== b.operator) {
     issue(
@@ -261,12 +355,31 @@ function checkTestPair(
   }
 }
 
+/**
+ * Where the reflector binds, as "host:port". The advertised address (sites[].reflector.host) is what
+ * peers send to; behind NAT it is not a local address and binding it fails with EADDRNOTAVAIL, so the
+ * bind address is its own setting: absent → every address (dual-stack "::" when the site advertises
+ * IPv6), a bare IP → that IP on the advertised port.
+ */
+/** A bare IP literal (`0.0.0.0`, `::`, `[::]`): listen on it at the advertised port. */
+export function parseListenHost(text: string): string | undefined {
+  const host = text.replace(/^\[(.*)\]$/, "$1");
+  return isIP(host) !== 0 ? host : undefined;
+}
+
+export function reflectorListen(listen: string | undefined, own: Site): string {
+  const port = own.reflector.port;
+  if (listen === undefined) return isIP(own.reflector.host) === 6 ? `[::]:${port}` : `0.0.0.0:${port}`;
+  const host = parseListenHost(listen);
+  if (host === undefined) return listen;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Defaults that depend on other sections: the reflector address and the MQTT client id. */
 export function fillDerived(cfg: AgentConfigParsed) {
   // checkRoot guarantees agent.site names a site; the transform only runs on a clean parse.
   const own = cfg.sites.find((s) => s.id === cfg.agent.site) as Site;
-  const host = own.reflector.host.includes(":") ? `[${own.reflector.host}]` : own.reflector.host;
-  const reflector = { ...cfg.reflector, listen: cfg.reflector.listen ?? `${host}:${own.reflector.port}` };
+  const reflector = { ...cfg.reflector, listen: reflectorListen(cfg.reflector.listen, own) };
   const { mqtt, ...rest } = cfg;
   return {
     ...rest,

@@ -4,7 +4,15 @@ import { ControlSchema, KeyJwk } from "../control/config-schema.js";
 import { METHODS } from "../probe/prober.js";
 import { ProfileId } from "../publish/message.js";
 import { findProvince, provinceNames } from "./provinces.js";
-import { checkMqtt, checkRoot, checkScheduled, checkTest, fillDerived, hasRootTypeError } from "./rules.js";
+import {
+  checkMqtt,
+  checkRoot,
+  checkScheduled,
+  checkTest,
+  fillDerived,
+  hasRootTypeError,
+  parseListenHost,
+} from "./rules.js";
 import { closest } from "./suggest.js";
 
 /**
@@ -202,11 +210,23 @@ export const ReflectorSchema = z
     enabled: z.boolean().default(true),
     listen: z
       .string()
-      .refine((s) => parseHostPort(s) !== undefined, { error: 'must be "host:port" or "[v6]:port"' })
+      .refine((s) => parseHostPort(s) !== undefined || parseListenHost(s) !== undefined, {
+        error: 'must be an IP address, "host:port" or "[v6]:port"',
+        params: { hint: 'e.g. "0.0.0.0", "192.168.1.20:862" or "[::]:862"; port 1..65535' },
+      })
       .optional()
-      .describe("host:port or [v6]:port; default: this agent's own site reflector address"),
+      .describe(
+        "local address to bind (IP, host:port or [v6]:port), apart from the advertised sites[].reflector.host " +
+          "(behind NAT that address is not local); default: all addresses (0.0.0.0, or :: for an IPv6 site) " +
+          "on the advertised port",
+      ),
     allow: z
-      .array(z.string().refine(isAddressOrCidr, { error: "must be an IP address or CIDR" }))
+      .array(
+        z.string().refine(isAddressOrCidr, {
+          error: "must be an IP address or CIDR",
+          params: { hint: 'e.g. "198.51.100.7", "198.51.100.0/24" or "2001:db8::/32"' },
+        }),
+      )
       .optional()
       .describe("source addresses/CIDRs allowed; default: all"),
     rate_limit_pps: z.number().positive().max(1_000_000).default(1000),

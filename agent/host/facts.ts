@@ -1,4 +1,4 @@
-import { hostname } from "node:os";
+import { hostname, uptime } from "node:os";
 import si from "systeminformation";
 
 /** The heartbeat's picture of the host: enough to tell a sick probe box from a sick network. */
@@ -41,7 +41,9 @@ export async function collectHostFacts(): Promise<HostFacts> {
     // systeminformation types `main` as number but gives null (or -1 on some boards) when unknown.
     temperature_c:
       temperature && finite(temperature.main) !== null && temperature.main > 0 ? temperature.main : null,
-    uptime_s: finiteSync(() => si.time().uptime),
+    // os.uptime(), not si.time(): si.time() also resolves the time zone through Intl, which maps ICU's
+    // zone data into the process (measured +8 MiB resident, for a field the heartbeat does not send).
+    uptime_s: finiteSync(() => uptime()),
   };
 }
 

@@ -1,17 +1,17 @@
 import { spawn } from "node:child_process";
 import { QosProbeError } from "../errors.js";
 import { type PingOutput, parsePingLine, parsePingOutput, pingSamples, replySample } from "./icmp-parse.js";
+import { ICMP_MAX_COUNT, ICMP_MIN_PAYLOAD_BYTES, ICMP_OVERHEAD_BYTES } from "./limits.js";
 import type { ProbeContext, Prober, ProbeSpec } from "./prober.js";
 import { resolveHost } from "./resolve.js";
 
-/** IPv4 header 20 + ICMP header 8; IPv6 header 40 + ICMPv6 header 8. */
-export const ICMP_OVERHEAD_BYTES = { 4: 28, 6: 48 } as const;
-/** ping carries its send timestamp in the first 16 payload bytes; with less it cannot time replies. */
-const MIN_PAYLOAD_BYTES = 16;
 /** Largest payload that fits the IPv4 total length / the IPv6 payload length field. */
 const MAX_PAYLOAD_BYTES = { 4: 65_535 - 28, 6: 65_535 - 8 } as const;
-/** icmp_seq is 16 bits; past 65535 sequence numbers wrap and losses could no longer be told apart. */
-const MAX_COUNT = 65_535;
+const MIN_PAYLOAD_BYTES = ICMP_MIN_PAYLOAD_BYTES;
+const MAX_COUNT = ICMP_MAX_COUNT;
+
+export { ICMP_OVERHEAD_BYTES };
+
 /** Our own bound on top of ping's schedule, and the grace between SIGINT and SIGKILL. */
 const EXIT_SLACK_MS = 2_000;
 const KILL_GRACE_MS = 1_000;

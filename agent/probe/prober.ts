@@ -51,6 +51,8 @@ export interface ProbeContext {
   clockSync: ClockSyncState;
   /** Called as each sample is settled (reply, loss or duplicate), for live progress. */
   onSample?: (s: Sample) => void;
+  /** Called once the prober knows the address and family it actually measures (issue 9). */
+  onTarget?: (t: { address: string; family: 4 | 6 }) => void;
 }
 
 /**
@@ -78,6 +80,19 @@ export interface Sample {
   send_error_ms?: number;
   /** The reflector said its clock is synchronised (STAMP Error Estimate S bit). */
   remote_synced?: boolean;
+  /**
+   * How this packet's receive time (T4) was taken: "kernel" = the kernel's software RX stamp,
+   * "user" = JavaScript when the event loop got to it. STAMP only.
+   */
+  timestamps?: "kernel" | "user";
+  /** Where T1 came from: the kernel's TX stamp, or the clock read just before send(). STAMP only. */
+  t1_source?: "kernel-tx" | "clock";
+  /** Kernel TX stamp − clock read before send(), ms: what the host added inside send(). */
+  t1_lag_ms?: number;
+  /** The send failed with this errno (ENETUNREACH, EHOSTUNREACH, ENETDOWN, …): sent and lost, an outage. */
+  send_error?: string;
+  /** TTL / hop limit the reflector received our packet with (RFC 8762 Ses-Sender TTL); 0 = unknown. */
+  sender_ttl?: number;
 }
 
 export type Prober = (spec: ProbeSpec, ctx: ProbeContext) => Promise<Sample[]>;

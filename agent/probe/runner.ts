@@ -5,7 +5,10 @@ import { judgeInterval } from "../compliance/verdict.js";
 import { QosProbeError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { summarize } from "../metrics/summary.js";
+import { loadedLibc } from "../net/libc.js";
+import { timestampPreference } from "../net/udp.js";
 import { type ProfileId, RESULT_SCHEMA_ID, type ResultMessage } from "../publish/message.js";
+import { MAX_RUN_PACKETS } from "./limits.js";
 import type { ClockSyncState, Prober, ProbeSpec, Sample } from "./prober.js";
 
 /** Who is measuring: copied into every result. */
@@ -51,6 +54,17 @@ const DEADLINE_SLACK_MS = 5_000;
 /** A sender whose p99 schedule error exceeds this share of the interval is flagged as struggling. */
 const SEND_ERROR_FLAG_SHARE = 0.1;
 
+/** A run holds a sample per packet until it is summarised: refuse one too big for the host's memory. */
+export function checkRunSize(spec: Pick<ProbeSpec, "count">): void {
+  if (spec.count > MAX_RUN_PACKETS) {
+    throw new QosProbeError(
+      "PROBE_SETUP",
+      `a run of ${spec.count} packets is more than the ${MAX_RUN_PACKETS} one run may send`,
+      { hint: "lower rate_pps or the run length (interval_s / duration_s)" },
+    );
+  }
+}
+
 /** How long a run may take: every packet's slot, plus the last packet's loss timeout, plus slack. */
 export function runDeadlineMs(spec: ProbeSpec): number {
   return spec.count * spec.interval_ms + spec.loss_timeout_ms + DEADLINE_SLACK_MS;
@@ -69,20 +83,27 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
 
   let samples: Sample[] = [];
   let error: { code: string; message: string } | undefined;
+  let fault = false;
+  let measured: { address: string; family: 4 | 6 } | undefined;
   try {
+    checkRunSize(req.spec);
     samples = await prober(req.spec, {
       signal,
       clock: ctx.clock,
       log,
       clockSync: ctx.clockSync,
       ...(ctx.onSample ? { onSample: ctx.onSample } : {}),
+      onTarget: (t) => {
+        measured = t;
+      },
     });
   } catch (err) {
     error = {
       code: err instanceof QosProbeError ? err.code : "PROBE_SETUP",
       message: err instanceof Error ? err.message : String(err),
     };
-    log.warn({ err }, "probe failed before measuring");
+    fault = err instanceof QosProbeError && err.fault;
+    log.warn({ err }, fault ? "measurement fault" : "probe failed before measuring");
   }
   const endedAt = ctx.clock.now();
   const message = buildResult(req, samples, {
@@ -91,6 +112,8 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
     clockSync: ctx.clockSync,
     aborted: signal.aborted,
     error,
+    fault,
+    ...(measured ? { measured } : {}),
   });
   log.debug({ sent: message.packets.sent, lost: message.packets.lost }, "run finished");
   return message;
@@ -102,6 +125,30 @@ interface BuildFacts {
   clockSync: ClockSyncState;
   aborted: boolean;
   error: { code: string; message: string } | undefined;
+  /** The error is a fault of the measurement (QosProbeError.fault): `status: "fault"`. */
+  fault?: boolean;
+  /** The address and family the prober measured. */
+  measured?: { address: string; family: 4 | 6 };
+}
+
+/**
+ * How the method's packet times were taken. STAMP samples say so themselves (kernel only if every
+ * received packet had a kernel RX stamp); ping stamps replies with the kernel's SO_TIMESTAMP; TCP and
+ * HTTP time in JavaScript. A STAMP run with no sample reports the socket it would have used.
+ */
+export function timestampsOf(method: string, samples: Sample[]): "kernel" | "user" {
+  if (method === "icmp") return "kernel";
+  if (method !== "stamp") return "user";
+  const marked = samples.filter((s) => s.timestamps !== undefined);
+  if (marked.length > 0) return marked.every((s) => s.timestamps === "kernel") ? "kernel" : "user";
+  return loadedLibc() && timestampPreference() === "kernel" ? "kernel" : "user";
+}
+
+/** Packets lost because their send found no path, and the first such reason (issue 9 outages). */
+function outageOf(samples: Sample[]): { reason: string; packets: number } | undefined {
+  const failed = samples.filter((s) => s.send_error !== undefined && !s.dup);
+  const first = failed[0]?.send_error;
+  return first === undefined ? undefined : { reason: first, packets: failed.length };
 }
 
 /** Pure: samples and facts in, the v1 result message out. */
@@ -117,11 +164,12 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
     one_way_ms: summary.one_way_ms,
   });
 
+  const outage = outageOf(samples);
   const flags: string[] = [];
   if (req.diagnostic) flags.push("diagnostic");
   if (!facts.clockSync.synced) flags.push("clock-unsynced");
   if (facts.aborted) flags.push("aborted");
-  if (facts.error) flags.push("error");
+  if (facts.error) flags.push(facts.fault ? "fault" : "error");
   const p99SendError = summary.send_error_ms.p99;
   if (p99SendError !== null && p99SendError > req.spec.interval_ms * SEND_ERROR_FLAG_SHARE) {
     flags.push("send-jitter-high");
@@ -136,7 +184,7 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
     schema: RESULT_SCHEMA_ID,
     id: uuidv7(),
     seq: req.seq ?? 0,
-    status: facts.error ? "error" : "ok",
+    status: facts.error ? (facts.fault ? "fault" : "error") : "ok",
     ...(facts.error ? { error: facts.error } : {}),
     agent: { ...req.agent },
     test: {
@@ -145,6 +193,7 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
       target: req.target,
       ...(req.peer ? { peer: { ...req.peer } } : {}),
       ...(req.distance_km !== undefined ? { distance_km: round(req.distance_km, 1) } : {}),
+      ...(facts.measured ? { address: facts.measured.address, family: facts.measured.family } : {}),
       packet_size_bytes: req.spec.packet_size_bytes,
       dscp: req.spec.dscp,
       rate_pps: round(1000 / req.spec.interval_ms, 6),
@@ -167,8 +216,10 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
         source: facts.clockSync.source,
         ...(facts.clockSync.max_error_ms !== undefined ? { max_error_ms: facts.clockSync.max_error_ms } : {}),
       },
+      timestamps: timestampsOf(req.spec.method, samples),
       flags,
     },
+    ...(outage ? { outage } : {}),
   };
 }
 

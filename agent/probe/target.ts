@@ -27,22 +27,33 @@ export function parseTarget(text: string): Target {
   const scheme = url.protocol.replace(/:$/, "");
   // URL keeps IPv6 literals bracketed; sockets want them bare.
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (!host) throw new QosProbeError("PROBE_TARGET", `target "${text}" has no host`);
+  if (!host) {
+    throw new QosProbeError("PROBE_TARGET", `target "${text}" has no host`, {
+      hint: `write it as ${scheme}://HOST${scheme === "icmp" ? "" : ":PORT"}; IPv6 in brackets: ${scheme}://[2001:db8::1]`,
+    });
+  }
   const port = url.port === "" ? undefined : Number(url.port);
+  // Hints must be URLs the CLI accepts again: IPv6 literals go back into brackets.
+  const shown = host.includes(":") ? `[${host}]` : host;
+  if (port === 0) {
+    throw new QosProbeError("PROBE_TARGET", `port 0 in "${text}" is not a port a probe can send to`, {
+      hint: `give the port the target listens on, e.g. ${scheme}://${shown}:${scheme === "stamp" ? STAMP_DEFAULT_PORT : "PORT"}`,
+    });
+  }
   switch (scheme) {
     case "stamp":
       return { method: "stamp", host, port: port ?? STAMP_DEFAULT_PORT };
     case "icmp":
       if (port !== undefined) {
         throw new QosProbeError("PROBE_TARGET", `ICMP has no ports: "${text}"`, {
-          hint: `use icmp://${host}`,
+          hint: `use icmp://${shown}`,
         });
       }
       return { method: "icmp", host };
     case "tcp":
       if (port === undefined) {
         throw new QosProbeError("PROBE_TARGET", `tcp target needs a port: "${text}"`, {
-          hint: `use tcp://${host}:PORT`,
+          hint: `use tcp://${shown}:PORT`,
         });
       }
       return { method: "tcp", host, port };

@@ -39,7 +39,7 @@ export function rejectDscp(spec: Pick<ProbeSpec, "dscp">, method: "tcp" | "http"
       "PROBE_SETUP",
       `${method} probes cannot set DSCP ${spec.dscp}: Node sockets expose no IP_TOS`,
       {
-        hint: `set dscp: 0 for ${method} tests; use stamp or icmp to measure a marked class`,
+        hint: `set dscp: 0 for ${method} tests; measure a marked class with stamp (Linux, kernel socket) or icmp`,
       },
     );
   }

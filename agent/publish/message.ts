@@ -89,6 +89,12 @@ export const Quality = z
   .object({
     send_error_ms: z.object({ p50: nullableMs, p99: nullableMs }).strict(),
     clock: z.object({ synced: z.boolean(), source: z.string(), max_error_ms: ms.optional() }).strict(),
+    /**
+     * How packet times were taken: "kernel" = kernel timestamps (STAMP on the koffi socket, ping's
+     * SO_TIMESTAMP), "user" = JavaScript after the event loop got to it. Optional only so results
+     * stored before it existed still validate; every new result carries it.
+     */
+    timestamps: z.enum(["kernel", "user"]).optional(),
     /** e.g. "diagnostic", "clock-unsynced", "send-jitter-high", "rtt-below-light-bound", "aborted". */
     flags: z.array(z.string()),
   })
@@ -100,7 +106,8 @@ export const ResultMessage = z
     schema: z.literal(RESULT_SCHEMA_ID),
     id: z.uuid({ version: "v7" }),
     seq: count,
-    status: z.enum(["ok", "error"]),
+    /** ok; error = could not measure; fault = the measurement itself is broken (bad key, nothing listening). */
+    status: z.enum(["ok", "error", "fault"]),
     error: z.object({ code: z.string(), message: z.string() }).strict().optional(),
     agent: z
       .object({
@@ -117,6 +124,9 @@ export const ResultMessage = z
         target: z.string(),
         peer: z.object({ site: z.string(), province: z.string() }).strict().optional(),
         distance_km: z.number().nonnegative().optional(),
+        /** The address and family actually measured (after name resolution). */
+        address: z.string().optional(),
+        family: z.union([z.literal(4), z.literal(6)]).optional(),
         packet_size_bytes: z.number().int().positive(),
         dscp: z.number().int().min(0).max(63),
         rate_pps: z.number().positive(),
@@ -142,6 +152,11 @@ export const ResultMessage = z
       .string()
       .regex(/^[A-Za-z0-9_-]{86}$/)
       .optional(),
+    /**
+     * Packets whose send failed because there was no path (ENETUNREACH, EHOSTUNREACH, ENETDOWN): they
+     * count as sent and lost, an outage the loss verdict must see (issue 9), not an error.
+     */
+    outage: z.object({ reason: z.string(), packets: count }).strict().optional(),
   })
   .strict();
 export type ResultMessage = z.infer<typeof ResultMessage>;

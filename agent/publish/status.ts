@@ -18,6 +18,8 @@ export const StatusMessage = z.looseObject({
   at: z.string().optional(),
   config_version: z.string().nullable().optional(),
   config_hash: z.string().optional(),
+  /** ISO 8601: when the configuration named by config_hash became live (start or SIGHUP). */
+  config_loaded_at: z.string().optional(),
   outbox: z.object({ depth: z.number(), dropped: z.number(), bytes: z.number() }).optional(),
   clock: z
     .object({ synced: z.boolean(), source: z.string(), max_error_ms: z.number().optional() })

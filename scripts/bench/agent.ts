@@ -7,7 +7,9 @@ import { connect } from "mqtt";
 import { PROVINCES } from "../../agent/config/provinces.js";
 import { messageHash, seal } from "../../agent/evidence/seal.js";
 import { silentLogger } from "../../agent/log.js";
+import { AGENT_NODE_FLAGS } from "../../agent/node-flags.js";
 import { Reflector } from "../../agent/probe/stamp/reflector.js";
+import { EmbeddedBroker } from "../../agent/publish/broker.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
 import { CLI, freePort, table } from "./common.js";
 
@@ -43,7 +45,11 @@ async function main(): Promise<void> {
     await r.start();
     reflectors.push(r);
   }
-  const brokerPort = await freePort();
+  // The broker runs here, not in the agent: production agents publish to Mosquitto/EMQX (an mqtt
+  // section), so the agent measured is the one deployed, without the embedded aedes broker.
+  const broker = new EmbeddedBroker({ host: "127.0.0.1", port: 0, log: silentLogger() });
+  await broker.start();
+  const brokerPort = Number(new URL(broker.url).port);
   const dir = await mkdtemp(join(tmpdir(), "qosprobe-bench-agent-"));
   const site = (code: string) => `s${code.slice(0, 2)}`;
   const yaml = [
@@ -60,24 +66,27 @@ async function main(): Promise<void> {
       (p) =>
         `  - { id: xj-${site(p.code)}, method: stamp, from: ${site(home.code)}, to: ${site(p.code)}, rate_pps: 1, continuous: { interval_s: ${INTERVAL_S} } }`,
     ),
-    `embedded_broker: { listen: "127.0.0.1:${brokerPort}" }`,
+    `mqtt: { url: "${broker.url}", protocol_version: 4 }`,
     "heartbeat: { interval_s: 30 }",
   ].join("\n");
   await writeFile(join(dir, "agent.yaml"), yaml);
 
-  const agent = spawn(process.execPath, [CLI, "agent", "--config", join(dir, "agent.yaml")], {
+  // The Node.js flags of the systemd unit and the container (BENCH_NODE_FLAGS="" measures without).
+  const flags = (process.env.BENCH_NODE_FLAGS ?? AGENT_NODE_FLAGS.join(" ")).split(" ").filter(Boolean);
+  const agent = spawn(process.execPath, [...flags, CLI, "agent", "--config", join(dir, "agent.yaml")], {
     stdio: ["ignore", "ignore", "inherit"],
   });
   const pid = agent.pid;
   if (!pid) throw new Error("agent did not start");
   const results: ResultMessage[] = [];
   try {
-    await new Promise((r) => setTimeout(r, 2_000)); // the embedded broker comes up with the agent
     const client = connect(`mqtt://127.0.0.1:${brokerPort}`, { protocolVersion: 4, reconnectPeriod: 500 });
     client.on("message", (_t, payload) => results.push(JSON.parse(payload.toString()) as ResultMessage));
     client.on("connect", () => client.subscribe("qosprobe/v1/+/+/+/result/+", { qos: 1 }));
 
-    console.log(`bench:agent  30 continuous STAMP tests at 1 pps, ${INTERVAL_S} s intervals, ${SECONDS} s\n`);
+    console.log(
+      `bench:agent  30 continuous STAMP tests at 1 pps, ${INTERVAL_S} s intervals, ${SECONDS} s, node ${flags.join(" ") || "(no flags)"}\n`,
+    );
     const start = await procSample(pid);
     const t0 = performance.now();
     const rss: number[] = [];
@@ -118,6 +127,7 @@ async function main(): Promise<void> {
     agent.kill("SIGTERM");
     await new Promise((r) => agent.once("exit", r));
     for (const r of reflectors) await r.stop();
+    await broker.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }

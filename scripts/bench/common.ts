@@ -25,9 +25,10 @@ export function startProcess(
   args: string[],
   ready: RegExp,
   timeoutMs = 10_000,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
     let seen = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");

@@ -17,8 +17,12 @@ export interface PrivateMosquitto {
   stop(): Promise<void>;
   /** SIGKILL the broker, as a crash would; `restart()` brings it back. */
   kill(): Promise<void>;
-  /** Graceful stop (when running), `downMs` of downtime, then start again on the same port. */
-  restart(downMs?: number): Promise<void>;
+  /**
+   * Graceful stop (when running), `downMs` of downtime, then start again on the same port. With
+   * `wipe: true` the persistence file is deleted while the broker is down: a restart without persistence
+   * (every session, subscription and queued message gone).
+   */
+  restart(downMs?: number, options?: { wipe?: boolean }): Promise<void>;
   /** Everything the broker printed, for failure messages. */
   output(): string;
 }
@@ -80,6 +84,13 @@ function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
 export interface MosquittoOptions {
   /** Lines of an ACL file (anonymous clients), e.g. `topic readwrite allowed/#`; none means no ACL. */
   acl?: string[];
+  /** Per-client queue bound (default 100,000, above any test's burst; Mosquitto's own default is 1000). */
+  max_queued_messages?: number;
+  /**
+   * The whole configuration instead of the generated one (e.g. the production file with its paths moved
+   * into `dir`). It must listen on 127.0.0.1:`port`, which is how readiness is detected.
+   */
+  config?: (where: { port: number; dir: string; dataDir: string }) => string;
 }
 
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<PrivateMosquitto> {
@@ -99,8 +110,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Pr
   const configPath = join(dir, "mosquitto.conf");
   const aclPath = join(dir, "acl");
   if (options.acl) writeFileSync(aclPath, `${options.acl.join("\n")}\n`, { mode: 0o644 });
-  writeFileSync(
-    configPath,
+  const generated = () =>
     [
       `listener ${port} 127.0.0.1`,
       "allow_anonymous true",
@@ -108,7 +118,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Pr
       `persistence_location ${dataDir}/`,
       "autosave_interval 1",
       // Defaults (1000 queued, 20 in flight) are smaller than some tests' bursts.
-      "max_queued_messages 100000",
+      `max_queued_messages ${options.max_queued_messages ?? 100_000}`,
       "log_dest stdout",
       "log_type error",
       "log_type warning",
@@ -116,8 +126,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Pr
       "log_type information",
       ...(options.acl ? [`acl_file ${aclPath}`] : []),
       "",
-    ].join("\n"),
-  );
+    ].join("\n");
+  writeFileSync(configPath, options.config ? options.config({ port, dir, dataDir }) : generated());
 
   const entry: { child: ChildProcess | null; dir: string } = { child: null, dir };
   running.add(entry);
@@ -162,8 +172,10 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Pr
     url: `mqtt://127.0.0.1:${port}`,
     output: () => output,
     kill: () => halt("SIGKILL"),
-    restart: async (downMs = 0) => {
+    restart: async (downMs = 0, restartOptions = {}) => {
       await halt("SIGTERM");
+      // Mosquitto writes mosquitto.db on a clean exit, so the file is removed only after it stopped.
+      if (restartOptions.wipe) rmSync(join(dataDir, "mosquitto.db"), { force: true });
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       await launch();
     },

@@ -28,6 +28,16 @@ export function ntpFromEpochMs(ms: number): NtpTime {
   return { seconds: seconds % TWO_32, fraction };
 }
 
+/** Exactly, from realtime nanoseconds since 1970 (a kernel timestamp): fraction = ⌊ns · 2^32 / 10^9⌋. */
+export function ntpFromNs(ns: bigint): NtpTime {
+  const s = ns / 1_000_000_000n;
+  const sub = ns - s * 1_000_000_000n;
+  return {
+    seconds: Number((s + BigInt(NTP_UNIX_OFFSET_S)) % 4_294_967_296n),
+    fraction: Number((sub << 32n) / 1_000_000_000n),
+  };
+}
+
 /**
  * Back to Unix epoch milliseconds. Era by the RFC 4330 §3 rule: with the top bit of the seconds set,
  * the time lies in 1968–2036 (era 0); without it, in 2036–2104 (era 1).

@@ -4,6 +4,8 @@ import { type AddressInfo, type BlockList, isIP, isIPv6 } from "node:net";
 import { type Clock, systemClock } from "../../clock.js";
 import { QosProbeError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
+import { loadLibc } from "../../net/libc.js";
+import { timestampPreference } from "../../net/udp.js";
 import type { ClockSyncState } from "../prober.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -18,6 +20,7 @@ import {
   stampTransmitTime,
 } from "./packet.js";
 import { SourceRateLimiter } from "./rate-limit.js";
+import { KernelReflectorEngine } from "./reflector-kernel.js";
 
 /** Which test packets the reflector answers. "both" tries HMAC first, then falls back to open mode. */
 export type ReflectorAuthMode = "open" | "authenticated" | "both";
@@ -40,6 +43,8 @@ export interface ReflectorOptions {
   rateLimitBurst?: number;
   /** Per-session reflector sequence counter (RFC 8762 §4.3.1) instead of echoing the sender's. */
   stateful?: boolean;
+  /** SO_RCVBUF in bytes (kernel socket only; tests shrink it to provoke kernel drops). */
+  receiveBufferBytes?: number;
   clock?: Clock;
   log?: Logger;
 }
@@ -51,6 +56,12 @@ export interface ReflectorCounters {
   dropped_auth: number;
   dropped_not_allowed: number;
   dropped_rate_limited: number;
+  /** Dropped by the kernel for a full receive queue (SO_RXQ_OVFL); 0 on the dgram fallback, which cannot see them. */
+  dropped_kernel: number;
+  /** Replies whose residence time T3 − T2 exceeded 1 ms: time the host, not the network, added. */
+  residence_over_1ms: number;
+  /** Largest residence time T3 − T2 seen, µs. */
+  residence_max_us: number;
 }
 
 /** Sessions remembered in stateful mode before the oldest is forgotten (memory bound). */
@@ -74,16 +85,25 @@ export const literalLookup: NonNullable<dgram.SocketOptions["lookup"]> = (addres
  * A STAMP Session-Reflector (RFC 8762 §4.3) on one UDP socket. Stateless by default: the reflector
  * sequence number is the sender's. Replies are as long as the request (symmetric size) but at least
  * the base packet, with the request's padding and TLVs copied back.
+ *
+ * Where the FFI loads (agent/net), the packet loop runs in its own worker thread on the kernel-
+ * timestamped socket (reflector-kernel.ts, reflector-worker.ts): T2 = kernel RX stamp, T3 read just
+ * before sendto, Sender TTL copied, kernel drops counted. Elsewhere, or with QOSPROBE_TIMESTAMPS=user,
+ * it runs here on dgram with user-space timestamps, Sender TTL 0 (unknown).
  */
 export class Reflector {
-  readonly counters: ReflectorCounters = {
+  private readonly userCounters: ReflectorCounters = {
     received: 0,
     reflected: 0,
     dropped_malformed: 0,
     dropped_auth: 0,
     dropped_not_allowed: 0,
     dropped_rate_limited: 0,
+    dropped_kernel: 0,
+    residence_over_1ms: 0,
+    residence_max_us: 0,
   };
+  private kernel: KernelReflectorEngine | undefined;
   private socket: dgram.Socket | undefined;
   private allowList: BlockList | undefined;
   private limiter: SourceRateLimiter | undefined;
@@ -94,8 +114,18 @@ export class Reflector {
 
   constructor(private readonly opts: ReflectorOptions) {}
 
+  /** A snapshot of the counters (the worker's, read from shared memory, in kernel mode). */
+  get counters(): ReflectorCounters {
+    return this.kernel ? this.kernel.counters() : { ...this.userCounters };
+  }
+
+  /** "kernel" while the worker-thread reflector runs, "user" on the dgram fallback. */
+  get timestamps(): "kernel" | "user" {
+    return this.kernel ? "kernel" : "user";
+  }
+
   async start(): Promise<void> {
-    if (this.socket) return;
+    if (this.socket || this.kernel) return;
     const mode = this.opts.authMode ?? "open";
     if (mode !== "open" && !this.opts.authKey?.length) {
       throw new QosProbeError("CONFIG_INVALID", `reflector auth mode "${mode}" needs an HMAC key`, {
@@ -106,6 +136,11 @@ export class Reflector {
     const pps = this.opts.rateLimitPps ?? 0;
     this.limiter =
       pps > 0 ? new SourceRateLimiter(pps, this.opts.rateLimitBurst ?? Math.max(1, pps)) : undefined;
+    const libc = timestampPreference() === "kernel" ? await loadLibc() : null;
+    if (libc) {
+      this.kernel = await KernelReflectorEngine.start(libc, this.opts);
+      return;
+    }
     const clock = this.opts.clock ?? systemClock;
     this.logger = this.opts.log ?? silentLogger();
     this.time = new AnchoredClock(clock);
@@ -141,6 +176,12 @@ export class Reflector {
   }
 
   async stop(): Promise<void> {
+    const kernel = this.kernel;
+    if (kernel) {
+      this.kernel = undefined;
+      await kernel.stop();
+      return;
+    }
     const socket = this.socket;
     if (!socket) return;
     this.socket = undefined;
@@ -149,6 +190,7 @@ export class Reflector {
 
   /** The bound address and port (tests bind port 0). */
   address(): AddressInfo {
+    if (this.kernel) return this.kernel.address();
     if (!this.socket) throw new QosProbeError("PROBE_SETUP", "reflector is not started");
     return this.socket.address();
   }
@@ -159,14 +201,14 @@ export class Reflector {
     const time = this.time;
     const socket = this.socket;
     if (!time || !socket) return;
-    this.counters.received += 1;
+    this.userCounters.received += 1;
     try {
       if (this.allowList && !isAllowed(this.allowList, rinfo.address)) {
-        this.counters.dropped_not_allowed += 1;
+        this.userCounters.dropped_not_allowed += 1;
         return;
       }
       if (this.limiter && !this.limiter.allow(rinfo.address, t2Mono)) {
-        this.counters.dropped_rate_limited += 1;
+        this.userCounters.dropped_rate_limited += 1;
         return;
       }
       const request = this.parse(msg);
@@ -198,18 +240,25 @@ export class Reflector {
           ...(authKey ? { authKey } : {}),
         },
       );
-      stampTransmitTime(reply, ntpFromEpochMs(time.nowEpochMs()), authKey); // T3: just before send
+      const t3Ms = time.nowEpochMs();
+      stampTransmitTime(reply, ntpFromEpochMs(t3Ms), authKey); // T3: just before send
       socket.send(reply, rinfo.port, rinfo.address, (err) => {
         if (err) this.logger?.debug({ err, peer: rinfo.address }, "reply not sent");
-        else this.counters.reflected += 1;
+        else this.userCounters.reflected += 1;
       });
+      const residenceUs = (t3Ms - time.epochMsAt(t2Mono)) * 1000;
+      if (residenceUs > 1000) this.userCounters.residence_over_1ms += 1;
+      this.userCounters.residence_max_us = Math.max(
+        this.userCounters.residence_max_us,
+        Math.round(residenceUs),
+      );
       if (t2Mono - this.lastAnchorMono > REANCHOR_EVERY_MS) {
         time.reanchor();
         this.lastAnchorMono = clock.mono();
       }
     } catch (err) {
       // A packet must never take the reflector down; anything unexpected counts as malformed.
-      this.counters.dropped_malformed += 1;
+      this.userCounters.dropped_malformed += 1;
       this.logger?.debug({ err, peer: rinfo.address }, "test packet dropped");
     }
   }
@@ -219,7 +268,7 @@ export class Reflector {
     const mode = this.opts.authMode ?? "open";
     // The smallest request anyone sends: a TWAMP-light sender's 14 bytes (sequence, timestamp, error estimate).
     if (msg.length < MIN_SENDER_BYTES) {
-      this.counters.dropped_malformed += 1;
+      this.userCounters.dropped_malformed += 1;
       return undefined;
     }
     const key = this.opts.authKey;
@@ -231,7 +280,7 @@ export class Reflector {
       }
     }
     if (mode === "authenticated") {
-      this.counters.dropped_auth += 1;
+      this.userCounters.dropped_auth += 1;
       return undefined;
     }
     try {
@@ -242,8 +291,8 @@ export class Reflector {
   }
 
   private reject(err: unknown): undefined {
-    if (err instanceof QosProbeError && err.code === "PACKET_AUTH") this.counters.dropped_auth += 1;
-    else this.counters.dropped_malformed += 1;
+    if (err instanceof QosProbeError && err.code === "PACKET_AUTH") this.userCounters.dropped_auth += 1;
+    else this.userCounters.dropped_malformed += 1;
     return undefined;
   }
 

@@ -1,13 +1,14 @@
-import dgram from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { QosProbeError } from "../../errors.js";
-import type { Logger } from "../../log.js";
-import type { ProbeContext, Prober, ProbeSpec } from "../prober.js";
+import type { ReceivedDatagram, SocketFault, TimestampedUdpSocket } from "../../net/udp.js";
+import { openTimestampedUdp } from "../../net/udp.js";
+import type { ProbeContext, Prober, ProbeSpec, Sample } from "../prober.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
-import { AnchoredClock, type NtpTime, ntpFromEpochMs } from "./ntp.js";
+import { type NtpTime, ntpFromNs } from "./ntp.js";
 import {
   baseBytes,
   encodeSenderPacket,
+  type ParsedReflectorPacket,
   parseReflectorPacket,
   type StampMode,
   stampTransmitTime,
@@ -51,39 +52,24 @@ async function resolveTarget(spec: ProbeSpec): Promise<Target> {
   }
 }
 
-async function openSocket(target: Target, dscp: number, log: Logger): Promise<dgram.Socket> {
-  // Node's dgram has no TOS setter; a result must never claim a DSCP the packets did not carry, so a
-  // marked test refuses to run rather than silently measuring best effort.
-  if (dscp !== 0) {
-    throw new QosProbeError("PROBE_SETUP", `DSCP ${dscp} cannot be set on UDP sockets by this Node.js`, {
-      hint: "use dscp: 0 for stamp tests, or an icmp test (ping -Q) for marked traffic",
-    });
-  }
-  const socket = dgram.createSocket(target.family === 6 ? "udp6" : "udp4");
-  await new Promise<void>((resolve, reject) => {
-    socket.once("error", (err) => {
-      socket.close();
-      reject(new QosProbeError("PROBE_SETUP", `cannot open a UDP socket: ${err.message}`, { cause: err }));
-    });
-    // Connected to the one reflector: send() then skips dgram's per-packet address lookup, which
-    // defers every datagram by a tick (measured ≈ 10–50 µs between T1 and the wire on loopback),
-    // and the kernel drops datagrams from any other address or port before they reach us.
-    socket.bind(0, () => socket.connect(target.port, target.address, () => resolve()));
-  });
-  socket.removeAllListeners("error");
-  socket.on("error", (err) => log.debug({ err }, "stamp socket error"));
-  return socket;
-}
+/** Where an errno from sending means "no path now": loss with its reason, an outage (issue 9). */
+const OUTAGE_CODES = new Set(["ENETUNREACH", "EHOSTUNREACH", "ENETDOWN"]);
 
 /**
- * The `stamp` prober: a STAMP Session-Sender (RFC 8762 §4.2) against one reflector. T1 and T4 come
- * from the monotonic clock mapped onto the wall clock through a single anchor taken at the start, so
- * T4 − T1 is a true interval even if NTP steps the wall clock mid-run, while T1/T4 remain on the UTC
- * scale the reflector's T2/T3 use for one-way delays.
+ * The `stamp` prober: a STAMP Session-Sender (RFC 8762 §4.2) against one reflector, on the
+ * timestamped UDP socket (agent/net). Kernel mode: T1 = the kernel's TX stamp (the clock read just
+ * before send() where no TX stamp comes, said per sample), T4 = the kernel's RX stamp, both
+ * CLOCK_REALTIME; replies and stamps are read whenever the main loop gets to them, which moves no
+ * timestamp. User mode (dgram): T1/T4 from one wall anchor plus monotonic deltas, as before.
+ *
+ * Faults of the measurement (issue 9) are thrown as `fault` errors, never reported as path loss:
+ * REFLECTOR_UNREACHABLE (ICMP port unreachable from the reflector: nothing listens there) and
+ * STAMP_AUTH (replies came but none passed the HMAC check: the keys differ).
  */
 export const stamp: Prober = async (spec, ctx) => {
   const target = await resolveTarget(spec);
-  const socket = await openSocket(target, spec.dscp, ctx.log);
+  ctx.onTarget?.({ address: target.address, family: target.family });
+  const socket = await openTimestampedUdp({ remote: target, dscp: spec.dscp, clock: ctx.clock });
   try {
     return await runSession(socket, target, spec, ctx);
   } finally {
@@ -91,15 +77,17 @@ export const stamp: Prober = async (spec, ctx) => {
   }
 };
 
-async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec, ctx: ProbeContext) {
+async function runSession(socket: TimestampedUdpSocket, target: Target, spec: ProbeSpec, ctx: ProbeContext) {
   const { clock, signal } = ctx;
   const authKey = spec.auth_key?.length ? spec.auth_key : undefined;
   const mode: StampMode = authKey ? "authenticated" : "unauthenticated";
   const length = udpPayloadBytes(spec.packet_size_bytes, target.family, mode);
   const errorEstimate = encodeErrorEstimate(errorEstimateFromSync(ctx.clockSync));
-  const time = new AnchoredClock(clock);
   const book = new SessionBook(spec.loss_timeout_ms, ctx.clockSync.synced, ctx.onSample);
-  const counts: Record<ReplyVerdict | "malformed" | "auth_failed", number> = {
+  const counts: Record<
+    ReplyVerdict | "malformed" | "auth_failed" | "refused" | "send_failed" | "kernel_drops",
+    number
+  > = {
     matched: 0,
     late: 0,
     duplicate: 0,
@@ -107,22 +95,76 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
     "mismatched-timestamp": 0,
     malformed: 0,
     auth_failed: 0,
+    refused: 0,
+    send_failed: 0,
+    kernel_drops: 0,
   };
+  let lastSendError = "";
+  const t1Clock = new Map<number, bigint>(); // seq → the clock's T1 (written into the packet), ns
+  const t1Kernel = new Map<number, bigint>(); // seq → the kernel's TX stamp, ns
   let allSent = false;
   let wake: AbortController | undefined;
 
-  // The socket is connected: only the reflector's address and port get here (the kernel filters).
-  socket.on("message", (msg) => {
-    const t4Mono = clock.mono(); // T4: first thing on receipt
+  const onReply = (d: ReceivedDatagram) => {
+    let reply: ParsedReflectorPacket;
     try {
-      const reply = parseReflectorPacket(msg, authKey);
-      counts[book.reply(reply, t4Mono, ntpFromEpochMs(time.epochMsAt(t4Mono)))] += 1;
+      reply = parseReflectorPacket(d.data, authKey);
     } catch (err) {
       if (err instanceof QosProbeError && err.code === "PACKET_AUTH") counts.auth_failed += 1;
       else counts.malformed += 1;
+      return;
     }
+    const seq = reply.senderSeq;
+    const clockT1 = t1Clock.get(seq);
+    if (clockT1 === undefined) {
+      counts["unknown-seq"] += 1;
+      return;
+    }
+    const kernelT1 = t1Kernel.get(seq);
+    const t1 = kernelT1 ?? clockT1;
+    const extra: Partial<Sample> = {
+      timestamps: d.rxKernel ? "kernel" : "user",
+      t1_source: kernelT1 === undefined ? "clock" : "kernel-tx",
+      ...(kernelT1 === undefined ? {} : { t1_lag_ms: Number(kernelT1 - clockT1) / 1e6 }),
+      ...(reply.senderTtl ? { sender_ttl: reply.senderTtl } : {}),
+    };
+    counts[
+      book.replyMeasured(reply, {
+        roundTripMs: Number(d.rxNs - t1) / 1e6,
+        t1: ntpFromNs(t1),
+        t4: ntpFromNs(d.rxNs),
+        extra,
+      })
+    ] += 1;
+  };
+
+  const onFault = (f: SocketFault) => {
+    // ECONNREFUSED: an ICMP port unreachable, from the reflector's address (the kernel socket names the
+    // offender; a connected dgram socket only hears about its own peer).
+    if (f.code === "ECONNREFUSED" && (f.offender === undefined || sameAddress(f.offender, target.address))) {
+      counts.refused += 1;
+    }
+    if (f.kind === "send" && f.tag !== undefined) {
+      book.sendFailed(f.tag, f.code);
+      // Not a missing path nor a refusal (EMSGSIZE, EPERM from a local firewall, …): this host's fault.
+      if (!OUTAGE_CODES.has(f.code) && f.code !== "ECONNREFUSED") {
+        counts.send_failed += 1;
+        lastSendError = f.code;
+      }
+    } else ctx.log.debug({ fault: f }, "stamp socket fault");
+  };
+
+  // Everything waiting on the socket, in order: TX stamps, faults, replies. Called on every wake-up
+  // and before every expiry, so a reply the kernel stamped in time is never judged lost.
+  const drain = () => {
+    const d = socket.drain();
+    for (const t of d.tx) t1Kernel.set(t.tag, t.ns);
+    for (const f of d.faults) onFault(f);
+    for (const dg of d.datagrams) onReply(dg);
+    counts.kernel_drops += d.kernelDrops;
     if (allSent && book.pendingCount === 0) wake?.abort();
-  });
+  };
+  socket.onReadable(drain);
 
   const ssid = spec.ssid ?? 0;
   let scheduled = clock.mono();
@@ -133,26 +175,23 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
     } catch {
       break; // aborted: packets not yet sent are not part of the result
     }
-    // Encode first, then take T1 and write it in: T1 (the send time) is the last thing before
-    // send(), so encoding and bookkeeping stay out of T1 → wire and so out of the RTT.
     const packet = encodeSenderPacket(
       { seq, timestamp: UNSTAMPED, errorEstimate, ssid },
       { length, ...(authKey ? { authKey } : {}) },
     );
-    const sentMono = clock.mono();
-    const t1 = ntpFromEpochMs(time.epochMsAt(sentMono));
-    // The Timestamp field sits where the reflector's T3 does (octet 4, or 16 authenticated), so the
-    // same writer stamps it and, authenticated, re-signs over it.
-    stampTransmitTime(packet, t1, authKey);
-    socket.send(packet, (err) => {
-      if (!err) return;
-      ctx.log.debug({ err, seq }, "probe packet not sent");
-      book.sendFailed(seq);
-      if (allSent && book.pendingCount === 0) wake?.abort();
+    let t1: NtpTime = UNSTAMPED;
+    let t1Ns = 0n;
+    // The socket reads the clock just before send() and hands it here to write in (and, authenticated,
+    // re-sign): the Timestamp field sits where the reflector's T3 does, so one writer serves both.
+    socket.send(packet, seq, (ns) => {
+      t1Ns = ns;
+      t1 = ntpFromNs(ns);
+      stampTransmitTime(packet, t1, authKey);
     });
-    // A send completes or fails through its callback on a later tick, and replies are read on a
-    // later loop turn, so recording the packet after send() is still before either can arrive.
-    book.sent({ seq, sentMono, t1, sentAtMs: time.epochMsAt(sentMono), sendErrorMs: sentMono - scheduled });
+    const sentMono = clock.mono();
+    t1Clock.set(seq, t1Ns);
+    book.sent({ seq, sentMono, t1, sentAtMs: Number(t1Ns) / 1e6, sendErrorMs: sentMono - scheduled });
+    drain();
     book.expire(sentMono);
   }
   allSent = true;
@@ -160,7 +199,10 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
   // Wait out the last packet's slot (so a duplicate of the last reply is still seen), then any
   // replies still due until their loss timeout; an abort stops waiting at once.
   const slotEnd = scheduled + spec.interval_ms;
-  while (!signal.aborted && (book.pendingCount > 0 || clock.mono() < slotEnd)) {
+  for (;;) {
+    drain();
+    book.expire(clock.mono());
+    if (signal.aborted || (book.pendingCount === 0 && clock.mono() >= slotEnd)) break;
     const until = book.nextDeadline() ?? slotEnd;
     wake = new AbortController();
     try {
@@ -168,11 +210,44 @@ async function runSession(socket: dgram.Socket, target: Target, spec: ProbeSpec,
     } catch {
       // woken: everything answered, or aborted
     }
-    book.expire(clock.mono());
   }
+  // A short grace for the last wake-up's data is not needed: drain() ran right before the last expiry.
 
+  ctx.log.debug(
+    { ...counts, pending: book.pendingCount, timestamps: socket.timestamps },
+    "stamp session done",
+  );
+  if (counts.refused > 0) {
+    throw new QosProbeError(
+      "REFLECTOR_UNREACHABLE",
+      `the reflector ${target.address} port ${target.port} answered ICMP port unreachable (${counts.refused}×): nothing listens there`,
+      {
+        fault: true,
+        hint: "check that the peer's reflector runs and listens on this address family and port",
+      },
+    );
+  }
+  if (counts.send_failed > 0) {
+    throw new QosProbeError(
+      "SEND_FAILED",
+      `${counts.send_failed} STAMP packets to ${target.address} could not be sent: ${lastSendError}`,
+      { fault: true, hint: "EMSGSIZE: lower packet_size_bytes; EPERM: a local firewall rejects the traffic" },
+    );
+  }
+  if (counts.auth_failed > 0 && counts.matched === 0) {
+    throw new QosProbeError(
+      "STAMP_AUTH",
+      `${counts.auth_failed} STAMP replies from ${target.address} failed the HMAC check and none passed`,
+      { fault: true, hint: "the sender's auth_key and the reflector's key differ" },
+    );
+  }
   if (counts.auth_failed > 0)
     ctx.log.warn({ auth_failed: counts.auth_failed }, "STAMP replies failed the HMAC check");
-  ctx.log.debug({ ...counts, pending: book.pendingCount }, "stamp session done");
   return book.samples();
+}
+
+/** Two spellings of one address ("::ffff:127.0.0.1" vs "127.0.0.1") are the same reflector. */
+function sameAddress(a: string, b: string): boolean {
+  const plain = (x: string) => x.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "").toLowerCase();
+  return plain(a) === plain(b);
 }

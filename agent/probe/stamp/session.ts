@@ -56,10 +56,15 @@ export class SessionBook {
     this.pending.set(p.seq, entry);
   }
 
-  /** The send call failed: the packet never left, which is loss as far as the path is concerned. */
-  sendFailed(seq: number): void {
+  /**
+   * The send call failed: the packet never left, which is loss as far as the path is concerned
+   * (no route is an outage). `reason` is the errno name, kept on the sample.
+   */
+  sendFailed(seq: number, reason?: string): void {
     const entry = this.pending.get(seq);
-    if (entry) this.settle(entry);
+    if (!entry) return;
+    if (reason) entry.sample = { ...entry.sample, send_error: reason };
+    this.settle(entry);
   }
 
   /**
@@ -69,6 +74,31 @@ export class SessionBook {
   reply(r: ParsedReflectorPacket, t4Mono: number, t4: NtpTime): ReplyVerdict {
     const entry = this.entries.get(r.senderSeq);
     if (!entry) return "unknown-seq";
+    return this.judge(r, entry, t4Mono - entry.sent.sentMono, entry.sent.t1, t4, {});
+  }
+
+  /**
+   * A parsed reply whose round trip the caller measured itself from kernel timestamps:
+   * `roundTripMs` = T4 − T1, `t1` the T1 behind it (the kernel TX stamp where there was one), `t4` the
+   * kernel RX stamp; `extra` (how each was taken) goes onto the sample.
+   */
+  replyMeasured(
+    r: ParsedReflectorPacket,
+    m: { roundTripMs: number; t1: NtpTime; t4: NtpTime; extra: Partial<Sample> },
+  ): ReplyVerdict {
+    const entry = this.entries.get(r.senderSeq);
+    if (!entry) return "unknown-seq";
+    return this.judge(r, entry, m.roundTripMs, m.t1, m.t4, m.extra);
+  }
+
+  private judge(
+    r: ParsedReflectorPacket,
+    entry: Entry,
+    roundTripMs: number,
+    t1Timing: NtpTime,
+    t4: NtpTime,
+    extra: Partial<Sample>,
+  ): ReplyVerdict {
     const t1 = entry.sent.t1;
     // A reflector that echoes T1 lets us reject a stray reply that only shares the sequence number.
     if (
@@ -77,14 +107,13 @@ export class SessionBook {
     ) {
       return "mismatched-timestamp";
     }
-    const roundTripMs = t4Mono - entry.sent.sentMono;
     const late = roundTripMs > this.lossTimeoutMs;
-    const timing = late ? undefined : this.timing(r, roundTripMs, t1, t4);
+    const timing = late ? undefined : this.timing(r, roundTripMs, t1Timing, t4);
     const remote = decodeErrorEstimate(r.errorEstimate).synced;
 
     if (entry.replied) {
       const dup: Sample = { seq: entry.sent.seq, sent_at: entry.sent.sentAtMs, rtt_ms: null, dup: true };
-      if (timing) Object.assign(dup, timing, { arrival: this.arrivals++ });
+      if (timing) Object.assign(dup, timing, extra, { arrival: this.arrivals++ });
       else dup.late = true;
       this.extra.push(dup);
       this.onSample?.(dup);
@@ -97,7 +126,7 @@ export class SessionBook {
       if (!entry.settled) this.settle(entry);
       return "late";
     }
-    entry.sample = { ...entry.sample, ...timing, remote_synced: remote, arrival: this.arrivals++ };
+    entry.sample = { ...entry.sample, ...timing, ...extra, remote_synced: remote, arrival: this.arrivals++ };
     this.settle(entry);
     return "matched";
   }

@@ -80,6 +80,39 @@ describe("Scheduler, continuous tests", () => {
   });
 });
 
+describe("Scheduler.apply (configuration reload)", () => {
+  it("keeps an unchanged test's interval in flight, restarts a changed one, stops a removed one", async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 0));
+    const events: string[] = [];
+    const run = (order: RunOrder) =>
+      new Promise<void>((resolve) => {
+        const tag = `${order.plan.test.id}@${order.plan.test.rate_pps}`;
+        events.push(`start ${tag}`);
+        order.signal.addEventListener("abort", () => {
+          events.push(`abort ${tag}`);
+          resolve();
+        });
+      });
+    const a = plan({ id: "a" });
+    const b = plan({ id: "b" });
+    const c = plan({ id: "c" });
+    const scheduler = new Scheduler([a, b, c], { clock, log: silentLogger(), random: () => 0, run });
+    scheduler.start();
+    await clock.advance(1); // every test's first interval is now in flight
+    expect(scheduler.inFlight).toBe(3);
+
+    const report = await scheduler.apply([a, plan({ id: "b", rate_pps: 4 }), plan({ id: "d" })]);
+    await clock.advance(1);
+    expect(report).toEqual({ kept: ["a"], restarted: ["b"], added: ["d"], removed: ["c"] });
+    // a's run was never aborted; b's old run was, c's too; new b (4 pps) and d wait for the next boundary.
+    expect(events).toEqual(["start a@2", "start b@2", "start c@2", "abort b@2", "abort c@2"]);
+    expect(scheduler.inFlight).toBe(1);
+    await clock.advance(10_000);
+    expect(events.slice(5).sort()).toEqual(["start a@2", "start b@4", "start d@2"]);
+    await scheduler.stop();
+  });
+});
+
 describe("Scheduler, scheduled (cron) tests", () => {
   it("runs on the cron schedule with rate × duration packets and skips, not queues, an overlapping run", async () => {
     const orders: RunOrder[] = [];

@@ -49,10 +49,10 @@ describe("parseConfig", () => {
           reflector: { host: "2001:db8::20", port: 8620 },
         },
       ],
-      // listen defaults to this agent's own site reflector address
+      // listen defaults to every address on the advertised port, not the advertised host (NAT)
       reflector: {
         enabled: true,
-        listen: "192.0.2.10:862",
+        listen: "0.0.0.0:862",
         rate_limit_pps: 1000,
         stateful: false,
         auth: { mode: "open" },
@@ -79,10 +79,10 @@ describe("parseConfig", () => {
     });
   });
 
-  it("brackets an IPv6 reflector address for listen and derives the MQTT client id from operator and site", () => {
+  it("listens on :: for an IPv6 site and derives the MQTT client id from operator and site", () => {
     const text = PAIR.replace("site: bj-01", "site: gz-01") + "mqtt: { url: mqtt://192.0.2.1:1883 }\n";
     const cfg = parseConfig(text, "pair.yaml", {});
-    expect(cfg.reflector.listen).toBe("[2001:db8::20]:8620");
+    expect(cfg.reflector.listen).toBe("[::]:8620");
     expect(cfg.mqtt).toEqual({
       url: "mqtt://192.0.2.1:1883",
       protocol_version: 5,

@@ -87,14 +87,16 @@ describe("cross-field rules", () => {
 
   it("checks the reflector section: listen, allow, auth key", () => {
     const r = `reflector:
-  listen: "0.0.0.0"
+  listen: "0.0.0.0:99999"
   allow: ["198.51.100.0/24", "198.51.100.0/33", "2001:db8::/32"]
   auth: { mode: authenticated }
 `;
     expect(problems(r)).toEqual([
-      'c.yaml: reflector.listen: must be "host:port" or "[v6]:port" at line 14:11',
+      'c.yaml: reflector.listen: must be an IP address, "host:port" or "[v6]:port" at line 14:11 ' +
+        '(e.g. "0.0.0.0", "192.168.1.20:862" or "[::]:862"; port 1..65535)',
       // col 30: 2 spaces + "allow: [" + the 17-character first entry + ", " puts the second quote at 30
-      "c.yaml: reflector.allow[1]: must be an IP address or CIDR at line 15:30",
+      "c.yaml: reflector.allow[1]: must be an IP address or CIDR at line 15:30 " +
+        '(e.g. "198.51.100.7", "198.51.100.0/24" or "2001:db8::/32")',
       'c.yaml: reflector.auth.key: auth mode "authenticated" needs a key at line 16:9 ' +
         "(add key: { file: PATH } or key: { env: NAME })",
     ]);

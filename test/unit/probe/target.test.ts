@@ -30,6 +30,31 @@ describe("parseTarget", () => {
     expect(() => parseTarget("ftp://x")).toThrow(/unknown target scheme "ftp:"/);
     expect(() => parseTarget("127.0.0.1")).toThrow(/not a target URL/);
   });
+  it("refuses port 0 and prints IPv6 hints in brackets, as URLs the CLI accepts again", () => {
+    expect(() => parseTarget("stamp://127.0.0.1:0")).toThrow(
+      expect.objectContaining({
+        code: "PROBE_TARGET",
+        message: 'port 0 in "stamp://127.0.0.1:0" is not a port a probe can send to',
+        hint: "give the port the target listens on, e.g. stamp://127.0.0.1:862",
+      }),
+    );
+    const hintOf = (t: string) => {
+      try {
+        parseTarget(t);
+      } catch (err) {
+        return (err as { hint?: string }).hint;
+      }
+      return undefined;
+    };
+    expect(hintOf("tcp://[2001:db8::20]")).toBe("use tcp://[2001:db8::20]:PORT");
+    expect(hintOf("icmp://[::1]:7")).toBe("use icmp://[::1]");
+    expect(parseTarget("icmp://[::1]")).toEqual({ method: "icmp", host: "::1" });
+    expect(parseTarget("tcp://[2001:db8::20]:443")).toEqual({
+      method: "tcp",
+      host: "2001:db8::20",
+      port: 443,
+    });
+  });
   it("formats back to the canonical form", () => {
     expect(formatTarget(parseTarget("stamp://[2001:db8::1]"))).toBe("stamp://[2001:db8::1]:862");
     expect(formatTarget(parseTarget("icmp://127.0.0.1"))).toBe("icmp://127.0.0.1");

@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { loadLibc } from "../../../../agent/net/libc.js";
+import { timestampPreference } from "../../../../agent/net/udp.js";
 import type { Sample } from "../../../../agent/probe/prober.js";
 import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
 import { Reflector, type ReflectorOptions } from "../../../../agent/probe/stamp/reflector.js";
@@ -59,7 +61,17 @@ describe("stamp sender ↔ reflector over loopback", () => {
       dropped_auth: 0,
       dropped_not_allowed: 0,
       dropped_rate_limited: 0,
+      dropped_kernel: 0,
+      residence_over_1ms: expect.any(Number),
+      residence_max_us: expect.any(Number),
     });
+    // Each sample says how it was timed: kernel stamps unless forced to the fallback.
+    const kernel = timestampPreference() === "kernel" && (await loadLibc()) !== null;
+    for (const s of samples) {
+      expect(s.timestamps).toBe(kernel ? "kernel" : "user");
+      expect(s.t1_source).toBe(kernel ? "kernel-tx" : "clock");
+    }
+    expect(r.timestamps).toBe(kernel ? "kernel" : "user");
   });
 
   it("works over IPv6 (::1)", async () => {
@@ -202,7 +214,8 @@ describe("stamp sender ↔ reflector over loopback", () => {
       senderSeq: 42,
       senderTimestamp: T1,
       senderErrorEstimate: 1,
-      senderTtl: 0,
+      // The kernel reflector copies the received TTL (RFC 8762 §4.3.1); dgram cannot see it.
+      senderTtl: r.timestamps === "kernel" ? 64 : 0,
     });
     // A bare 14-byte request still gets every reflector field (44 bytes; at most 44/14 amplification).
     request.writeUInt32BE(43, 0);

@@ -10,12 +10,21 @@ import {
   AnchoredClock,
   ntpDiffMs,
   ntpFromEpochMs,
+  ntpFromNs,
   ntpToEpochMs,
   readNtp,
   writeNtp,
 } from "../../../../agent/probe/stamp/ntp.js";
 
 describe("NTP timestamps", () => {
+  it("converts a kernel timestamp in ns exactly", () => {
+    // 1643590723 s + 0.25 s since 1970 = 1643590723 + 2208988800 = 3852579523 s since 1900; 0.25 s = 2^30.
+    expect(ntpFromNs(1_643_590_723_250_000_000n)).toEqual({ seconds: 3_852_579_523, fraction: 0x40000000 });
+    // 1 ns = 2^32 / 10^9 = 4.29… units, truncated to 4; 999999999 ns → ⌊4294967291.7⌋ = 4294967291.
+    expect(ntpFromNs(1n)).toEqual({ seconds: 2_208_988_800, fraction: 4 });
+    expect(ntpFromNs(999_999_999n).fraction).toBe(4_294_967_291);
+  });
+
   it("maps the Unix epoch to 2208988800 s since 1900", () => {
     // 70 years × 365 days + 17 leap days = 25567 days × 86400 s = 2208988800 s.
     expect(ntpFromEpochMs(0)).toEqual({ seconds: 2_208_988_800, fraction: 0 });

@@ -1,0 +1,159 @@
+import { existsSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { Worker } from "node:worker_threads";
+import { QosProbeError } from "../../errors.js";
+import type { Libc } from "../../net/libc.js";
+import { bindSys, C, openUdpFd, type Sys, SysError } from "../../net/sys.js";
+import type { ClockSyncState } from "../prober.js";
+import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
+import type { ReflectorCounters, ReflectorOptions } from "./reflector.js";
+import { bindHint } from "./reflector.js";
+import { type ReflectorWorkerData, SHARED_SLOTS, SLOT } from "./reflector-shared.js";
+
+/** How often the Error Estimate the worker sends is refreshed from the clock-sync state. */
+const SYNC_REFRESH_MS = 1_000;
+/** A worker that has not left this long after shutdown(SHUT_RD) is terminated: stop never hangs. */
+const JOIN_TIMEOUT_MS = 2_000;
+
+/**
+ * The compiled worker beside this file; when running from TypeScript source (vitest), the one
+ * `npm run build` put in dist/ (a worker thread cannot load .ts).
+ */
+function workerUrl(): URL {
+  const sibling = new URL("./reflector-worker.js", import.meta.url);
+  if (import.meta.url.endsWith(".js") || existsSync(sibling)) return sibling;
+  const built = new URL("../../../dist/agent/probe/stamp/reflector-worker.js", import.meta.url);
+  if (!existsSync(built)) {
+    throw new QosProbeError("PROBE_SETUP", "the reflector worker is not built", {
+      hint: "run npm run build",
+    });
+  }
+  return built;
+}
+
+/**
+ * The kernel-timestamped reflector's main-thread side: opens and binds the socket, runs the packet
+ * loop in a worker thread (reflector-worker.ts), reads its counters from shared memory, and stops it
+ * in order: stop flag, shutdown(SHUT_RD) (wakes its poll), join, close.
+ */
+export class KernelReflectorEngine {
+  private readonly shared: Int32Array;
+  private refresh: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly sys: Sys,
+    private readonly fd: number,
+    private readonly worker: Worker,
+    shared: SharedArrayBuffer,
+    private readonly bound: AddressInfo,
+  ) {
+    this.shared = new Int32Array(shared);
+  }
+
+  static async start(libc: Libc, o: ReflectorOptions): Promise<KernelReflectorEngine> {
+    const sys = bindSys(libc);
+    const family = o.host.includes(":") ? 6 : 4;
+    let fd: number;
+    let port: number;
+    try {
+      const opened = openUdpFd(sys, {
+        family,
+        bindAddress: o.host,
+        bindPort: o.port,
+        txStamps: false,
+        v6Only: false,
+        ...(o.receiveBufferBytes ? { rcvbufBytes: o.receiveBufferBytes } : {}),
+      });
+      fd = opened.fd;
+      port = opened.localPort;
+    } catch (err) {
+      const code = err instanceof SysError ? err.code : undefined;
+      throw new QosProbeError(
+        "PROBE_SETUP",
+        `cannot listen on ${o.host}:${o.port}: ${(err as Error).message}`,
+        {
+          cause: err,
+          hint: bindHint(code, o.port),
+        },
+      );
+    }
+    const shared = new SharedArrayBuffer(SHARED_SLOTS * 4);
+    const pps = o.rateLimitPps ?? 0;
+    const data: ReflectorWorkerData = {
+      fd,
+      family,
+      shared,
+      authMode: o.authMode ?? "open",
+      authKey: o.authKey?.length ? new Uint8Array(o.authKey) : null,
+      allow: [...(o.allow ?? [])],
+      rateLimitPps: pps,
+      rateLimitBurst: o.rateLimitBurst ?? Math.max(1, pps),
+      stateful: o.stateful ?? false,
+    };
+    const syncOf = () => (typeof o.clockSync === "function" ? o.clockSync() : o.clockSync);
+    Atomics.store(new Int32Array(shared), SLOT.errorEstimate, errorEstimateOf(syncOf()));
+    let worker: Worker;
+    try {
+      worker = new Worker(workerUrl(), { workerData: data, name: "stamp-reflector" });
+      await new Promise<void>((resolve, reject) => {
+        worker.once("message", (m) => (m === "ready" ? resolve() : reject(new Error(String(m?.error ?? m)))));
+        worker.once("error", reject);
+        worker.once("exit", (code) => reject(new Error(`reflector worker exited with ${code}`)));
+      });
+    } catch (err) {
+      sys.close(fd);
+      throw new QosProbeError("PROBE_SETUP", `reflector worker did not start: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    worker.removeAllListeners();
+    worker.on("error", (err) => o.log?.error({ err }, "reflector worker failed"));
+    const bound: AddressInfo = { address: o.host, family: family === 6 ? "IPv6" : "IPv4", port };
+    const engine = new KernelReflectorEngine(sys, fd, worker, shared, bound);
+    engine.refresh = setInterval(() => {
+      Atomics.store(engine.shared, SLOT.errorEstimate, errorEstimateOf(syncOf()));
+    }, SYNC_REFRESH_MS);
+    engine.refresh.unref();
+    return engine;
+  }
+
+  address(): AddressInfo {
+    return { ...this.bound };
+  }
+
+  counters(): ReflectorCounters {
+    const v = (slot: number) => Atomics.load(this.shared, slot);
+    return {
+      received: v(SLOT.received),
+      reflected: v(SLOT.reflected),
+      dropped_malformed: v(SLOT.dropped_malformed),
+      dropped_auth: v(SLOT.dropped_auth),
+      dropped_not_allowed: v(SLOT.dropped_not_allowed),
+      dropped_rate_limited: v(SLOT.dropped_rate_limited),
+      dropped_kernel: v(SLOT.dropped_kernel),
+      residence_over_1ms: v(SLOT.residence_over_1ms),
+      residence_max_us: v(SLOT.residence_max_us),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.refresh);
+    Atomics.store(this.shared, SLOT.stop, 1);
+    // Wakes a poll()/recvmsg blocked on the fd (close() would not: the blocked call keeps the socket).
+    this.sys.shutdown(this.fd, C.SHUT_RD);
+    const exited = new Promise<void>((resolve) => this.worker.once("exit", () => resolve()));
+    const timer = new Promise<"timeout">((resolve) =>
+      setTimeout(() => resolve("timeout"), JOIN_TIMEOUT_MS).unref(),
+    );
+    // The worker polls with a short timeout and checks the flag, so this only trips if it is wedged.
+    if ((await Promise.race([exited, timer])) === "timeout") await this.worker.terminate();
+    this.sys.close(this.fd);
+  }
+}
+
+function errorEstimateOf(sync: ClockSyncState): number {
+  return encodeErrorEstimate(errorEstimateFromSync(sync));
+}

@@ -1,0 +1,228 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { QosProbeError } from "../../errors.js";
+import { loadLibc } from "../../net/libc.js";
+import { RecvCtx } from "../../net/recv.js";
+import { bindSys, C, decodeSockaddr, ERRNO, type Sys, setIntOpt } from "../../net/sys.js";
+import { buildAllowList, isAllowed } from "./allowlist.js";
+import { NTP_UNIX_OFFSET_S, type NtpTime } from "./ntp.js";
+import {
+  AUTH_BASE_BYTES,
+  baseBytes,
+  computeHmac,
+  encodeReflectorPacket,
+  HMAC_OFFSET,
+  MIN_SENDER_BYTES,
+  type ParsedSenderPacket,
+  parseSenderPacket,
+} from "./packet.js";
+import { SourceRateLimiter } from "./rate-limit.js";
+import { type ReflectorWorkerData, SLOT } from "./reflector-shared.js";
+
+/**
+ * The STAMP Session-Reflector's packet loop (RFC 8762 §4.3) in its own worker thread, on the kernel-
+ * timestamped socket: poll(2) + recvmsg; T2 = the kernel's RX stamp; the reply is built (codec, HMAC
+ * aside) before T3, copied into a native buffer, and T3 = clock_gettime(CLOCK_REALTIME) is written into
+ * it immediately before sendto(), with nothing allocated in between, so a GC cannot fall between T3
+ * and the wire. Authenticated replies must be re-signed over T3 (node:crypto allocates): that is the
+ * one exception, and it is measured in the residence time.
+ * Ses-Sender TTL = the TTL / hop limit the request arrived with (RFC 8762 §4.3.1, IP_RECVTTL /
+ * IPV6_RECVHOPLIMIT). Kernel receive-queue drops (SO_RXQ_OVFL) are counted.
+ * Stop: the main thread sets the stop flag and shutdown(SHUT_RD)s the fd, which wakes poll().
+ */
+
+const POLL_TIMEOUT_MS = 200;
+const MAX_STATEFUL_SESSIONS = 65_536;
+const TWO_32 = 2 ** 32;
+/** Room for a jumbo-frame request; longer datagrams are truncated (MSG_TRUNC) and dropped as malformed. */
+const DATA_BYTES = 9216;
+
+async function main(data: ReflectorWorkerData): Promise<void> {
+  const libc = await loadLibc();
+  if (!libc) throw new Error("koffi did not load in the reflector worker");
+  const sys = bindSys(libc);
+  const shared = new Int32Array(data.shared);
+  const ctx = new RecvCtx(sys, DATA_BYTES, 512);
+  parentPort?.postMessage("ready");
+  try {
+    loop(sys, ctx, shared, data);
+  } finally {
+    ctx.free();
+  }
+}
+
+function loop(sys: Sys, ctx: RecvCtx, shared: Int32Array, data: ReflectorWorkerData): void {
+  const { fd } = data;
+  const key = data.authKey ? Buffer.from(data.authKey) : undefined;
+  const allowList = data.allow.length ? buildAllowList(data.allow) : undefined;
+  const limiter =
+    data.rateLimitPps > 0 ? new SourceRateLimiter(data.rateLimitPps, data.rateLimitBurst) : undefined;
+  const sessions = new Map<string, number>();
+  const needPeer = allowList !== undefined || limiter !== undefined || data.stateful;
+  const info = ctx.info;
+  const rx = ctx.data;
+  const tx = ctx.tx;
+  const pfd = Buffer.alloc(8); // struct pollfd { int fd; short events; short revents; }
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(C.POLLIN, 4);
+  let t3Offset = 4;
+  let replyTos = 0;
+  const v6 = data.family === 6;
+
+  const count = (slot: number) => Atomics.add(shared, slot, 1);
+
+  while (Atomics.load(shared, SLOT.stop) === 0) {
+    pfd.writeInt16LE(0, 6);
+    if (Number(sys.poll(pfd, 1, POLL_TIMEOUT_MS)) <= 0) continue;
+    // ICMP errors about replies to senders that have gone (port unreachable) wait on the error queue
+    // and keep poll() reporting POLLERR: empty it, or the loop spins.
+    while (ctx.recv(fd, C.MSG_ERRQUEUE | C.MSG_DONTWAIT) >= 0) {}
+    for (;;) {
+      const n = ctx.recv(fd, C.MSG_DONTWAIT);
+      if (n === -ERRNO.EAGAIN) break;
+      if (n < 0) continue; // EINTR, or a socket error reported once
+      if (n === 0) {
+        if (Atomics.load(shared, SLOT.stop) !== 0) return; // shutdown(SHUT_RD)
+        count(SLOT.received);
+        count(SLOT.dropped_malformed);
+        continue;
+      }
+      count(SLOT.received);
+      // The socket's running drop count (sk_drops, from 0 when it was opened) rides on each datagram.
+      if (info.dropCounter >= 0) Atomics.store(shared, SLOT.dropped_kernel, info.dropCounter | 0);
+      if (n < MIN_SENDER_BYTES || (info.flags & C.MSG_TRUNC) !== 0) {
+        count(SLOT.dropped_malformed);
+        continue;
+      }
+      // T2: the kernel's receive stamp (the clock now only if a stamp is missing).
+      let t2Sec = info.tsSec;
+      let t2Nsec = info.tsNsec;
+      if (t2Sec < 0) {
+        ctx.clockRealtime();
+        t2Sec = ctx.clockSec;
+        t2Nsec = ctx.clockNsec;
+      }
+      let peer = "";
+      let peerPort = 0;
+      if (needPeer) {
+        const from = decodeSockaddr(sys, ctx.mem, ctx.nameOff);
+        peer = from?.address ?? "";
+        peerPort = from?.port ?? 0;
+      }
+      if (allowList && !isAllowed(allowList, peer)) {
+        count(SLOT.dropped_not_allowed);
+        continue;
+      }
+      if (limiter && !limiter.allow(peer, performance.now())) {
+        count(SLOT.dropped_rate_limited);
+        continue;
+      }
+      const request = rx.subarray(0, n);
+      const parsed = parse(request, data.authMode, key, shared);
+      if (!parsed) continue;
+      const authKey = parsed.mode === "authenticated" ? key : undefined;
+      const t2 = ntp(t2Sec, t2Nsec);
+      let reply: Buffer;
+      try {
+        reply = encodeReflectorPacket(
+          {
+            seq: data.stateful
+              ? reflectorSeq(sessions, `${peer}|${peerPort}|${parsed.ssid ?? 0}`)
+              : parsed.seq,
+            timestamp: t2, // T3 is written over it below
+            errorEstimate: Atomics.load(shared, SLOT.errorEstimate) & 0xffff,
+            ssid: parsed.ssid ?? 0,
+            receiveTimestamp: t2,
+            senderSeq: parsed.seq,
+            senderTimestamp: parsed.timestamp,
+            senderErrorEstimate: parsed.errorEstimate,
+            senderTtl: info.ttl >= 0 ? info.ttl & 0xff : 0,
+          },
+          { length: Math.max(n, baseBytes(parsed.mode)), request, ...(authKey ? { authKey } : {}) },
+        );
+      } catch {
+        count(SLOT.dropped_malformed);
+        continue;
+      }
+      if (reply.length > DATA_BYTES) {
+        count(SLOT.dropped_malformed);
+        continue;
+      }
+      // Reply in the class the request came in (DSCP, ECN bits cleared): a marked test measures its
+      // class both ways. One setsockopt only when the class changes from the last reply's.
+      const dscpByte = info.tclass >= 0 ? info.tclass & 0xfc : 0;
+      if (dscpByte !== replyTos) {
+        replyTos = dscpByte;
+        setIntOpt(sys, fd, C.IPPROTO_IP, C.IP_TOS, dscpByte);
+        if (v6) setIntOpt(sys, fd, C.IPPROTO_IPV6, C.IPV6_TCLASS, dscpByte);
+      }
+      reply.copy(tx, 0);
+      t3Offset = authKey ? 16 : 4;
+      const len = reply.length;
+      // ---- T3: from here to sendto() nothing is allocated (authenticated: the HMAC, see above) ----
+      ctx.clockRealtime();
+      const t3Sec = ctx.clockSec;
+      const t3Nsec = ctx.clockNsec;
+      tx.writeUInt32BE((t3Sec + NTP_UNIX_OFFSET_S) % TWO_32, t3Offset);
+      tx.writeUInt32BE(Math.floor(t3Nsec * 4.294967296), t3Offset + 4);
+      if (authKey) computeHmac(authKey, tx.subarray(0, len)).copy(tx, HMAC_OFFSET);
+      const sent = Number(sys.sendto(fd, ctx.txPtr, len, 0, ctx.namePtr, ctx.nameLen));
+      // ---- reply gone ----
+      count(sent === len ? SLOT.reflected : SLOT.send_failed);
+      const residenceUs = (t3Sec - t2Sec) * 1e6 + (t3Nsec - t2Nsec) / 1e3;
+      if (residenceUs > 1000) count(SLOT.residence_over_1ms);
+      if (residenceUs > Atomics.load(shared, SLOT.residence_max_us)) {
+        Atomics.store(shared, SLOT.residence_max_us, Math.min(2 ** 31 - 1, Math.round(residenceUs)));
+      }
+    }
+  }
+}
+
+function ntp(sec: number, nsec: number): NtpTime {
+  return { seconds: (sec + NTP_UNIX_OFFSET_S) % TWO_32, fraction: Math.floor(nsec * 4.294967296) };
+}
+
+/** Parse by auth mode, as the dgram reflector does; counts and returns undefined for packets not answered. */
+function parse(
+  msg: Buffer,
+  mode: ReflectorWorkerData["authMode"],
+  key: Buffer | undefined,
+  shared: Int32Array,
+): ParsedSenderPacket | undefined {
+  const reject = (err: unknown) => {
+    const slot =
+      err instanceof QosProbeError && err.code === "PACKET_AUTH" ? SLOT.dropped_auth : SLOT.dropped_malformed;
+    Atomics.add(shared, slot, 1);
+    return undefined;
+  };
+  if (mode !== "open" && key && msg.length >= AUTH_BASE_BYTES) {
+    try {
+      return parseSenderPacket(msg, key);
+    } catch (err) {
+      if (mode === "authenticated") return reject(err);
+    }
+  }
+  if (mode === "authenticated") {
+    Atomics.add(shared, SLOT.dropped_auth, 1);
+    return undefined;
+  }
+  try {
+    return parseSenderPacket(msg);
+  } catch (err) {
+    return reject(err);
+  }
+}
+
+function reflectorSeq(sessions: Map<string, number>, key: string): number {
+  const next = sessions.get(key) ?? 0;
+  sessions.delete(key); // re-insert so Map order is least-recently-used first
+  if (sessions.size >= MAX_STATEFUL_SESSIONS) {
+    const oldest = sessions.keys().next().value;
+    if (oldest !== undefined) sessions.delete(oldest);
+  }
+  sessions.set(key, (next + 1) % TWO_32);
+  return next;
+}
+
+main(workerData as ReflectorWorkerData).catch((err) => {
+  parentPort?.postMessage({ error: (err as Error).message });
+});

@@ -1,0 +1,138 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { rejectDscp } from "../../../agent/probe/tcp.js";
+import { CLI } from "../../helpers/agent-process.js";
+
+/** The compiled CLI as an operator runs it: exit codes, --json errors, unit suffixes, 0 = off. */
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], opts: { timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => {
+      stdout += c;
+    });
+    child.stderr.on("data", (c) => {
+      stderr += c;
+    });
+    // A bound, not a timing assertion: a CLI that hangs fails here instead of hanging the suite.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(
+          `qos-probe ${args.join(" ")} still running after ${opts.timeoutMs ?? 20_000} ms:\n${stderr}`,
+        ),
+      );
+    }, opts.timeoutMs ?? 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("qos-probe CLI papercuts (issue 10)", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it("test stamp://127.0.0.1:0 is a usage error: exit 2, a JSON error with --json, no stack trace", async () => {
+    const json = await cli(["test", "stamp://127.0.0.1:0", "--json"]);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toEqual({
+      error: {
+        code: "PROBE_TARGET",
+        message: 'port 0 in "stamp://127.0.0.1:0" is not a port a probe can send to',
+        hint: "give the port the target listens on, e.g. stamp://127.0.0.1:862",
+      },
+    });
+    const plain = await cli(["test", "stamp://127.0.0.1:0"]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).not.toMatch(/RangeError|at /);
+  });
+
+  it("usage errors from flag parsing exit 2 (help says so), also with --json", async () => {
+    const bad = await cli(["test", "stamp://127.0.0.1:9", "-c", "abc", "--json"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`argument 'abc' is invalid`);
+    expect(JSON.parse(bad.stdout).error.code).toBe("USAGE");
+    expect((await cli(["no-such-command"])).code).toBe(2);
+    expect((await cli(["--version"])).code).toBe(0);
+  });
+
+  it("accepts bracketed IPv6 and unit suffixes on interval and timeout", async () => {
+    const r = await cli(["test", "icmp://[::1]", "-c", "3", "-i", "200ms", "--timeout", "1s", "--json"]);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.test).toMatchObject({ target: "icmp://[::1]", rate_pps: 5 });
+    expect(result.packets).toMatchObject({ sent: 3, received: 3 });
+  });
+
+  it("reflect takes --stats-interval 0 (never) and --rate-limit 0 (no limit)", async () => {
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [CLI, "reflect", "-l", "127.0.0.1:0", "--stats-interval", "0", "--rate-limit", "0"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    cleanups.push(async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGKILL");
+        await once(child, "exit");
+      }
+    });
+    let out = "";
+    child.stdout?.on("data", (c) => {
+      out += c;
+    });
+    child.stderr?.on("data", (c) => {
+      out += c;
+    });
+    const end = Date.now() + 15_000;
+    while (!out.includes("STAMP reflector listening") && child.exitCode === null && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(out).toContain("STAMP reflector listening on 127.0.0.1:");
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
+    expect((await exited)[0]).toBe(0);
+  });
+
+  it("a demo whose report port is taken exits non-zero with nothing left running", async () => {
+    const squatter: Server = createServer();
+    await new Promise<void>((r) => squatter.listen(0, "127.0.0.1", () => r()));
+    const port = (squatter.address() as { port: number }).port;
+    const dir = await mkdtemp(join(tmpdir(), "qosprobe-demo-"));
+    cleanups.push(async () => {
+      squatter.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    // Exiting at all proves no MQTT client, timer or socket was left running in the process.
+    const r = await cli(["demo", "--port", String(port), "--data-dir", dir, "--seconds", "5m"], {
+      timeoutMs: 30_000,
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    expect(r.stderr).toContain(`report server cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
+  });
+
+  it("the TCP DSCP refusal points to a method that marks packets (icmp), not STAMP", () => {
+    expect(() => rejectDscp({ dscp: 46 }, "tcp")).toThrow(
+      expect.objectContaining({
+        hint: "set dscp: 0 for tcp tests; measure a marked class with an icmp test (ping -Q sets the DSCP)",
+      }),
+    );
+  });
+});

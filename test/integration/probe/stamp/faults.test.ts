@@ -1,0 +1,112 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { systemClock } from "../../../../agent/clock.js";
+import { silentLogger } from "../../../../agent/log.js";
+import { loadLibc } from "../../../../agent/net/libc.js";
+import { timestampPreference } from "../../../../agent/net/udp.js";
+import { probers } from "../../../../agent/probe/index.js";
+import type { ProbeSpec } from "../../../../agent/probe/prober.js";
+import { type RunRequest, runProbe } from "../../../../agent/probe/runner.js";
+import { encodeReflectorPacket, parseSenderPacket } from "../../../../agent/probe/stamp/packet.js";
+import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
+import { ResultMessage } from "../../../../agent/publish/message.js";
+import { probeSpec, udpPeer } from "./harness.js";
+
+/**
+ * Issue 9 for STAMP, through the runner as the agent runs it: faults of the measurement are
+ * `status: "fault"` with a code and never path loss; every result names the address and family it
+ * measured and how it took its timestamps. Runs in both timestamp modes.
+ */
+const KEY = Buffer.from("0123456789abcdef0123456789abcdef", "hex");
+const OTHER_KEY = Buffer.from("fedcba9876543210fedcba9876543210", "hex");
+const expectedMode = timestampPreference() === "kernel" && (await loadLibc()) ? "kernel" : "user";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function request(spec: ProbeSpec): RunRequest {
+  return {
+    test_id: "t",
+    target: `stamp://${spec.host}:${spec.port}`,
+    spec,
+    profile: "internet-3.2.2",
+    diagnostic: false,
+    agent: { site: "a", operator: "op", province: "110000", version: "test" },
+  };
+}
+
+async function run(spec: ProbeSpec) {
+  const result = await runProbe(probers.stamp, request(spec), {
+    clock: systemClock,
+    log: silentLogger(),
+    clockSync: { synced: false, source: "unknown" },
+  });
+  expect(ResultMessage.parse(result)).toEqual(result);
+  return result;
+}
+
+async function reflector(opts: Partial<ConstructorParameters<typeof Reflector>[0]> = {}) {
+  const r = new Reflector({
+    host: "127.0.0.1",
+    port: 0,
+    clockSync: { synced: false, source: "unknown" },
+    ...opts,
+  });
+  await r.start();
+  cleanups.push(() => r.stop());
+  return r;
+}
+
+describe(`STAMP faults and facts (${expectedMode} timestamps)`, () => {
+  it("a good run is ok, says its timestamps, address and family", async () => {
+    const r = await reflector();
+    const result = await run(probeSpec(r.address().port, { count: 3 }));
+    expect(result.status).toBe("ok");
+    expect(result.quality.timestamps).toBe(expectedMode);
+    expect(result.test).toMatchObject({ address: "127.0.0.1", family: 4 });
+    expect(result.packets).toMatchObject({ sent: 3, received: 3, lost: 0 });
+  });
+
+  it("ICMP port unreachable from the reflector's address: fault REFLECTOR_UNREACHABLE, not loss", async () => {
+    const closed = await udpPeer();
+    const port = closed.port;
+    await closed.close();
+    const result = await run(probeSpec(port, { host: "::1", count: 3, loss_timeout_ms: 200 }));
+    expect(result.status).toBe("fault");
+    expect(result.error?.code).toBe("REFLECTOR_UNREACHABLE");
+    expect(result.error?.message).toMatch(/port unreachable/);
+    expect(result.test).toMatchObject({ address: "::1", family: 6 });
+    expect(result.packets.sent).toBe(0); // kept out of path loss
+    expect(result.verdicts.loss).toBe("insufficient");
+    expect(result.quality.flags).toContain("fault");
+  });
+
+  it("replies that all fail the HMAC check: fault STAMP_AUTH", async () => {
+    // A reflector configured with another key: well-formed authenticated replies, wrong HMAC.
+    const peer = await udpPeer((msg, rinfo, sock) => {
+      const req = parseSenderPacket(msg, KEY);
+      const fields = {
+        seq: req.seq,
+        timestamp: req.timestamp,
+        errorEstimate: 0,
+        ssid: 0,
+        receiveTimestamp: req.timestamp,
+        senderSeq: req.seq,
+        senderTimestamp: req.timestamp,
+        senderErrorEstimate: req.errorEstimate,
+        senderTtl: 0,
+      };
+      sock.send(
+        encodeReflectorPacket(fields, { length: msg.length, authKey: OTHER_KEY }),
+        rinfo.port,
+        rinfo.address,
+      );
+    });
+    cleanups.push(peer.close);
+    const result = await run(probeSpec(peer.port, { count: 3, auth_key: KEY, loss_timeout_ms: 200 }));
+    expect(result.status).toBe("fault");
+    expect(result.error?.code).toBe("STAMP_AUTH");
+    expect(result.error?.message).toMatch(/3 STAMP replies .* failed the HMAC check/);
+  });
+});

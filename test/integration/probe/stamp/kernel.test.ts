@@ -1,0 +1,191 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadLibc } from "../../../../agent/net/libc.js";
+import { timestampPreference } from "../../../../agent/net/udp.js";
+import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
+import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
+import { stamp } from "../../../../agent/probe/stamp/sender.js";
+import { probeContext, probeSpec, udpPeer, until } from "./harness.js";
+
+/**
+ * What only the kernel-timestamped path can do, proven against outside witnesses: tshark's capture
+ * times, the IP header's DSCP and TTL on the wire. Runs when the STAMP tests run in kernel mode (the
+ * default); with QOSPROBE_TIMESTAMPS=user the same suite checks the fallback elsewhere. On Linux with
+ * koffi installed (CI), a failure to load it is a failure, not a skip.
+ */
+const KERNEL = timestampPreference() === "kernel";
+if (KERNEL && process.platform === "linux" && !(await loadLibc()))
+  throw new Error(
+    "koffi did not load: install optional dependencies (npm ci) or set QOSPROBE_TIMESTAMPS=user",
+  );
+
+const TSHARK = "/usr/bin/tshark";
+const haveTshark = existsSync(TSHARK);
+if (!haveTshark && process.env.CI) throw new Error("CI must run the tshark tests: install tshark");
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function reflector(
+  host = "127.0.0.1",
+  extra: Partial<ConstructorParameters<typeof Reflector>[0]> = {},
+) {
+  const r = new Reflector({ host, port: 0, clockSync: { synced: false, source: "unknown" }, ...extra });
+  await r.start();
+  cleanups.push(() => r.stop());
+  return r;
+}
+
+/** Capture `packets` packets on lo for UDP port `port`; rows of the requested fields, "|"-separated. */
+function capture(port: number, packets: number, fields: string[]) {
+  const args = ["-i", "lo", "-f", `udp port ${port}`, "-c", String(packets), "-a", "duration:15"];
+  args.push("-d", `udp.port==${port},twamp.test`, "-T", "fields", "-E", "separator=|");
+  for (const f of fields) args.push("-e", f);
+  const proc: ChildProcess = spawn(TSHARK, args, { env: { ...process.env, TZ: "UTC", LC_ALL: "C" } });
+  cleanups.push(() => {
+    proc.kill();
+  });
+  let stdout = "";
+  let stderr = "";
+  proc.stdout?.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  proc.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const done = new Promise<string[][]>((resolve, reject) => {
+    proc.on("error", reject);
+    proc.on("close", (code) =>
+      code === 0
+        ? resolve(
+            stdout
+              .trim()
+              .split("\n")
+              .map((l) => l.split("|")),
+          )
+        : reject(new Error(`tshark exited ${code}: ${stderr}`)),
+    );
+  });
+  return { done, ready: () => /Capture started/.test(stderr) };
+}
+
+/** "1796049678.123456789" (frame.time_epoch) → ns. */
+function epochToNs(text: string): bigint {
+  const [s = "0", f = "0"] = text.trim().split(".");
+  return BigInt(s) * 1_000_000_000n + BigInt(f.padEnd(9, "0").slice(0, 9));
+}
+
+function ntpToNs(t: { seconds: number; fraction: number }): bigint {
+  return (
+    (BigInt(t.seconds) - 2_208_988_800n) * 1_000_000_000n + (BigInt(t.fraction) * 1_000_000_000n) / 2n ** 32n
+  );
+}
+
+describe.skipIf(!KERNEL)("kernel-timestamped STAMP", () => {
+  it.skipIf(!haveTshark)(
+    "T2 is the packet's arrival on the wire (≤ 0.1 ms from tshark), T3 precedes the reply",
+    async () => {
+      const r = await reflector();
+      const port = r.address().port;
+      const N = 5;
+      const cap = capture(port, 2 * N, ["frame.time_epoch", "udp.srcport", "twamp.test.seq_number"]);
+      expect(await until(cap.ready, 10_000)).toBe(true);
+      const replies: ReturnType<typeof parseReflectorPacket>[] = [];
+      const peer = await udpPeer((msg) => replies.push(parseReflectorPacket(msg)));
+      cleanups.push(peer.close);
+      for (let seq = 0; seq < N; seq += 1) {
+        peer.socket.send(
+          encodeSenderPacket(
+            { seq, timestamp: { seconds: 0, fraction: 0 }, errorEstimate: 0, ssid: 0 },
+            { length: 44 },
+          ),
+          port,
+          "127.0.0.1",
+        );
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(await until(() => replies.length === N, 5000)).toBe(true);
+      const rows = await cap.done;
+      for (const reply of replies) {
+        const seq = reply.senderSeq;
+        const request = rows.find((c) => Number(c[1]) !== port && Number(c[2]) === seq);
+        const answer = rows.find((c) => Number(c[1]) === port && Number(c[2]) === seq);
+        const t2 = ntpToNs(reply.receiveTimestamp);
+        const t3 = ntpToNs(reply.timestamp);
+        const wireIn = epochToNs(request?.[0] ?? "");
+        const wireOut = epochToNs(answer?.[0] ?? "");
+        const t2Error = t2 - wireIn;
+        expect(t2Error < 0n ? -t2Error : t2Error).toBeLessThanOrEqual(100_000n); // 0.1 ms
+        // T3 is read just before sendto: before the reply is on the wire, never after.
+        expect(t3 <= wireOut).toBe(true);
+        expect(t3 >= t2).toBe(true);
+      }
+    },
+  );
+
+  for (const family of [4, 6] as const) {
+    it.skipIf(!haveTshark)(`DSCP 46 on the wire over IPv${family}, both directions`, async () => {
+      const host = family === 4 ? "127.0.0.1" : "::1";
+      const r = await reflector(host);
+      const port = r.address().port;
+      const field = family === 4 ? "ip.dsfield.dscp" : "ipv6.tclass.dscp";
+      const cap = capture(port, 6, [field, "udp.srcport"]);
+      expect(await until(cap.ready, 10_000)).toBe(true);
+      const samples = await stamp(
+        probeSpec(port, { host, count: 3, dscp: 46, interval_ms: 10 }),
+        probeContext(),
+      );
+      expect(samples.filter((s) => s.rtt_ms !== null)).toHaveLength(3);
+      const rows = await cap.done;
+      expect(rows).toHaveLength(6);
+      expect(rows.map((c) => c[0])).toEqual(["46", "46", "46", "46", "46", "46"]);
+    });
+
+    it(`Sender TTL is the TTL the request came with (77) over IPv${family}`, async () => {
+      const r = await reflector(family === 4 ? "127.0.0.1" : "::1");
+      const replies: ReturnType<typeof parseReflectorPacket>[] = [];
+      const peer = await udpPeer(
+        (msg) => replies.push(parseReflectorPacket(msg)),
+        family === 4 ? "udp4" : "udp6",
+      );
+      cleanups.push(peer.close);
+      peer.socket.setTTL(77);
+      peer.socket.send(
+        encodeSenderPacket(
+          { seq: 9, timestamp: { seconds: 1, fraction: 0 }, errorEstimate: 0, ssid: 0 },
+          { length: 44 },
+        ),
+        r.address().port,
+        family === 4 ? "127.0.0.1" : "::1",
+      );
+      expect(await until(() => replies.length === 1)).toBe(true);
+      expect(replies[0]?.senderTtl).toBe(77);
+    });
+  }
+
+  it("stop never hangs: idle, after traffic, twice, and racing a burst", async () => {
+    for (let i = 0; i < 3; i += 1) {
+      const r = new Reflector({
+        host: "127.0.0.1",
+        port: 0,
+        clockSync: { synced: false, source: "unknown" },
+      });
+      await r.start();
+      const port = r.address().port;
+      const peer = await udpPeer();
+      const pkt = encodeSenderPacket(
+        { seq: 1, timestamp: { seconds: 1, fraction: 0 }, errorEstimate: 0, ssid: 0 },
+        { length: 44 },
+      );
+      for (let k = 0; k < 200 * i; k += 1) peer.socket.send(pkt, port, "127.0.0.1");
+      // The test's own timeout is the bound: stop() joins for at most 2 s, then terminates the worker.
+      await r.stop();
+      await r.stop(); // a second stop is a no-op
+      expect(() => r.address()).toThrow(/not started/);
+      await peer.close();
+    }
+  });
+});
