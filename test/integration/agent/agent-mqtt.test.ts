@@ -261,7 +261,7 @@ mqtt: { url: "${broker.url}" }
     // Valid: the new test replaces the old one.
     await writeFile(a.configPath, yaml(icmp("second"))(`${a.dir}/data`));
     a.send("SIGHUP");
-    await a.waitFor((lines) => lines.some((l) => l.msg === "configuration reloaded"));
+    await a.waitFor((lines) => lines.some((l) => l.msg === "configuration applied"));
     await a.waitFor((lines) => lines.some((l) => l.msg === "result" && l.test === "second"));
   }, 60_000);
 });

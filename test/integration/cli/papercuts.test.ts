@@ -128,10 +128,10 @@ describe("qos-probe CLI papercuts (issue 10)", () => {
     expect(r.stderr).toContain(`report server cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
   });
 
-  it("the TCP DSCP refusal points to a method that marks packets (icmp), not STAMP", () => {
+  it("the TCP DSCP refusal points to methods that mark packets: STAMP on the kernel socket, or icmp", () => {
     expect(() => rejectDscp({ dscp: 46 }, "tcp")).toThrow(
       expect.objectContaining({
-        hint: "set dscp: 0 for tcp tests; measure a marked class with an icmp test (ping -Q sets the DSCP)",
+        hint: "set dscp: 0 for tcp tests; measure a marked class with stamp (Linux, kernel socket) or icmp",
       }),
     );
   });

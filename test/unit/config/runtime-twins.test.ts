@@ -14,7 +14,7 @@ import { checkTcpSpec } from "../../../agent/probe/tcp.js";
  * validate ≡ runtime (issue 10): every refusal the probers and the runner can make at run time is
  * either refused by `validate` at the same YAML path with a hint (a config twin), or is declared as
  * something no configuration can decide (the host, the network, a packet on the wire) with the reason.
- * The run-time checks are collected from the source — every `new QosProbeError(` under agent/probe —
+ * The run-time checks are collected from the source — every `new QosProbeError(` under agent/probe and agent/net —
  * so a new run-time refusal without an entry here fails this test.
  */
 
@@ -196,14 +196,31 @@ const CHECKS: RuntimeCheck[] = [
   },
   // stamp/sender.ts
   { file: "sender.ts", match: "cannot resolve", not_config: NET },
-  { file: "sender.ts", match: "cannot open a UDP socket", not_config: NET },
+  // net/dgram-udp.ts, net/kernel-udp.ts (the sockets behind the STAMP sender)
+  { file: "dgram-udp.ts", match: "cannot open a UDP socket", not_config: NET },
+  { file: "kernel-udp.ts", match: "cannot open a timestamped UDP socket", not_config: NET },
   {
-    file: "sender.ts",
-    match: "cannot be set on UDP sockets",
+    file: "dgram-udp.ts",
+    match: "needs the kernel-timestamped socket",
     // Deliberately no validate refusal: the kernel-timestamped socket (issue 8) sets DSCP on STAMP
     // packets; only the dgram fallback cannot, and which one runs is decided on the host.
     not_config: "STAMP DSCP depends on the socket the host provides (kernel socket: yes; dgram fallback: no)",
   },
+  {
+    file: "sender.ts",
+    match: "answered ICMP port unreachable",
+    not_config: "the peer's reflector is down or on another port right now: a fault observed on the network",
+  },
+  { file: "sender.ts", match: "could not be sent", not_config: NET },
+  {
+    file: "sender.ts",
+    match: "failed the HMAC check",
+    not_config: "the two ends' keys differ: each key is a secret reference resolved on its own host",
+  },
+  // stamp/reflector-kernel.ts (the worker-thread Session-Reflector on the kernel socket)
+  { file: "reflector-kernel.ts", match: "worker is not built", not_config: NET },
+  { file: "reflector-kernel.ts", match: "cannot listen on", not_config: NET },
+  { file: "reflector-kernel.ts", match: "worker did not start", not_config: NET },
   // stamp/packet.ts
   { file: "packet.ts", match: "test packet of", not_config: WIRE },
   { file: "packet.ts", match: "authenticated test packet", not_config: WIRE },
@@ -245,9 +262,16 @@ interface Site {
   message: string;
 }
 
-/** Every `new QosProbeError("CODE", "message" | `message`` under agent/probe, from the source text. */
+/** Every `new QosProbeError("CODE", "message" | `message`` under agent/probe and agent/net, from the source text. */
 function throwSites(): Site[] {
-  const root = join(import.meta.dirname, "../../../agent/probe");
+  const sites: Site[] = [];
+  // agent/net holds the probers' sockets (issue 8): its refusals are run-time checks too.
+  for (const dir of ["probe", "net"])
+    sites.push(...throwSitesUnder(join(import.meta.dirname, "../../../agent", dir)));
+  return sites;
+}
+
+function throwSitesUnder(root: string): Site[] {
   const files = readdirSync(root, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
   const sites: Site[] = [];
   for (const f of files) {
