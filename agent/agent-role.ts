@@ -40,7 +40,7 @@ export async function runAgentRole(configPath: string, log: Logger): Promise<voi
     reloading = reloading.then(async () => {
       try {
         const next = await readConfig(configPath);
-        const report = await agent.applyConfig(next.config, next.hash);
+        const report = await agent.reloadLocal(next.config, next.hash);
         if (report.errors.length === 0) {
           log.info(
             { applied: report.applied, unchanged: report.unchanged, config_hash: next.hash },

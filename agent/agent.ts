@@ -4,7 +4,10 @@ import { buildPublisher, buildReflector } from "./agent-parts.js";
 import { type Clock, systemClock } from "./clock.js";
 import { ownTests, siteById } from "./config/pairs.js";
 import type { AgentConfig } from "./config/schema.js";
+import { AgentControl, type BrokerAddress } from "./control/agent-control.js";
 import { acquireDirLock, type DirLock } from "./dir-lock.js";
+import { ResultChain } from "./evidence/chain.js";
+import { loadOrCreateDeviceKey } from "./evidence/device-key.js";
 import { offlineStatus, onlineStatus, writeStatusFile } from "./heartbeat.js";
 import { readClockSync } from "./host/clock-sync.js";
 import { collectHostFacts } from "./host/facts.js";
@@ -69,6 +72,11 @@ export class Agent {
   private startedAt = 0;
   /** Set by stop(): no heartbeat may write `online` to status.json after the shutdown wrote `offline`. */
   private stopping = false;
+  /** The signed-configuration control plane, when the local file has a control section. */
+  private control: AgentControl | undefined;
+  private brokerAddress: BrokerAddress | undefined;
+  /** Seals every result with prev + sig under this site's device key. */
+  private chain: ResultChain | undefined;
   /** When the live configuration was loaded (epoch ms), for the heartbeat. */
   private configLoadedAt = 0;
   private heartbeatChain: Promise<void> = Promise.resolve();
@@ -114,6 +122,14 @@ export class Agent {
       hint: "another agent for this site is running; stop it or give this one its own agent.data_dir",
     });
     try {
+      await this.openControl();
+      const deviceKey = await loadOrCreateDeviceKey(this.dataDir);
+      this.chain = new ResultChain(this.dataDir, deviceKey);
+      if (deviceKey.created)
+        this.log.info(
+          { device_key: deviceKey.public.jwk, kid: deviceKey.public.kid },
+          "device key created: register it as sites[].device_key",
+        );
       this.clockSync = await readClockSync();
       const outbox = new Outbox({
         dir: join(this.dataDir, "outbox"),
@@ -129,6 +145,7 @@ export class Agent {
         `outbox open: ${report.replayed} undelivered results to replay, next seq ${report.next_seq}`,
       );
       await this.startPublishing();
+      if (this.brokerAddress) this.control?.start(this.brokerAddress);
       await this.startReflector();
       this.startScheduler();
       await this.heartbeat();
@@ -148,6 +165,8 @@ export class Agent {
     this.stopping = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    await this.control?.stop();
+    this.control = undefined;
     await this.scheduler?.stop();
     this.scheduler = undefined;
     const publisher = this.publisher;
@@ -317,6 +336,62 @@ export class Agent {
     }
   }
 
+  /**
+   * The local file changed (SIGHUP). With a control section it is the bootstrap: its local sections
+   * (agent, mqtt, control) are merged with the live signed mesh before applying; without one, it is the
+   * whole configuration, as before.
+   */
+  async reloadLocal(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
+    if (!this.control && !next.control) return this.applyConfig(next, nextHash);
+    if (!this.control) {
+      // A control section appears: its last-known-good (if any) applies at once.
+      const restored = await this.openControl(next, false);
+      const report = await this.applyConfig(restored?.config ?? next, restored?.hash ?? nextHash);
+      if (this.brokerAddress) (this.control as AgentControl | undefined)?.start(this.brokerAddress);
+      return report;
+    }
+    const effective = await this.control.localChanged(next, nextHash);
+    if (!next.control) {
+      this.control = undefined;
+      return this.applyConfig(next, nextHash);
+    }
+    try {
+      return await this.applyConfig(effective.config, effective.hash);
+    } finally {
+      this.control?.restart(this.brokerAddress);
+    }
+  }
+
+  /** Pins and last-known-good: a reboot without a broker runs the last accepted signed configuration. */
+  private async openControl(
+    bootstrap: AgentConfig = this.config,
+    adopt = true,
+  ): Promise<{ config: AgentConfig; hash: string } | null | undefined> {
+    if (!bootstrap.control) return undefined;
+    this.control = new AgentControl({
+      bootstrap,
+      dataDir: this.dataDir,
+      identity: this.identity,
+      topics: this.topics,
+      log: this.log,
+      clock: this.clock,
+      env: this.env,
+      // The SIGHUP path's entry point (a diff: unchanged tests keep running); refused parts throw here
+      // so the signed configuration is rejected with their reason and the old one stays live.
+      apply: async (config, hash) => {
+        const report = await this.applyConfig(config, hash);
+        if (report.errors.length > 0) throw new Error(report.errors.join("; "));
+      },
+      decided: () => void this.heartbeat(),
+    });
+    const restored = await this.control.restore();
+    if (restored && adopt) {
+      this.config = restored.config;
+      this.configHash = restored.hash;
+    }
+    return restored;
+  }
+
   private async startPublishing(cfg: AgentConfig = this.config): Promise<void> {
     let url: string;
     let protocolVersion: 4 | 5;
@@ -332,6 +407,7 @@ export class Agent {
       url = this.broker.url;
       protocolVersion = 4; // aedes speaks MQTT 3.1.1 only
     }
+    this.brokerAddress = { url, protocolVersion };
     const publisher = buildPublisher(
       cfg,
       { url, protocolVersion },
@@ -401,8 +477,9 @@ export class Agent {
         "result does not match the v1 schema",
       );
     }
+    const chain = this.chain;
     const seq = await outbox.append(resultTopic(this.topics, plan.test.id), (s) =>
-      Buffer.from(JSON.stringify({ ...result, seq: s })),
+      Buffer.from(JSON.stringify(chain ? chain.next({ ...result, seq: s }) : { ...result, seq: s })),
     );
     this.results += 1;
     this.log.info(
@@ -456,6 +533,9 @@ export class Agent {
         uptime_s: Math.round((this.clock.now() - this.startedAt) / 1000),
         mqtt: this.publisher?.counters() ?? { published: 0, acked: 0, failed: 0, not_delivered: 0 },
       });
+      if (this.control) Object.assign(status, this.control.heartbeat());
+      if (this.chain)
+        Object.assign(status, { device_key: this.chain.publicJwk, device_key_id: this.chain.kid });
       if (this.stopping) return;
       await writeStatusFile(this.dataDir, status);
       if (this.publisher?.connected) {

@@ -289,7 +289,11 @@ program
   .option("--config <file>", "collector configuration: the database and the sites for the map")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
   .option("--data-dir <dir>", "PGlite directory (overrides the config)")
-  .addOption(new Option("--format <f>", "output format").choices(["html", "csv", "json"]).default("html"))
+  .addOption(
+    new Option("--format <f>", "output format (results: the signed result messages, JSON Lines, for verify)")
+      .choices(["html", "csv", "json", "results"])
+      .default("html"),
+  )
   .addOption(new Option("--lang <l>", "labels").choices(["zh", "en"]).default("zh"))
   .addOption(new Option("--period <p>", "rows per").choices(["hour", "day", "month", "all"]).default("month"))
   .option("-o, --out <file>", "write to a file instead of stdout")
@@ -358,6 +362,104 @@ program
   .action(async () => {
     const { schemaJson } = await import("./config/validate.js");
     process.stdout.write(`${schemaJson()}\n`);
+  });
+
+program
+  .command("verify")
+  .description("audit a results export offline: every signature and every agent's hash chain")
+  .argument("<export>", "JSON Lines of result messages (qos-probe report --format results), or a JSON array")
+  .requiredOption("--keys <mesh>", "the mesh file whose sites[].device_key registers each agent's key")
+  .addHelpText(
+    "after",
+    `
+  qos-probe report --config collector.yaml --from 2026-11-01 --to 2026-12-01 --format results -o nov.jsonl
+  qos-probe verify nov.jsonl --keys mesh.yaml
+
+Exit status 0: every result is signed by its site's registered key and every chain is unbroken.
+Exit status 1: each offending record is named (file:line, site, seq, id) with what is wrong.`,
+  )
+  .action(async (file: string, o) => {
+    const { readRegisteredKeys, verifyExport } = await import("../collector/verify.js");
+    const { ok, text } = await verifyExport(file, await readRegisteredKeys(o.keys));
+    (ok ? process.stdout : process.stderr).write(`${text}\n`);
+    process.exitCode = ok ? 0 : 1;
+  });
+
+const configCmd = program
+  .command("config")
+  .description("the regulator's signed configuration: keygen, sign, verify (JWS, EdDSA / Ed25519)")
+  .addHelpText(
+    "after",
+    `
+The regulator signs one mesh file; every agent checks the signature against the keys pinned in its
+local file (control.regulator_keys), refuses a config_version not newer than the one it runs, validates
+it as \`qos-probe validate\` does, applies it and answers on {root}/{operator}/{province}/{site}/config/ack.
+
+  qos-probe config keygen --out regulator-2026             regulator-2026.key (0600) + .pub, prints the JWK
+  qos-probe config sign mesh.yaml --key regulator-2026.key --config-version 7 -o mesh-v7.jws
+  qos-probe config verify mesh-v7.jws --pub regulator-2026.pub
+  mosquitto_pub -r -q 1 -t qosprobe/v1/unicom/config -f mesh-v7.jws    every unicom agent
+  # or serve mesh-v7.jws over HTTPS and set control.https.url in the agents' local files`,
+  );
+
+async function writeCli(out: { ok: boolean; stdout: string; stderr: string }): Promise<void> {
+  if (out.stdout) process.stdout.write(out.stdout);
+  if (out.stderr) process.stderr.write(`${out.stderr}\n`);
+  if (!out.ok) process.exitCode = 1;
+}
+
+configCmd
+  .command("keygen")
+  .description("make an Ed25519 key pair: NAME.key (private, 0600, never overwritten) and NAME.pub")
+  .requiredOption("--out <name>", "file name without extension")
+  .action(async (o) => {
+    const { keygen } = await import("./control/config-cli.js");
+    await writeCli(await keygen(o.out));
+  });
+
+configCmd
+  .command("pubkey")
+  .description("print the public key (JWK on stdout, key id and PEM on stderr) of a .key or .pub file")
+  .argument("<file>", "private or public key file")
+  .action(async (file: string) => {
+    const { pubkey } = await import("./control/config-cli.js");
+    await writeCli(await pubkey(file));
+  });
+
+configCmd
+  .command("sign")
+  .description("validate a mesh and sign it into a compact JWS (stdout, or -o FILE)")
+  .argument("<mesh>", "the mesh configuration (YAML), as `qos-probe validate` accepts it")
+  .requiredOption("--key <file>", "the regulator's private key (from config keygen)")
+  .option(
+    "--config-version <n>",
+    "config_version, greater than what the agents run (default: the file's config_version)",
+    int(1, Number.MAX_SAFE_INTEGER),
+  )
+  .option("-o, --out <file>", "write the envelope to a file")
+  .action(async (mesh: string, o) => {
+    const { sign } = await import("./control/config-cli.js");
+    await writeCli(
+      await sign({
+        mesh,
+        key: o.key,
+        ...(o.configVersion ? { version: o.configVersion } : {}),
+        ...(o.out ? { out: o.out } : {}),
+      }),
+    );
+  });
+
+configCmd
+  .command("verify")
+  .description(
+    "check an envelope offline: prints config_version, hash and signing key id; exit 1 if not valid",
+  )
+  .argument("<envelope>", "the .jws file")
+  .requiredOption("--pub <file...>", "the regulator's public key file(s) to trust")
+  .option("--show", "print the signed YAML instead of the summary")
+  .action(async (envelope: string, o) => {
+    const { verify } = await import("./control/config-cli.js");
+    await writeCli(await verify({ envelope, pub: o.pub, show: Boolean(o.show) }));
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -7,6 +7,7 @@ import type { Logger } from "../agent/log.js";
 import type { ResultMessage } from "../agent/publish/message.js";
 import { collectorSubscription, parseTopic } from "../agent/publish/topics.js";
 import type { CollectorConfig } from "./config.js";
+import { DeviceKeys } from "./evidence.js";
 import { Ingest, type IngestCounters, zeroIngestCounters } from "./ingest.js";
 import { CollectorReceipts, type ReceiptCounters } from "./receipts.js";
 import { ReportServer } from "./report/server.js";
@@ -103,6 +104,7 @@ export class Collector {
       // Each delivery's PUBACK waits for its write: write what arrived as soon as the turn ends.
       groupCommit: true,
       onStored: (msgs) => this.onStored(msgs),
+      deviceKeys: new DeviceKeys(config.sites),
     });
     this.ingest = ingest;
     ingest.start();

@@ -251,6 +251,7 @@ export function parseCollectorConfig(
       province: s.province,
       latitude: s.latitude,
       longitude: s.longitude,
+      ...(s.device_key ? { device_key: s.device_key } : {}),
     })),
     expected: mesh ? expectedTests(mesh.sites, mesh.tests) : [],
   };

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from "../agent/clock.js";
 import type { Logger } from "../agent/log.js";
 import type { ResultMessage } from "../agent/publish/message.js";
+import type { DeviceKeys } from "./evidence.js";
 import type { RejectInput, ResultStore } from "./store/store.js";
 import { validateResult } from "./validate.js";
 
@@ -22,6 +23,8 @@ export interface IngestOptions {
   groupCommit?: boolean;
   /** Called after each committed batch of results (store receipts, the per-result log line). */
   onStored?: (msgs: readonly ResultMessage[]) => void;
+  /** Registered device keys: a result from such a site must carry a signature that verifies. */
+  deviceKeys?: DeviceKeys;
 }
 
 /**
@@ -71,6 +74,7 @@ export class Ingest {
   private readonly maxPending: number;
   private readonly groupCommit: boolean;
   private readonly onStored: ((msgs: readonly ResultMessage[]) => void) | undefined;
+  private readonly deviceKeys: DeviceKeys | undefined;
   /** A group-commit flush is already scheduled for the end of this turn. */
   private scheduled = false;
   private results: Waiting<ResultMessage>[] = [];
@@ -94,6 +98,7 @@ export class Ingest {
     this.maxPending = options.maxPending ?? 20 * (options.batchSize ?? 500);
     this.groupCommit = options.groupCommit ?? false;
     this.onStored = options.onStored;
+    this.deviceKeys = options.deviceKeys;
   }
 
   /** Start the periodic flush. */
@@ -133,7 +138,9 @@ export class Ingest {
       this.count.refused += 1;
       return Promise.resolve("unstored");
     }
-    const verdict = validateResult(topic, payload);
+    let verdict = validateResult(topic, payload);
+    const evidence = verdict.ok ? this.deviceKeys?.check(verdict.message) : null;
+    if (evidence) verdict = { ok: false, reason: evidence };
     return new Promise<AcceptOutcome>((settle) => {
       if (verdict.ok) {
         this.count.accepted += 1;

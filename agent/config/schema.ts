@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { z } from "zod";
+import { ControlSchema, KeyJwk } from "../control/config-schema.js";
 import { METHODS } from "../probe/prober.js";
 import { ProfileId } from "../publish/message.js";
 import { findProvince, provinceNames } from "./provinces.js";
@@ -104,6 +105,9 @@ const SiteInput = z
       .strict()
       .describe("where this site's STAMP session-reflector is reached"),
     stamp_key: SecretRef.optional().describe("STAMP authenticated-mode key of this site's reflector"),
+    device_key: KeyJwk.optional().describe(
+      "the agent's Ed25519 device key (its heartbeat's device_key): collectors verify its result signatures",
+    ),
   })
   .strict();
 
@@ -320,9 +324,8 @@ export const AgentConfigObject = z
   .object({
     version: z.literal(1, { error: "this agent reads configuration version 1" }),
     config_version: z
-      .string()
-      .min(1)
-      .max(128)
+      // A signed mesh numbers its versions (config_version: 7); a label ("2026-11-25.1") still reads.
+      .union([z.string().min(1).max(128), z.number().int().nonnegative().transform(String)])
       .optional()
       .describe("the regulator's label for this configuration, echoed in heartbeats"),
     agent: AgentSection,
@@ -333,6 +336,9 @@ export const AgentConfigObject = z
     embedded_broker: EmbeddedBrokerSchema.prefault({}),
     heartbeat: HeartbeatSchema.prefault({}),
     outbox: OutboxSchema.prefault({}),
+    control: ControlSchema.optional().describe(
+      "signed configuration from the regulator (local file only): pinned keys, MQTT and HTTPS delivery",
+    ),
   })
   .strict();
 export type AgentConfigParsed = z.infer<typeof AgentConfigObject>;

@@ -186,6 +186,17 @@ export const ResultMessage = z
     one_way_ms: OneWay.nullable(),
     verdicts: Verdicts,
     quality: Quality,
+    /** Evidence (issue 11, agent/evidence/seal.ts): digest of this agent's previous result, null first. */
+    prev: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/)
+      .nullable()
+      .optional(),
+    /** Ed25519 signature (base64url) by the site's device key over the RFC 8785 bytes without sig. */
+    sig: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{86}$/)
+      .optional(),
     /**
      * Packets whose send failed because there was no path (ENETUNREACH, EHOSTUNREACH, ENETDOWN): they
      * count as sent and lost, an outage the loss verdict must see (issue 9), not an error.

@@ -8,7 +8,8 @@ import { renderHtml } from "./html.js";
 import type { Lang } from "./i18n.js";
 import { buildReport, finestPeriod, type ReportModel, renderJson, type SiteInfo } from "./model.js";
 
-export type ReportFormat = "html" | "csv" | "json";
+/** "results": the stored result messages as JSON Lines, for `qos-probe verify` (an auditor's export). */
+export type ReportFormat = "html" | "csv" | "json" | "results";
 
 /** Request bounds: a report is a bounded query, never "everything since 1990 by the hour". */
 export interface ReportLimits {
@@ -106,6 +107,12 @@ export function renderReport(model: ReportModel, format: ReportFormat): string {
 
 /** Query the aggregates for [from, to) and render the report: one path for the HTTP server and the CLI. */
 export async function reportFromStore(store: ResultStore, req: StoreReportRequest): Promise<string> {
+  if (req.format === "results") {
+    // The auditor's export is the signed payloads themselves (so it reads them, bounded like a report).
+    checkReportRequest(req);
+    const rows = await store.queryResults({ from: new Date(req.from_ms), to: new Date(req.to_ms) });
+    return rows.map((r) => JSON.stringify(r.payload)).join("\n");
+  }
   return renderReport(await reportModelFromStore(store, req), req.format);
 }
 

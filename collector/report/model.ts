@@ -2,6 +2,7 @@ import { type IndicatorId, PROFILE_THRESHOLDS } from "../../agent/compliance/thr
 import type { RollupVerdicts } from "../../agent/compliance/verdict.js";
 import type { ProfileId, ResultMessage, VerdictValue } from "../../agent/publish/message.js";
 import { type Coverage, coverageOf, DEFAULT_COVERAGE_FLOOR, type ExpectedTest } from "../coverage.js";
+import { type AgentEvidence, walkChains } from "../evidence.js";
 import {
   type AggregateRow,
   aggregateWindows,
@@ -132,6 +133,8 @@ export interface ReportModel {
   period: { kind: RollupPeriod; from: string; to: string; from_ms: number; to_ms: number };
   generated_at: string;
   operators: ReportOperator[];
+  /** Per agent: signed results, chain head and chain breaks (collector/evidence.ts), when computed. */
+  evidence?: AgentEvidence[];
 }
 
 /** What the report is made from: window sums for `buckets`, plus the faults of the period. */
@@ -139,6 +142,8 @@ export interface ReportInput {
   buckets: readonly Bucket[];
   aggregates: readonly AggregateRow[];
   faults: readonly FaultRow[];
+  /** The agents' hash chains over the period; needs the payloads, so only where they are at hand. */
+  evidence?: readonly AgentEvidence[];
 }
 
 /** The one bucket size the store is asked for: the finest the rows or the chart need. */
@@ -234,6 +239,7 @@ export function buildReport(input: ReportInput, opts: ReportOptions): ReportMode
     operators: [...operators.entries()].map(([operator, pairs]) =>
       buildOperator(operator, pairs, opts.lang, opts.sites ?? [], floor),
     ),
+    ...(input.evidence ? { evidence: [...input.evidence] } : {}),
   };
 }
 
@@ -250,7 +256,10 @@ export function buildReportFromResults(results: readonly ResultMessage[], opts: 
     zone,
   );
   const aggregates = aggregateWindows(windowRowsFromResults(results), buckets);
-  return buildReport({ buckets, aggregates, faults: faultsFromResults(results, opts) }, opts);
+  return buildReport(
+    { buckets, aggregates, faults: faultsFromResults(results, opts), evidence: walkChains(results) },
+    opts,
+  );
 }
 
 /** windows.ts's twin of the store's fault query. */

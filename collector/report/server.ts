@@ -49,6 +49,7 @@ const ROUTES: Record<string, { format: ReportFormat; type: string } | "healthz" 
   "/": { format: "html", type: "text/html; charset=utf-8" },
   "/report.csv": { format: "csv", type: "text/csv; charset=utf-8" },
   "/report.json": { format: "json", type: "application/json; charset=utf-8" },
+  "/results.jsonl": { format: "results", type: "application/jsonl; charset=utf-8" },
   "/healthz": "healthz",
   "/api/sites": "sites",
 };

@@ -17,6 +17,8 @@ export interface SiteInfo {
   operator?: string;
   latitude?: number;
   longitude?: number;
+  /** The agent's registered Ed25519 device key (mesh sites[].device_key), for result signatures. */
+  device_key?: { kty: "OKP"; crv: "Ed25519"; x: string };
 }
 
 export interface ReportSite {

@@ -1,9 +1,11 @@
 import { spawn } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "mqtt";
 import { PROVINCES } from "../../agent/config/provinces.js";
+import { messageHash, seal } from "../../agent/evidence/seal.js";
 import { silentLogger } from "../../agent/log.js";
 import { AGENT_NODE_FLAGS } from "../../agent/node-flags.js";
 import { Reflector } from "../../agent/probe/stamp/reflector.js";
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
         ["CPU share of one core", `${(cpuShare * 100).toFixed(2)} %`],
         ["send-time error p99, median interval ms", pick(0.5)?.toFixed(3) ?? "–"],
         ["send-time error p99, worst interval ms", p99s.at(-1)?.toFixed(3) ?? "–"],
+        ...evidenceRows(results[0]),
       ]),
     );
   } finally {
@@ -127,6 +130,32 @@ async function main(): Promise<void> {
     await broker.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Evidence cost per result (issue 11), on a real result of this run: RFC 8785 canonicalization, the
+ * Ed25519 signature and the chain digest, timed over many repetitions; and the bytes prev + sig add.
+ */
+function evidenceRows(sample: ResultMessage | undefined): string[][] {
+  if (!sample) return [["evidence", "no result to measure"]];
+  const { prev: _p, sig: _s, ...rest } = sample;
+  const bare = rest as Record<string, unknown>;
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const N = 2_000;
+  for (let i = 0; i < 200; i++) messageHash(seal(bare, null, privateKey)); // warm-up
+  const t0 = performance.now();
+  let prev: string | null = null;
+  for (let i = 0; i < N; i++) prev = messageHash(seal({ ...bare, seq: i }, prev, privateKey));
+  const us = ((performance.now() - t0) * 1000) / N;
+  const before = Buffer.byteLength(JSON.stringify(bare));
+  const after = Buffer.byteLength(JSON.stringify(seal(bare, prev, privateKey)));
+  return [
+    ["evidence: seal per result (JCS + Ed25519 + SHA-256) µs", us.toFixed(1)],
+    [
+      "evidence: message size without → with prev + sig, bytes",
+      `${before} → ${after} (+${after - before}, +${(((after - before) / before) * 100).toFixed(1)} %)`,
+    ],
+  ];
 }
 
 main().catch((err) => {

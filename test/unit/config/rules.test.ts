@@ -137,7 +137,7 @@ describe("cross-field rules", () => {
     expect(problems("heartbaet: { interval_s: 60 }\nzzz: 1\n")).toEqual([
       'c.yaml: heartbaet: unknown key "heartbaet" at line 13:1 (did you mean "heartbeat"?)',
       'c.yaml: zzz: unknown key "zzz" at line 14:1 (known keys: version, config_version, agent, sites, ' +
-        "reflector, tests, mqtt, embedded_broker, heartbeat, outbox)",
+        "reflector, tests, mqtt, embedded_broker, heartbeat, outbox, control)",
     ]);
   });
 });

@@ -1,0 +1,137 @@
+import type { KeyObject } from "node:crypto";
+import { parsePublicKey } from "../agent/control/keys.js";
+import { messageHash, verifySeal } from "../agent/evidence/seal.js";
+import type { ResultMessage } from "../agent/publish/message.js";
+
+/**
+ * The collector's (and an auditor's) side of the result evidence: signatures checked against the
+ * device keys the regulator registered per site (`sites[].device_key`), and each agent's hash chain
+ * walked in seq order to find results that are missing or were altered.
+ */
+
+export interface RegisteredSite {
+  site: string;
+  operator?: string;
+  device_key?: { kty: "OKP"; crv: "Ed25519"; x: string };
+}
+
+export class DeviceKeys {
+  private readonly keys = new Map<string, KeyObject>();
+
+  constructor(sites: readonly RegisteredSite[]) {
+    for (const s of sites) {
+      if (!s.device_key) continue;
+      this.keys.set(keyOf(s.operator, s.site), parsePublicKey(s.device_key, `sites ${s.site}: device_key`));
+    }
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  private keyFor(operator: string, site: string): KeyObject | undefined {
+    return this.keys.get(keyOf(operator, site)) ?? this.keys.get(keyOf(undefined, site));
+  }
+
+  /**
+   * Null when the result may be stored: its site has no registered key (nothing to check against), or
+   * its signature verifies. Otherwise the reason it goes to rejects.
+   */
+  check(message: ResultMessage): string | null {
+    const key = this.keyFor(message.agent.operator, message.agent.site);
+    if (!key) return null;
+    const site = `${message.agent.operator}/${message.agent.site}`;
+    if (message.sig === undefined)
+      return `evidence: unsigned result (seq ${message.seq}) from ${site}, which has a registered device key`;
+    if (!verifySeal(message as unknown as Record<string, unknown>, key))
+      return `evidence: signature of seq ${message.seq} from ${site} does not verify with its registered device key (altered in transit, or signed by another key)`;
+    return null;
+  }
+}
+
+function keyOf(operator: string | undefined, site: string): string {
+  return `${operator ?? "*"}\u0000${site}`;
+}
+
+export interface ChainBreak {
+  /** The result whose `prev` does not link to the one before it. */
+  seq: number;
+  id: string;
+  kind: "missing" | "altered";
+  /** Seqs not received between the two (kind "missing"). */
+  missing_seqs?: { from: number; to: number };
+  detail: string;
+}
+
+export interface AgentEvidence {
+  operator: string;
+  site: string;
+  results: number;
+  signed: number;
+  first_seq: number | null;
+  last_seq: number | null;
+  /** Digest of the last result: a published figure can be tied to the chain up to here. */
+  head: string | null;
+  breaks: ChainBreak[];
+}
+
+/**
+ * Walk each agent's results in seq order. Link a → b holds when b.prev is the digest of a. Otherwise a
+ * seq gap means results are missing (deleted on the way, or dropped by a full outbox at the agent), and
+ * consecutive seqs mean the earlier result is not the one the agent sealed (altered or replaced). The
+ * first result in the set cannot be linked to anything before the period and is not a break.
+ */
+export function walkChains(results: readonly ResultMessage[]): AgentEvidence[] {
+  const byAgent = new Map<string, ResultMessage[]>();
+  for (const r of results) {
+    const k = `${r.agent.operator}/${r.agent.site}`;
+    const list = byAgent.get(k) ?? [];
+    list.push(r);
+    byAgent.set(k, list);
+  }
+  const out: AgentEvidence[] = [];
+  for (const list of byAgent.values()) {
+    list.sort((a, b) => a.seq - b.seq);
+    const first = list[0] as ResultMessage;
+    const ev: AgentEvidence = {
+      operator: first.agent.operator,
+      site: first.agent.site,
+      results: list.length,
+      signed: list.filter((r) => r.sig !== undefined).length,
+      first_seq: first.seq,
+      last_seq: list.at(-1)?.seq ?? null,
+      head: null,
+      breaks: [],
+    };
+    let prevHash: string | null = null;
+    let prev: ResultMessage | null = null;
+    for (const r of list) {
+      const hash = r.sig !== undefined ? messageHash(r as unknown as Record<string, unknown>) : null;
+      if (prev && r.prev !== undefined && prevHash !== null && r.prev !== prevHash) {
+        if (r.seq > prev.seq + 1) {
+          const from = prev.seq + 1;
+          const to = r.seq - 1;
+          ev.breaks.push({
+            seq: r.seq,
+            id: r.id,
+            kind: "missing",
+            missing_seqs: { from, to },
+            detail: `seq ${from}${to > from ? `–${to}` : ""} not received: the chain from seq ${prev.seq} to ${r.seq} is broken`,
+          });
+        } else {
+          ev.breaks.push({
+            seq: r.seq,
+            id: r.id,
+            kind: "altered",
+            detail: `prev of seq ${r.seq} is not the digest of the stored seq ${prev.seq} (altered or replaced)`,
+          });
+        }
+      }
+      prev = r;
+      prevHash = hash;
+    }
+    ev.head = prevHash;
+    out.push(ev);
+  }
+  return out.sort((a, b) => a.operator.localeCompare(b.operator) || a.site.localeCompare(b.site));
+}
