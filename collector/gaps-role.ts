@@ -1,5 +1,5 @@
 import { type CollectorConfig, loadCollectorConfig } from "./config.js";
-import { type AgentGaps, agentGaps, formatGaps } from "./gaps.js";
+import { type AgentGaps, formatGaps, gapsFromStore, unexplainedGap } from "./gaps.js";
 import { openForReport } from "./report-role.js";
 import type { DatabaseSettings } from "./store/open.js";
 
@@ -26,20 +26,15 @@ export async function runGaps(opts: GapsRoleOptions): Promise<{ text: string; un
       ? { data_dir: opts.data_dir }
       : (config?.database ?? { data_dir: DEFAULT_PGLITE_DIR });
   const store = await openForReport(database, config);
-  const rows: AgentGaps[] = [];
+  let rows: AgentGaps[];
   try {
     await store.migrate();
-    for (const status of await store.listSites()) {
-      if (opts.site && status.site !== opts.site) continue;
-      rows.push(agentGaps(status, await store.seqIslands({ operator: status.operator, site: status.site })));
-    }
+    rows = await gapsFromStore(store, opts.site ? { site: opts.site } : {});
   } finally {
     await store.close();
   }
   // A gap is explained while the agent still holds results (they may be the missing ones) or dropped some.
-  const unexplained = rows.some(
-    (r) => r.missing > 0 && !((r.heartbeat_depth ?? 0) > 0) && (r.heartbeat_dropped ?? 0) < r.missing,
-  );
+  const unexplained = rows.some(unexplainedGap);
   const text = opts.json ? JSON.stringify(rows, null, 2) : formatGaps(rows);
   return { text, unexplained };
 }

@@ -1,4 +1,4 @@
-import type { SeqIsland, SiteStatusRow } from "./store/store.js";
+import type { ResultStore, SeqIsland, SiteStatusRow } from "./store/store.js";
 
 /**
  * Gaps the collector can see (issue 7): per agent, which seqs are not in the store. Seqs are per agent,
@@ -54,6 +54,30 @@ export function agentGaps(status: SiteStatusRow, islands: readonly SeqIsland[]):
     heartbeat_next_seq: typeof nextSeq === "number" ? nextSeq : null,
     last_heartbeat: status.last_heartbeat,
   };
+}
+
+/**
+ * Every agent with a heartbeat (site_status), its gaps from the store: one small seq-islands query per
+ * agent, no result payloads. The one query path for `qos-probe gaps` and the report's "Delivery gaps".
+ */
+export async function gapsFromStore(
+  store: Pick<ResultStore, "listSites" | "seqIslands">,
+  filter: { site?: string } = {},
+): Promise<AgentGaps[]> {
+  const rows: AgentGaps[] = [];
+  for (const status of await store.listSites()) {
+    if (filter.site && status.site !== filter.site) continue;
+    rows.push(agentGaps(status, await store.seqIslands({ operator: status.operator, site: status.site })));
+  }
+  return rows;
+}
+
+/**
+ * A gap the agent's own heartbeat does not explain: nothing left in its outbox (the missing ones may
+ * still be there otherwise) and fewer dropped than missing. Heartbeat fields unknown count as 0.
+ */
+export function unexplainedGap(r: AgentGaps): boolean {
+  return r.missing > 0 && !((r.heartbeat_depth ?? 0) > 0) && (r.heartbeat_dropped ?? 0) < r.missing;
 }
 
 function ranges(list: readonly SeqIsland[], max = 6): string {

@@ -1,5 +1,6 @@
 import { QosProbeError } from "../../agent/errors.js";
 import { DEFAULT_COVERAGE_FLOOR, type ExpectedTest } from "../coverage.js";
+import { gapsFromStore } from "../gaps.js";
 import { bucketCount, bucketsOf, type RollupPeriod } from "../rollup.js";
 import type { ResultStore } from "../store/store.js";
 import { DEFAULT_TIMEZONE, fromCivil } from "../timezone.js";
@@ -65,7 +66,8 @@ export function checkReportRequest(req: StoreReportRequest): void {
 /**
  * The report model for [from, to) from the store's aggregates: one query for window sums at the finest
  * bucket the rows or charts need (coarser levels are summed in memory: all sums are additive), one for
- * faults. Never reads result payloads.
+ * faults, and per agent its stored seq islands (the delivery gaps, as `qos-probe gaps` lists them).
+ * Never reads result payloads.
  */
 export async function reportModelFromStore(
   store: ResultStore,
@@ -75,16 +77,17 @@ export async function reportModelFromStore(
   const zone = req.timezone ?? DEFAULT_TIMEZONE;
   const buckets = bucketsOf(finestPeriod(req.period, req.from_ms, req.to_ms), req.from_ms, req.to_ms, zone);
   const range = { from: new Date(req.from_ms), to: new Date(req.to_ms) };
-  const [aggregates, faults] = await Promise.all([
+  const [aggregates, faults, gaps] = await Promise.all([
     store.queryAggregates({
       bucket_starts: buckets.map((b) => b.start_ms),
       from_ms: req.from_ms,
       to_ms: req.to_ms,
     }),
     store.queryFaults(range),
+    gapsFromStore(store),
   ]);
   return buildReport(
-    { buckets, aggregates, faults },
+    { buckets, aggregates, faults, gaps },
     {
       from_ms: req.from_ms,
       to_ms: req.to_ms,

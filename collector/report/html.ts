@@ -1,6 +1,7 @@
 import { PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
 import { esc } from "./escape.js";
 import { evidenceSection } from "./evidence-html.js";
+import { gapsSection } from "./gaps-html.js";
 import { faultTable, sectionTable } from "./html-table.js";
 import { formatInZone, formatPercent, type Lang, label, verdictWord } from "./i18n.js";
 import type { ReportModel, ReportOperator, ReportPair, SeriesPoint } from "./model.js";
@@ -32,7 +33,7 @@ export function renderHtml(model: ReportModel): string {
     `</dl><p class="note">${esc(label(lang, "times_in_zone"))}</p>` +
     `<p class="note">${esc(label(lang, "coverage_note"))}</p>` +
     `<p class="note">${esc(label(lang, "method_note"))}</p></header>` +
-    `<main>${body}${evidenceSection(model.evidence, lang)}</main></body></html>`
+    `<main>${body}${gapsSection(model.gaps, lang, zone)}${evidenceSection(model.evidence, lang)}</main></body></html>`
   );
 }
 

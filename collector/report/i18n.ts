@@ -81,6 +81,22 @@ const EN = {
     "Equirectangular projection, 73–135°E, 18–54°N. Lines are coloured and dashed by overall verdict.",
   site_unplaced: "Sites without coordinates (not drawn)",
   no_results: "No results in this period.",
+  gaps_title: "Delivery gaps",
+  gaps_note:
+    "Each agent numbers its results from 1 and never reuses a number. A number below the highest stored one that is not stored was produced but has not reached the store: it is still in the agent's outbox, or the agent dropped it (its heartbeat counts those). As of the time generated, over each agent's whole history, not only this period. The same list: qos-probe gaps.",
+  gaps_none: "No delivery gaps: every agent's results up to its highest stored number are stored.",
+  gaps_no_agents: "No agent has sent a heartbeat yet.",
+  gaps_some: "Agents with results missing from the store",
+  gaps_agent: "Agent",
+  gaps_stored: "Stored",
+  gaps_highest: "Highest seq",
+  gaps_missing: "Missing",
+  gaps_ranges: "Missing seqs",
+  gaps_dropped: "Dropped (heartbeat)",
+  gaps_depth: "Outbox depth (heartbeat)",
+  gaps_next_seq: "Next seq (heartbeat)",
+  gaps_last_heartbeat: "Last heartbeat",
+  gaps_more: "… and {n} more",
   method_note:
     "Means are means over measurement intervals of the per-interval value, as the specification defines them. " +
     "The pooled loss ratio (all lost ÷ all sent) is shown only for comparison. Availability counts aligned " +
@@ -165,6 +181,22 @@ const ZH: Record<LabelKey, string> = {
   map_note: "等距圆柱投影，东经73–135°，北纬18–54°。连线颜色和线型表示整体判定结果。",
   site_unplaced: "无坐标的站点（未绘制）",
   no_results: "本周期内没有测量结果。",
+  gaps_title: "投递缺口",
+  gaps_note:
+    "每个代理从1开始为结果编号，编号从不重复使用。低于已入库最大编号却未入库的编号，表示结果已产生但尚未入库：仍在代理的发件队列中，或已被代理丢弃（心跳中有计数）。统计截至生成时间，覆盖各代理的全部历史，不限于本周期。同一列表：qos-probe gaps。",
+  gaps_none: "没有投递缺口：各代理直至已入库最大编号的结果均已入库。",
+  gaps_no_agents: "尚无代理发送心跳。",
+  gaps_some: "有结果未入库的代理数",
+  gaps_agent: "代理",
+  gaps_stored: "已入库",
+  gaps_highest: "最大编号",
+  gaps_missing: "缺失数",
+  gaps_ranges: "缺失编号",
+  gaps_dropped: "已丢弃（心跳）",
+  gaps_depth: "发件队列长度（心跳）",
+  gaps_next_seq: "下一编号（心跳）",
+  gaps_last_heartbeat: "最近心跳",
+  gaps_more: "……另有 {n} 段",
   method_note:
     "平均值为各测量周期数值的平均值（依据规范定义）。合并丢包率（总丢失包数÷总发送包数）仅供对照。" +
     "可用性按对齐的5分钟时段统计；无探测的时段记为未测量，不计为可用。" +

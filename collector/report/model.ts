@@ -3,6 +3,7 @@ import type { RollupVerdicts } from "../../agent/compliance/verdict.js";
 import type { ProfileId, ResultMessage, VerdictValue } from "../../agent/publish/message.js";
 import { type Coverage, coverageOf, DEFAULT_COVERAGE_FLOOR, type ExpectedTest } from "../coverage.js";
 import { type AgentEvidence, walkChains } from "../evidence.js";
+import type { AgentGaps } from "../gaps.js";
 import {
   type AggregateRow,
   aggregateWindows,
@@ -135,6 +136,16 @@ export interface ReportModel {
   operators: ReportOperator[];
   /** Per agent: signed results, chain head and chain breaks (collector/evidence.ts), when computed. */
   evidence?: AgentEvidence[];
+  /**
+   * Per agent with a heartbeat: seqs missing from the store (collector/gaps.ts), as of generated_at and
+   * over the agent's whole history (seqs are not tied to the period). Absent when not computed.
+   */
+  gaps?: ReportGapRow[];
+}
+
+/** collector/gaps.ts's AgentGaps, JSON-safe: the last heartbeat as ISO 8601 with the report zone's offset. */
+export interface ReportGapRow extends Omit<AgentGaps, "last_heartbeat"> {
+  last_heartbeat: string | null;
 }
 
 /** What the report is made from: window sums for `buckets`, plus the faults of the period. */
@@ -144,6 +155,8 @@ export interface ReportInput {
   faults: readonly FaultRow[];
   /** The agents' hash chains over the period; needs the payloads, so only where they are at hand. */
   evidence?: readonly AgentEvidence[];
+  /** Per agent, stored seqs against its heartbeat (collector/gaps.ts's gapsFromStore). */
+  gaps?: readonly AgentGaps[];
 }
 
 /** The one bucket size the store is asked for: the finest the rows or the chart need. */
@@ -240,6 +253,7 @@ export function buildReport(input: ReportInput, opts: ReportOptions): ReportMode
       buildOperator(operator, pairs, opts.lang, opts.sites ?? [], floor),
     ),
     ...(input.evidence ? { evidence: [...input.evidence] } : {}),
+    ...(input.gaps ? { gaps: input.gaps.map((g) => gapRow(g, zone)) } : {}),
   };
 }
 
@@ -368,6 +382,14 @@ function buildOperator(
     sections,
     sites,
     links: mapLinks(pairs, sites),
+  };
+}
+
+function gapRow(g: AgentGaps, zone: string): ReportGapRow {
+  return {
+    ...g,
+    missing_ranges: g.missing_ranges.map(([a, b]) => [a, b]),
+    last_heartbeat: g.last_heartbeat === null ? null : isoInZone(g.last_heartbeat.getTime(), zone),
   };
 }
 

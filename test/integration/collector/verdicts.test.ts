@@ -15,9 +15,14 @@ import { allStreams, HOUR_RANGE, interval, MIN, monthBoundary, T0 } from "../../
 
 const LATER = Date.UTC(2027, 0, 1);
 
-/** Sums of the same values in another order differ in the last bits: compare to 9 decimals. */
+/**
+ * Sums of the same values in another order differ in the last bits: compare to 9 decimals. Evidence
+ * (needs payloads: the twin only) and delivery gaps (need site_status: the store only) are left out;
+ * each path's own tests cover them (report-gaps.test.ts, evidence tests).
+ */
 function rounded(model: ReportModel): unknown {
-  return JSON.parse(JSON.stringify(model), (_k, v) =>
+  const { evidence: _evidence, gaps: _gaps, ...verdicts } = model;
+  return JSON.parse(JSON.stringify(verdicts), (_k, v) =>
     typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1e9) / 1e9 : v,
   );
 }
