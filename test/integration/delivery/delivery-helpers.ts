@@ -62,12 +62,16 @@ export async function agentStack(opts: {
   receipts?.start();
   publisher.start();
   publisher.drain(outbox);
+  let produced = 0;
   return {
     outbox,
     publisher,
     receipts,
     produce: (test = "bj-gz-stamp") => {
-      const msg = makeResult({ testId: test, site: opts.site });
+      // Each result claims its own interval: the store refuses a second claim on one (issue 9).
+      produced += 1;
+      const intervalStart = new Date(Date.UTC(2026, 10, 1) + produced * 60_000).toISOString();
+      const msg = makeResult({ testId: test, site: opts.site, intervalStart });
       return outbox.append(resultTopic(msg), (seq) => Buffer.from(JSON.stringify({ ...msg, seq })));
     },
     async stop() {
