@@ -1,0 +1,52 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_PGLITE_DIR } from "../../../collector/report-role.js";
+import { runCli } from "../../helpers/cli-run.js";
+
+/** A newcomer's review of the CLI, each finding run through the compiled CLI. */
+
+describe("qos-probe CLI, newcomer findings", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function tempDir(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), "qosprobe-newcomer-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  it("report without a store creates nothing: exit 2, names the store it looked for and the flags", async () => {
+    expect(existsSync(DEFAULT_PGLITE_DIR), `this test needs no collector store at ${DEFAULT_PGLITE_DIR}`).toBe(
+      false,
+    );
+    const r = await runCli(["report", "--from", "2026-11-01", "--to", "2026-12-01", "--format", "csv"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`there is no PGlite database in ${DEFAULT_PGLITE_DIR}`);
+    expect(r.stderr).toContain("neither --config, --database-url nor --data-dir was given");
+    expect(r.stderr).toContain("hint: point at the collector's store: --config collector.yaml");
+    expect(existsSync(DEFAULT_PGLITE_DIR)).toBe(false);
+    expect(existsSync("/var/lib/qos-probe-collector")).toBe(false);
+  });
+
+  it("report and gaps on a --data-dir that holds no database leave it as it was", async () => {
+    const missing = join(await tempDir(), "no-such-store");
+    for (const command of ["report", "gaps"]) {
+      const args =
+        command === "report"
+          ? ["report", "--from", "2026-11-01", "--to", "2026-12-01", "--data-dir", missing]
+          : ["gaps", "--data-dir", missing];
+      const r = await runCli(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        `qos-probe ${command} reads the collector's store: there is no PGlite database in ${missing} (--data-dir)`,
+      );
+      expect(existsSync(missing)).toBe(false);
+    }
+  });
+});
