@@ -5,6 +5,7 @@ import { formatResult } from "./format.js";
 import { readClockSync } from "./host/clock-sync.js";
 import type { Logger } from "./log.js";
 import { probers } from "./probe/index.js";
+import { literalFamilyConflict } from "./probe/resolve.js";
 import type { ProbeSpec, SendSchedule } from "./probe/prober.js";
 import { runProbe } from "./probe/runner.js";
 import { formatTarget, parseTarget } from "./probe/target.js";
@@ -38,6 +39,17 @@ export async function runOneShot(
   log: Logger,
 ): Promise<{ result: ResultMessage; text: string }> {
   const target = parseTarget(opts.target);
+  const literal = literalFamilyConflict(target.host, opts.family);
+  if (literal !== undefined) {
+    // Every method refuses it (STAMP would otherwise measure the literal's family regardless).
+    throw new QosProbeError(
+      "USAGE",
+      `--family ${opts.family} contradicts the target ${opts.target}: ${target.host} is an IPv${literal} address`,
+      {
+        hint: `drop --family, or give an IPv${opts.family} address or a host name that resolves to one`,
+      },
+    );
+  }
   const spec: ProbeSpec = {
     method: target.method,
     host: target.host,

@@ -11,6 +11,7 @@ import {
   ICMP_OVERHEAD_BYTES,
   MAX_RUN_PACKETS,
 } from "../probe/limits.js";
+import { literalFamilyConflict } from "../probe/resolve.js";
 import { MIN_POISSON_EXPECTED_PACKETS } from "../probe/send-times.js";
 import { parseTarget } from "../probe/target.js";
 import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
@@ -188,6 +189,21 @@ function checkMethodLimits(t: TestConfig, ctx: Ctx): void {
   }
 }
 
+/**
+ * Twin of resolve.resolveHost's literal check (and of `test --family`): a test's `family` that
+ * contradicts the address literal it measures would be refused (ICMP, TCP, HTTP) or ignored (STAMP).
+ */
+function checkFamily(t: TestConfig, host: string, what: string, path: Path, ctx: Ctx): void {
+  const literal = literalFamilyConflict(host, t.family);
+  if (literal === undefined) return;
+  issue(
+    ctx,
+    path,
+    `family ${t.family} contradicts ${what}: ${host} is an IPv${literal} address`,
+    `remove family, or measure an IPv${t.family} address or a host name that resolves to one`,
+  );
+}
+
 /** Twin of icmp.planPing's size check; `family` 6 when the target is an IPv6 literal. */
 function checkIcmpSize(t: TestConfig, family: 4 | 6, path: Path, ctx: Ctx): void {
   const min = ICMP_MIN_PACKET_BYTES[family];
@@ -211,13 +227,15 @@ function targetFamily(text: string): 4 | 6 {
 
 function checkTarget(text: string, t: TestConfig, ctx: Ctx): void {
   let method: string;
+  let host: string;
   try {
-    method = parseTarget(text).method;
+    ({ method, host } = parseTarget(text));
   } catch (err) {
     const e = err instanceof QosProbeError ? err : undefined;
     issue(ctx, ["target"], e?.message ?? String(err), e?.hint);
     return;
   }
+  checkFamily(t, host, `the target "${text}"`, ["family"], ctx);
   if (method !== t.method) {
     issue(
       ctx,
@@ -338,6 +356,7 @@ function checkTestPair(
   const a = cleanSite(t.from);
   const b = cleanSite(t.to);
   if (!a || !b) return;
+  checkFamily(t, b.reflector.host, `site "${b.id}"'s reflector.host`, ["tests", i, "family"], ctx);
   if (t.method === "stamp" && b.stamp_key !== undefined && t.packet_size_bytes < STAMP_AUTH_MIN_PACKET) {
     issue(
       ctx,

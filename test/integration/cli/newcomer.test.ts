@@ -49,4 +49,23 @@ describe("qos-probe CLI, newcomer findings", () => {
       expect(existsSync(missing)).toBe(false);
     }
   });
+
+  it("an address literal that contradicts --family is a usage error naming both, for every method", async () => {
+    const cases = [
+      ["stamp://127.0.0.1:9", "6", "127.0.0.1 is an IPv4 address"],
+      ["icmp://127.0.0.1", "6", "127.0.0.1 is an IPv4 address"],
+      ["tcp://[::1]:9", "4", "::1 is an IPv6 address"],
+    ] as const;
+    for (const [target, family, what] of cases) {
+      const r = await runCli(["test", target, "--family", family, "-c", "1", "--json"]);
+      expect(r.code, target).toBe(2);
+      expect(JSON.parse(r.stdout)).toEqual({
+        error: {
+          code: "USAGE",
+          message: `--family ${family} contradicts the target ${target}: ${what}`,
+          hint: `drop --family, or give an IPv${family} address or a host name that resolves to one`,
+        },
+      });
+    }
+  });
 });
