@@ -21,9 +21,10 @@ describe("qos-probe CLI, newcomer findings", () => {
   }
 
   it("report without a store creates nothing: exit 2, names the store it looked for and the flags", async () => {
-    expect(existsSync(DEFAULT_PGLITE_DIR), `this test needs no collector store at ${DEFAULT_PGLITE_DIR}`).toBe(
-      false,
-    );
+    expect(
+      existsSync(DEFAULT_PGLITE_DIR),
+      `this test needs no collector store at ${DEFAULT_PGLITE_DIR}`,
+    ).toBe(false);
     const r = await runCli(["report", "--from", "2026-11-01", "--to", "2026-12-01", "--format", "csv"]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
