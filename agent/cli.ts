@@ -71,13 +71,13 @@ Examples:
   qos-probe test stamp://[2001:db8::7] --auth-key-file k.hex   authenticated STAMP over IPv6
   qos-probe test stamp://127.0.0.1:8620 --json | jq .rtt_ms   the result message for scripts
 
-Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault),
-2 usage error.`,
+Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault:
+one line on stderr says what and how to fix it; --json still prints the result), 2 usage error.`,
   )
   .action(async (target: string, o, cmd: Command) => {
     const { runOneShot } = await import("./oneshot.js");
     const log = createLogger({ level: cmd.optsWithGlobals().logLevel });
-    const { result, text } = await runOneShot(
+    const { result, text, failure } = await runOneShot(
       {
         target,
         count: o.count,
@@ -95,7 +95,8 @@ Exit status: 0 measured, 1 the probe could not run or the measurement failed (st
       },
       log,
     );
-    process.stdout.write(`${text}\n`);
+    if (text) process.stdout.write(`${text}\n`);
+    if (failure) process.stderr.write(`qos-probe: ${failure}\n`);
     if (result.status !== "ok") process.exitCode = 1;
   });
 

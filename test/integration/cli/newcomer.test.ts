@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -68,5 +69,33 @@ describe("qos-probe CLI, newcomer findings", () => {
         },
       });
     }
+  });
+
+  it("a failed one-shot prints one human line with the fix, no log JSON or stack; --json keeps the result", async () => {
+    // A loopback port nobody listens on: ECONNREFUSED at once (TCP), ICMP port unreachable (STAMP).
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, "127.0.0.1", () => r()));
+    const port = (free.address() as AddressInfo).port;
+    await new Promise<void>((r) => free.close(() => r()));
+
+    const tcp = await runCli(["test", `tcp://127.0.0.1:${port}`, "-c", "1"]);
+    expect(tcp.code).toBe(1);
+    expect(tcp.stdout).toBe("");
+    expect(tcp.stderr).toBe(
+      `qos-probe: tcp://127.0.0.1:${port}: TARGET_REFUSED: connect ECONNREFUSED 127.0.0.1:${port} — fix: nothing accepts connections there: check the address and port, and that the service runs\n`,
+    );
+
+    const stamp = await runCli(["test", `stamp://127.0.0.1:${port}`, "-c", "2", "-i", "20ms", "--timeout", "300ms", "--json"]);
+    expect(stamp.code).toBe(1);
+    expect(stamp.stderr.split("\n").filter(Boolean)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^qos-probe: stamp://127\\.0\\.0\\.1:${port}: REFLECTOR_UNREACHABLE: .*nothing listens there — fix: check that the peer's reflector runs`,
+        ),
+      ),
+    ]);
+    const result = JSON.parse(stamp.stdout);
+    expect(result.status).toBe("fault");
+    expect(result.error.code).toBe("REFLECTOR_UNREACHABLE");
   });
 });
