@@ -85,7 +85,17 @@ describe("qos-probe CLI, newcomer findings", () => {
       `qos-probe: tcp://127.0.0.1:${port}: TARGET_REFUSED: connect ECONNREFUSED 127.0.0.1:${port} — fix: nothing accepts connections there: check the address and port, and that the service runs\n`,
     );
 
-    const stamp = await runCli(["test", `stamp://127.0.0.1:${port}`, "-c", "2", "-i", "20ms", "--timeout", "300ms", "--json"]);
+    const stamp = await runCli([
+      "test",
+      `stamp://127.0.0.1:${port}`,
+      "-c",
+      "2",
+      "-i",
+      "20ms",
+      "--timeout",
+      "300ms",
+      "--json",
+    ]);
     expect(stamp.code).toBe(1);
     expect(stamp.stderr.split("\n").filter(Boolean)).toEqual([
       expect.stringMatching(
