@@ -244,7 +244,10 @@ program
   .description("per agent, the result seqs missing from the collector's store, beside its heartbeat")
   .option("--config <file>", "collector configuration: the database")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
-  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option(
+    "--data-dir <dir>",
+    "PGlite directory (overrides the config; none of the three: /var/lib/qos-probe-collector/pglite, never created)",
+  )
   .option("--site <id>", "only this agent site")
   .option("--json", "one JSON object per agent, with every missing range")
   .addHelpText(
@@ -289,7 +292,10 @@ program
   .option("--timezone <zone>", "IANA zone for days and months (default: report.timezone, else Asia/Shanghai)")
   .option("--config <file>", "collector configuration: the database and the sites for the map")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
-  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option(
+    "--data-dir <dir>",
+    "PGlite directory (overrides the config; none of the three: /var/lib/qos-probe-collector/pglite, never created)",
+  )
   .addOption(
     new Option("--format <f>", "output format (results: the signed result messages, JSON Lines, for verify)")
       .choices(["html", "csv", "json", "results"])
