@@ -25,9 +25,12 @@ import { percentileNearestRank, sortedAscending } from "./stats.js";
  *   duration among them (Sample.send_call_ms).
  * - `reflector_t3`: T3 is the reflector's clock just before its sendto(); the reply may leave later if
  *   the reflector is descheduled in between. Replies whose real transmit time the reflector confirmed
- *   (RFC 8972 §4.7 Follow-Up Telemetry, Sample.t3_follow_up_ms) are corrected exactly; for the others
- *   received in the same interval, the largest gap the reflector confirmed in that interval is counted.
- *   A reflector that confirms nothing (no Follow-Up Telemetry) gives no figure to count.
+ *   (RFC 8972 §4.7 Follow-Up Telemetry, Sample.t3_follow_up_ms) are corrected exactly. An unconfirmed
+ *   reply (the interval's last, whose follow-up would ride on a reply that never comes; a lost one)
+ *   may have left as late as the latest the reflector confirmed in the interval, G: its true RTT lies
+ *   in [rtt − G, rtt]. The term is how far that could move RTT max − min, summed over the unconfirmed
+ *   replies: an unconfirmed reply whose RTT sits inside the others' range moves nothing. A reflector
+ *   that confirms nothing (no Follow-Up Telemetry) gives no G, so nothing to count.
  * Reported, not counted: `send_schedule`, `reflector_residence` (as above) and `reflector_t3_corrected`
  * (the largest correction Follow-Up Telemetry applied).
  *
@@ -86,14 +89,32 @@ export function timingError(input: TimingInputs): TimingError {
   );
   if (clockT1Calls.length > 0) terms.t1_clock = Math.max(0, ...clockT1Calls);
 
-  const reflected = received.filter((s) => s.reflector_ms !== undefined);
-  const confirmed = reflected.flatMap((s) => (s.t3_follow_up_ms === undefined ? [] : [s.t3_follow_up_ms]));
+  const timed = received.filter((s) => s.clock_step !== true);
+  const confirmed = timed.flatMap((s) => (s.t3_follow_up_ms === undefined ? [] : [s.t3_follow_up_ms]));
   if (confirmed.length > 0) {
-    const largest = Math.max(0, ...confirmed);
-    notCounted.reflector_t3_corrected = largest;
-    if (confirmed.length < reflected.length) terms.reflector_t3 = largest;
+    const g = Math.max(0, ...confirmed);
+    notCounted.reflector_t3_corrected = g;
+    const sorted = sortedAscending(timed.map((s) => s.rtt_ms as number));
+    let moved = 0;
+    for (const s of timed) {
+      if (s.reflector_ms === undefined || s.t3_follow_up_ms !== undefined) continue;
+      moved += spreadChange(sorted, s.rtt_ms as number, Math.max(0, (s.rtt_ms as number) - g));
+    }
+    if (moved > 0) terms.reflector_t3 = moved;
   }
   return { bound: sum(terms), terms, not_counted: notCounted };
+}
+
+/** |change of max − min of `sorted` when one element equal to `from` becomes `to`|, in O(1). */
+function spreadChange(sorted: readonly number[], from: number, to: number): number {
+  const n = sorted.length;
+  if (n < 2) return 0;
+  const lo = sorted[0] as number;
+  const hi = sorted[n - 1] as number;
+  // The others' extremes: the element replaced was one of the copies of lo / hi if it equals them.
+  const othersLo = from === lo ? (sorted[1] as number) : lo;
+  const othersHi = from === hi ? (sorted[n - 2] as number) : hi;
+  return Math.abs(Math.max(othersHi, to) - Math.min(othersLo, to) - (hi - lo));
 }
 
 function sum(terms: Record<string, number>): number {

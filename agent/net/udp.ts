@@ -64,9 +64,11 @@ export interface TimestampedUdpSocket {
   /**
    * Send one datagram. `stamp(t1)` is called with the send time (clock_gettime or the user clock)
    * just before the datagram is handed to the kernel, to write T1 into it. A failure to send arrives
-   * as a `send` fault with this `tag` on a later drain.
+   * as a `send` fault with this `tag` on a later drain. Returns how long the send call took, ms (clock
+   * read before it to clock read after it; kernel socket only, else undefined): where no TX stamp
+   * comes back, the most the kernel can have sent the datagram after T1.
    */
-  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): void;
+  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): number | undefined;
   /** Everything that arrived since the last drain. Never blocks. */
   drain(): Drained;
   /** Call `cb` (on the main loop) whenever something may be ready to drain. */

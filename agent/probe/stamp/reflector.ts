@@ -62,6 +62,13 @@ export interface ReflectorCounters {
   residence_over_1ms: number;
   /** Largest residence time T3 − T2 seen, µs. */
   residence_max_us: number;
+  /**
+   * Largest gap from a reply's T3 to the kernel's TX stamp of that reply, µs: the reflector was
+   * descheduled between reading its clock and the send. 0 on the dgram fallback (no TX stamps).
+   */
+  reply_tx_gap_max_us: number;
+  /** Replies that left more than 1 ms after their T3 (kernel socket only). */
+  reply_tx_late_over_1ms: number;
 }
 
 /** Sessions remembered in stateful mode before the oldest is forgotten (memory bound). */
@@ -102,6 +109,8 @@ export class Reflector {
     dropped_kernel: 0,
     residence_over_1ms: 0,
     residence_max_us: 0,
+    reply_tx_gap_max_us: 0,
+    reply_tx_late_over_1ms: 0,
   };
   private kernel: KernelReflectorEngine | undefined;
   private socket: dgram.Socket | undefined;

@@ -14,8 +14,10 @@ const s = (seq: number, rtt: number | null, extra: Partial<Sample> = {}): Sample
 //   reflector_ms 0.02, 7.5, 0.03, 0.02 (seq 3 lost) → sorted 0.02 0.02 0.03 7.5, median (rank 2) 0.02,
 //     max − median = 7.48
 //   t1 from the clock on seq 1 (send() took 0.05 ms) and seq 4 (0.12 ms), TX stamps on the rest → t1_clock 0.12
-//   Follow-Up Telemetry confirmed seq 0 (+0.004 ms), seq 1 (+2.5 ms); seq 2 and 4 unconfirmed
-//     → reflector_t3 = largest confirmed gap 2.5, reflector_t3_corrected 2.5
+//   Follow-Up Telemetry confirmed seq 0 (+0.004 ms), seq 1 (+2.5 ms): G = 2.5 (reflector_t3_corrected).
+//     RTTs 0.03 0.05 0.04 0.04, max − min 0.02. Unconfirmed seq 2 (0.04) could be as low as
+//     max(0, 0.04 − 2.5) = 0 → max − min 0.05 − 0 = 0.05, moved 0.03; seq 4 likewise 0.03
+//     → reflector_t3 = 0.06
 const kernelRun: Sample[] = [
   s(0, 0.03, { send_error_ms: 0.2, reflector_ms: 0.02, t1_source: "kernel-tx", t3_follow_up_ms: 0.004 }),
   s(1, 0.05, {
@@ -43,8 +45,10 @@ describe("timingError", () => {
   it("kernel mode: counts only clock T1 and unconfirmed T3, reports the rest as not counted", () => {
     const t = timingError({ timestamps: "kernel", event_loop_delay_ms: 1.25, samples: kernelRun });
     // seq 2's 9 ms send() does not count: its T1 is the kernel's TX stamp.
-    expect(t.terms).toEqual({ t1_clock: 0.12, reflector_t3: 2.5 });
-    expect(t.bound).toBeCloseTo(2.62, 12);
+    expect(t.terms.t1_clock).toBe(0.12);
+    expect(t.terms.reflector_t3).toBeCloseTo(0.06, 12);
+    expect(Object.keys(t.terms)).toEqual(["t1_clock", "reflector_t3"]);
+    expect(t.bound).toBeCloseTo(0.18, 12);
     expect(t.not_counted.event_loop_delay).toBe(1.25);
     expect(t.not_counted.send_schedule).toBe(6.0);
     expect(t.not_counted.reflector_residence).toBeCloseTo(7.48, 12);
@@ -62,6 +66,32 @@ describe("timingError", () => {
     // 10 % of internet-3.2.2's 80 ms DV limit is 8 ms: 0 is far inside, the user-mode 14.73 is not.
     expect(isHostTiming(t.bound, 80)).toBe(false);
     expect(isHostTiming(timingError({ timestamps: "user", samples: kernelRun }).bound, 80)).toBe(true);
+  });
+
+  it("kernel mode: an unconfirmed last reply inside the others' range moves nothing", () => {
+    // RTTs 0.05 (confirmed, gap 11.8), 0.02 (confirmed, 0.01), last 0.03 unconfirmed: as low as
+    // max(0, 0.03 − 11.8) = 0 → max − min 0.05 − 0 = 0.05 vs 0.03: moved 0.02. With the last at 0.06
+    // (above the others): 0 → 0.05 − 0 = 0.05 vs 0.06 − 0.02 = 0.04: moved 0.01.
+    const run = (last: number) => [
+      s(0, 0.05, { reflector_ms: 0.02, t1_source: "kernel-tx", t3_follow_up_ms: 11.8 }),
+      s(1, 0.02, { reflector_ms: 0.02, t1_source: "kernel-tx", t3_follow_up_ms: 0.01 }),
+      s(2, last, { reflector_ms: 0.02, t1_source: "kernel-tx" }),
+    ];
+    expect(timingError({ timestamps: "kernel", samples: run(0.03) }).terms.reflector_t3).toBeCloseTo(
+      0.02,
+      12,
+    );
+    expect(timingError({ timestamps: "kernel", samples: run(0.06) }).terms.reflector_t3).toBeCloseTo(
+      0.01,
+      12,
+    );
+    // A 20 ms path: the last at 20.3 between 20.1 and 20.5 could drop to 8.5 → moved 12.0 - 0.4 = 11.6.
+    const path = [
+      s(0, 20.5, { reflector_ms: 0.02, t3_follow_up_ms: 11.8 }),
+      s(1, 20.1, { reflector_ms: 0.02, t3_follow_up_ms: 0.01 }),
+      s(2, 20.3, { reflector_ms: 0.02 }),
+    ];
+    expect(timingError({ timestamps: "kernel", samples: path }).terms.reflector_t3).toBeCloseTo(11.6, 9);
   });
 
   it("kernel mode without Follow-Up Telemetry: no confirmed gap, nothing to count for T3", () => {
