@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.js";
 import { DgramUdpSocket } from "./dgram-udp.js";
 import { KernelUdpSocket } from "./kernel-udp.js";
-import { loadLibc } from "./libc.js";
+import { ffiDisabled, libc } from "./libc.js";
 
 /**
  * A connected UDP socket that reports when each datagram really left and arrived, behind one interface
@@ -86,20 +86,22 @@ export interface OpenUdpOptions {
   clock: Clock;
 }
 
-/** QOSPROBE_TIMESTAMPS=user forces the dgram fallback (CI runs the STAMP tests both ways). */
+/**
+ * QOSPROBE_TIMESTAMPS=user forces the fallback, here and for every other use of the FFI
+ * (net/libc.ts: the one switch; CI runs the STAMP tests both ways).
+ */
 export function timestampPreference(env: NodeJS.ProcessEnv = process.env): TimestampSource {
-  return env.QOSPROBE_TIMESTAMPS === "user" ? "user" : "kernel";
+  return ffiDisabled(env) ? "user" : "kernel";
 }
 
 /** Which socket `openTimestampedUdp` will give on this host now. */
 export async function timestampMode(): Promise<TimestampSource> {
-  if (timestampPreference() === "user") return "user";
-  return (await loadLibc()) ? "kernel" : "user";
+  return libc() ? "kernel" : "user";
 }
 
-/** The kernel socket where the FFI loads (and the preference allows), else the dgram fallback. */
+/** The kernel socket where the FFI loads (and the switch allows), else the dgram fallback. */
 export async function openTimestampedUdp(o: OpenUdpOptions): Promise<TimestampedUdpSocket> {
-  const libc = timestampPreference() === "user" ? null : await loadLibc();
-  if (libc) return KernelUdpSocket.open(libc, o);
+  const c = libc();
+  if (c) return KernelUdpSocket.open(c, o);
   return DgramUdpSocket.open(o);
 }

@@ -8,7 +8,6 @@ import type { Logger } from "../log.js";
 import { summarize } from "../metrics/summary.js";
 import { isHostTiming, timingError } from "../metrics/timing-error.js";
 import { loadedLibc } from "../net/libc.js";
-import { timestampPreference } from "../net/udp.js";
 import { type ProfileId, RESULT_SCHEMA_ID, type ResultMessage } from "../publish/message.js";
 import { MAX_RUN_PACKETS } from "./limits.js";
 import type { ClockSyncState, MeasurementFault, ProbeFacts, Prober, ProbeSpec, Sample } from "./prober.js";
@@ -174,7 +173,7 @@ export function timestampsOf(method: string, samples: Sample[]): "kernel" | "use
   if (method !== "stamp") return "user";
   const marked = samples.filter((s) => s.timestamps !== undefined);
   if (marked.length > 0) return marked.every((s) => s.timestamps === "kernel") ? "kernel" : "user";
-  return loadedLibc() && timestampPreference() === "kernel" ? "kernel" : "user";
+  return loadedLibc() ? "kernel" : "user";
 }
 
 /** Packets lost because their send found no path, and the first such reason (issue 9 outages). */

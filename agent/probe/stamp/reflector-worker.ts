@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { QosProbeError } from "../../errors.js";
-import { loadLibc } from "../../net/libc.js";
+import { libc as loadFfi } from "../../net/libc.js";
 import { RecvCtx } from "../../net/recv.js";
 import { bindSys, C, decodeSockaddr, ERRNO, type Sys, setIntOpt } from "../../net/sys.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
@@ -65,7 +65,7 @@ interface FollowUpState {
 }
 
 async function main(data: ReflectorWorkerData): Promise<void> {
-  const libc = await loadLibc();
+  const libc = loadFfi();
   if (!libc) throw new Error("koffi did not load in the reflector worker");
   const sys = bindSys(libc);
   const shared = new Int32Array(data.shared);

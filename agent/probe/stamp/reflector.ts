@@ -4,8 +4,7 @@ import { type AddressInfo, type BlockList, isIP, isIPv6 } from "node:net";
 import { type Clock, systemClock } from "../../clock.js";
 import { QosProbeError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
-import { loadLibc } from "../../net/libc.js";
-import { timestampPreference } from "../../net/udp.js";
+import { libc as loadedFfi } from "../../net/libc.js";
 import type { ClockSyncState } from "../prober.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -145,9 +144,9 @@ export class Reflector {
     const pps = this.opts.rateLimitPps ?? 0;
     this.limiter =
       pps > 0 ? new SourceRateLimiter(pps, this.opts.rateLimitBurst ?? Math.max(1, pps)) : undefined;
-    const libc = timestampPreference() === "kernel" ? await loadLibc() : null;
-    if (libc) {
-      this.kernel = await KernelReflectorEngine.start(libc, this.opts);
+    const ffi = loadedFfi();
+    if (ffi) {
+      this.kernel = await KernelReflectorEngine.start(ffi, this.opts);
       return;
     }
     const clock = this.opts.clock ?? systemClock;
