@@ -157,6 +157,19 @@ export class Agent {
   }
 
   /**
+   * Stop measuring — configuration control and the scheduler (runs abort and hand in their results) —
+   * while the reflector keeps answering peers. Several agents stopping together (the demo) call this
+   * on all of them first, so no test is left sending to a reflector that is already gone (that would
+   * be a REFLECTOR_UNREACHABLE fault of our own making). Idempotent; `stop()` begins with it.
+   */
+  async stopTests(): Promise<void> {
+    await this.control?.stop();
+    this.control = undefined;
+    await this.scheduler?.stop();
+    this.scheduler = undefined;
+  }
+
+  /**
    * Stop in order within a deadline: scheduler (runs abort and hand in their results), a goodbye status,
    * outbox flush through the publisher, MQTT end, reflector, broker, lock.
    */
@@ -165,10 +178,7 @@ export class Agent {
     this.stopping = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
-    await this.control?.stop();
-    this.control = undefined;
-    await this.scheduler?.stop();
-    this.scheduler = undefined;
+    await this.stopTests();
     const publisher = this.publisher;
     this.publisher = undefined;
     // Say offline in status.json first: `qos-probe health` must not call a stopping agent online.
