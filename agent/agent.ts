@@ -112,7 +112,12 @@ export class Agent {
     return this.outbox?.depth() ?? 0;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Start everything. `tests: false` starts all but the scheduled tests (the reflector answers peers);
+   * `startTests()` starts them later — several agents starting together (the demo) bring every
+   * reflector up first, so no first interval meets a peer whose reflector is not there yet.
+   */
+  async start(opts: { tests?: boolean } = {}): Promise<void> {
     this.startedAt = this.clock.now();
     this.configLoadedAt = this.startedAt;
     await mkdir(this.dataDir, { recursive: true });
@@ -147,13 +152,18 @@ export class Agent {
       await this.startPublishing();
       if (this.brokerAddress) this.control?.start(this.brokerAddress);
       await this.startReflector();
-      this.startScheduler();
+      if (opts.tests !== false) this.startScheduler();
       await this.heartbeat();
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeat.interval_s * 1000);
     } catch (err) {
       await this.stop({ deadline_ms: 0 }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Start the scheduled tests of an agent started with `{ tests: false }`; does nothing if they run. */
+  startTests(): void {
+    if (!this.scheduler && !this.stopping && this.outbox) this.startScheduler();
   }
 
   /**

@@ -88,8 +88,11 @@ export async function runDemo(opts: DemoOptions, log: Logger): Promise<void> {
       const agent = new Agent({ config, configHash: configHash(bytes), log: log.child({ site }), env });
       stops.push(() => agent.stop({ deadline_ms: 3_000 }));
       agents.push(agent);
-      await agent.start();
+      await agent.start({ tests: false });
     }
+    // Every reflector is up: now the tests (a first interval against a reflector not yet started would
+    // be a REFLECTOR_UNREACHABLE fault of the demo's own making).
+    for (const agent of agents) agent.startTests();
     // Stops run in reverse: this one, registered last, runs first. Every agent's tests stop before any
     // agent's reflector does, so no peer test meets a reflector that has gone (REFLECTOR_UNREACHABLE).
     stops.push(async () => {

@@ -20,7 +20,7 @@ async function freePort(): Promise<number> {
 }
 
 describe("demo shutdown", () => {
-  it("stops every agent's tests before any reflector: no fault of its own making at the end", async () => {
+  it("starts every reflector before any test and stops every test before any reflector: no fault of its own making", async () => {
     const dir = await mkdtemp(join(tmpdir(), "qosprobe-demo-stop-"));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const port = await freePort();
