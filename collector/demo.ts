@@ -100,19 +100,30 @@ export async function runDemo(
     });
     stops.push(() => watcher.endAsync());
 
+    const agents: Agent[] = [];
     for (const site of SITES) {
       const env = { ...process.env, QOSPROBE_SITE: site, QOSPROBE_DATA_DIR: join(dataDir, "agents") };
       const bytes = `${demoYaml}\nmqtt: { url: "${broker.url}", protocol_version: 4 }\n`;
       const config = parseConfig(bytes, demoYamlPath, env);
       const agent = new Agent({ config, configHash: configHash(bytes), log: log.child({ site }), env });
       stops.push(() => agent.stop({ deadline_ms: 3_000 }));
-      await agent.start();
-      const first = firstIntervalEnd(demoYaml, Date.now());
-      step(
-        "agent",
-        `${site} started: reflector and tests; its first ${first.interval_s} s interval ends at ${clockTime(first.end_ms)} UTC`,
-      );
+      agents.push(agent);
+      await agent.start({ tests: false });
+      step("agent", `${site} started: its reflector (its tests start once every reflector is up)`);
     }
+    // Every reflector is up: now the tests (a first interval against a reflector not yet started would
+    // be a REFLECTOR_UNREACHABLE fault of the demo's own making).
+    for (const agent of agents) agent.startTests();
+    const first = firstIntervalEnd(demoYaml, Date.now());
+    step(
+      "tests",
+      `started on ${agents.length} sites; the first ${first.interval_s} s interval ends at ${clockTime(first.end_ms)} UTC`,
+    );
+    // Stops run in reverse: this one, registered last, runs first. Every agent's tests stop before any
+    // agent's reflector does, so no peer test meets a reflector that has gone (REFLECTOR_UNREACHABLE).
+    stops.push(async () => {
+      await Promise.all(agents.map((a) => a.stopTests()));
+    });
 
     const port = collector.httpAddress?.port ?? opts.http_port;
     // From the demo's first window: the collector's default range is the last day, whose windows

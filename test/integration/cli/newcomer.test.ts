@@ -137,7 +137,14 @@ describe("qos-probe CLI, newcomer findings", () => {
     await seen("qos-probe demo: starting in", 10_000);
     await seen("Ctrl-C stops everything.", 120_000);
     const lines = out.split("\n");
-    const order = ["qos-probe demo: starting", "  broker ", "  database ", "  collector ", "  agent "];
+    const order = [
+      "qos-probe demo: starting",
+      "  broker ",
+      "  database ",
+      "  collector ",
+      "  agent ",
+      "  tests ",
+    ];
     const at = order.map((p) => lines.findIndex((l) => l.startsWith(p)));
     expect(
       at.every((i, n) => i >= 0 && (n === 0 || i > (at[n - 1] ?? -1))),
@@ -146,13 +153,15 @@ describe("qos-probe CLI, newcomer findings", () => {
     expect(out).toMatch(
       / {2}database {4}creating PGlite in .*\(first run: up to a minute on a small machine\)…/,
     );
-    const agents = lines.filter((l) => l.startsWith("  agent "));
-    expect(agents).toHaveLength(3);
-    for (const line of agents) {
-      const m = /its first 10 s interval ends at (\d\d):(\d\d):(\d\d) UTC/.exec(line);
-      expect(m, line).not.toBeNull();
-      expect(Number(m?.[3]) % 10).toBe(0);
-    }
+    expect(lines.filter((l) => l.startsWith("  agent ")).map((l) => l.replace(/ {2}\[.*$/, ""))).toEqual(
+      ["bj-demo-01", "gz-demo-01", "cd-demo-01"].map(
+        (site) => `  agent       ${site} started: its reflector (its tests start once every reflector is up)`,
+      ),
+    );
+    const tests = lines.find((l) => l.startsWith("  tests ")) ?? "";
+    const m = /started on 3 sites; the first 10 s interval ends at (\d\d):(\d\d):(\d\d) UTC/.exec(tests);
+    expect(m, tests).not.toBeNull();
+    expect(Number(m?.[3]) % 10).toBe(0);
     // The report link starts at the demo's first 5-minute window, so coverage counts the demo's windows only.
     const link = /report {6}(http:\/\/127\.0\.0\.1:\d+\/\?from=(\S+))/.exec(out);
     expect(link).not.toBeNull();
