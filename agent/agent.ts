@@ -4,7 +4,7 @@ import { buildPublisher, buildReflector } from "./agent-parts.js";
 import { type Clock, systemClock } from "./clock.js";
 import { ownTests, siteById } from "./config/pairs.js";
 import type { AgentConfig } from "./config/schema.js";
-import { AgentControl, type BrokerAddress } from "./control/agent-control.js";
+import type { AgentControl, BrokerAddress } from "./control/agent-control.js";
 import { acquireDirLock, type DirLock } from "./dir-lock.js";
 import { ResultChain } from "./evidence/chain.js";
 import { loadOrCreateDeviceKey } from "./evidence/device-key.js";
@@ -368,6 +368,9 @@ export class Agent {
     adopt = true,
   ): Promise<{ config: AgentConfig; hash: string } | null | undefined> {
     if (!bootstrap.control) return undefined;
+    // Loaded only with a control section: JWS (jose), the HTTPS source (undici) and the control MQTT
+    // channel are ≈ 5 MiB of heap an agent without a signed-configuration control plane never uses.
+    const { AgentControl } = await import("./control/agent-control.js");
     this.control = new AgentControl({
       bootstrap,
       dataDir: this.dataDir,
