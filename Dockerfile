@@ -45,8 +45,8 @@ EXPOSE 862/udp 8080/tcp
 HEALTHCHECK --interval=60s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "dist/agent/cli.js", "health", "--data-dir", "/var/lib/qos-probe"]
 # The agent's Node.js flags (agent/node-flags.ts: a small V8 young generation, one V8 thread, bytecode
-# interpreter only; measured by `npm run bench:agent`). On the command line, not in NODE_OPTIONS: Node.js
-# refuses --no-opt and --no-sparkplug there. The collector service of docker-compose.yml sets an
-# entrypoint without them (its ingest and report are CPU work that wants the optimising compiler).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "--no-opt", "--no-sparkplug", "dist/agent/cli.js"]
+# interpreter only; measured by `npm run bench:agent`). On the command line, not in NODE_OPTIONS:
+# Node.js refuses --no-turbofan, --no-maglev and --no-sparkplug there. The collector service of
+# docker-compose.yml sets an entrypoint without them (its ingest and report want the optimising compiler).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "--no-turbofan", "--no-maglev", "--no-sparkplug", "dist/agent/cli.js"]
 CMD ["agent", "--config", "/etc/qos-probe/agent.yaml"]
