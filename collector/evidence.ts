@@ -73,6 +73,43 @@ export interface AgentEvidence {
   /** Digest of the last result: a published figure can be tied to the chain up to here. */
   head: string | null;
   breaks: ChainBreak[];
+  /**
+   * What the counts, seqs and head cover: "period" (the results of the report's period, walked from
+   * their payloads) or "store" (the agent's whole stored chain, kept at ingest; breaks are those whose
+   * result falls in the period). Absent means "period".
+   */
+  scope?: "period" | "store";
+}
+
+/**
+ * The link from the stored result before `r` (by seq) to `r`: null when it holds or cannot be judged
+ * (r carries no `prev`, or the one before is unsigned). Otherwise a seq gap means results are missing,
+ * consecutive seqs mean the earlier result is not the one the agent sealed. `r.prev` null (a chain that
+ * starts again) after a signed result is a break too. One rule for walkChains and the store's chain
+ * table (store/chains.ts).
+ */
+export function linkBreak(
+  before: { seq: number; hash: string | null },
+  r: { seq: number; id: string; prev?: string | null | undefined },
+): ChainBreak | null {
+  if (r.prev === undefined || before.hash === null || r.prev === before.hash) return null;
+  if (r.seq > before.seq + 1) {
+    const from = before.seq + 1;
+    const to = r.seq - 1;
+    return {
+      seq: r.seq,
+      id: r.id,
+      kind: "missing",
+      missing_seqs: { from, to },
+      detail: `seq ${from}${to > from ? `–${to}` : ""} not received: the chain from seq ${before.seq} to ${r.seq} is broken`,
+    };
+  }
+  return {
+    seq: r.seq,
+    id: r.id,
+    kind: "altered",
+    detail: `prev of seq ${r.seq} is not the digest of the stored seq ${before.seq} (altered or replaced)`,
+  };
 }
 
 /**
@@ -107,26 +144,8 @@ export function walkChains(results: readonly ResultMessage[]): AgentEvidence[] {
     let prev: ResultMessage | null = null;
     for (const r of list) {
       const hash = r.sig !== undefined ? messageHash(r as unknown as Record<string, unknown>) : null;
-      if (prev && r.prev !== undefined && prevHash !== null && r.prev !== prevHash) {
-        if (r.seq > prev.seq + 1) {
-          const from = prev.seq + 1;
-          const to = r.seq - 1;
-          ev.breaks.push({
-            seq: r.seq,
-            id: r.id,
-            kind: "missing",
-            missing_seqs: { from, to },
-            detail: `seq ${from}${to > from ? `–${to}` : ""} not received: the chain from seq ${prev.seq} to ${r.seq} is broken`,
-          });
-        } else {
-          ev.breaks.push({
-            seq: r.seq,
-            id: r.id,
-            kind: "altered",
-            detail: `prev of seq ${r.seq} is not the digest of the stored seq ${prev.seq} (altered or replaced)`,
-          });
-        }
-      }
+      const broken = prev ? linkBreak({ seq: prev.seq, hash: prevHash }, r) : null;
+      if (broken) ev.breaks.push(broken);
       prev = r;
       prevHash = hash;
     }

@@ -1,6 +1,9 @@
 import { QosProbeError } from "../../agent/errors.js";
+import { messageHash } from "../../agent/evidence/seal.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
+import type { AgentEvidence } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
+import { chainPrevColumn, queryEvidence, updateChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
 import type { SqlClient, SqlDatabase } from "./sql.js";
@@ -90,6 +93,9 @@ const RESULT_COLUMNS: readonly Column[] = [
   { name: "flags", type: "text[]", get: (m) => m.quality.flags },
   { name: "ow_forward_mean_ms", type: "double precision", get: (m) => m.one_way_ms?.forward.mean ?? null },
   { name: "ow_clock_synced", type: "boolean", get: (m) => m.one_way_ms?.clock_synced ?? null },
+  // Migration 004: the evidence chain link (store/chains.ts). The digest is filled in by batchJson.
+  { name: "chain_hash", type: "text", get: () => null },
+  { name: "chain_prev", type: "text", get: chainPrevColumn },
 ];
 
 const COLUMN_LIST = RESULT_COLUMNS.map((c) => c.name).join(", ");
@@ -131,14 +137,25 @@ JOIN results r ON r.operator = u.op AND r.agent_site = u.site AND r.test_id = u.
 
 const SELECT_RESULTS_SQL = `SELECT received_at, ${V1_COLUMN_LIST} FROM results`;
 
-/** The batch as a JSON array of rows keyed by column name, for json_to_recordset. */
-function batchJson(msgs: readonly ResultMessage[]): string {
+/** The batch as a JSON array of rows keyed by column name, for jsonb_to_recordset. */
+function batchJson(msgs: readonly ResultMessage[], hashes: ReadonlyMap<string, string | null>): string {
   const rows = msgs.map((m) => {
     const row: Record<string, unknown> = {};
     for (const c of RESULT_COLUMNS) row[c.name] = c.get(m);
+    row.chain_hash = hashes.get(m.id) ?? null;
     return row;
   });
   return JSON.stringify(rows);
+}
+
+/** Each signed message's chain digest (evidence.ts: SHA-256 of its RFC 8785 bytes), by id. */
+function chainHashes(msgs: readonly ResultMessage[]): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  for (const m of msgs) {
+    if (!out.has(m.id))
+      out.set(m.id, m.sig === undefined ? null : messageHash(m as unknown as Record<string, unknown>));
+  }
+  return out;
 }
 
 /** The store over any SqlDatabase; postgres.ts and pglite.ts only supply the connection. */
@@ -180,8 +197,17 @@ export class SqlResultStore implements ResultStore {
     return guard("insert results", async () => {
       if (msgs.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
       await this.ensurePartitions(msgs.map((m) => Date.parse(m.interval.start)));
-      const rows = await this.db.query<{ id: string }>(INSERT_RESULTS_SQL, [batchJson(msgs)]);
-      const inserted = new Set(rows.map((r) => r.id));
+      const hashes = chainHashes(msgs);
+      const json = batchJson(msgs, hashes);
+      // Results, windows, hours, faults and the evidence chains commit together, or not at all.
+      const inserted = await this.db.transaction(async (tx) => {
+        const rows = await tx.query<{ id: string }>(INSERT_RESULTS_SQL, [json]);
+        const ids = new Set(rows.map((r) => r.id));
+        const seen = new Set<string>();
+        const fresh = msgs.filter((m) => ids.has(m.id) && !seen.has(m.id) && seen.add(m.id));
+        await updateChains(tx, fresh, hashes);
+        return ids;
+      });
       const missing = msgs.filter((m) => !inserted.has(m.id));
       if (missing.length === 0)
         return { inserted: inserted.size, duplicates: msgs.length - inserted.size, refused: [] };
@@ -241,7 +267,10 @@ export class SqlResultStore implements ResultStore {
           ["fault_windows", "window_start"],
           ["window_hours", "hour_start"],
         ]) {
-          await tx.query(`DELETE FROM ${table} WHERE ${at} >= $1::timestamptz AND ${at} < $2::timestamptz`, range);
+          await tx.query(
+            `DELETE FROM ${table} WHERE ${at} >= $1::timestamptz AND ${at} < $2::timestamptz`,
+            range,
+          );
         }
         await tx.query(windowUpsert(source, { hours: false }), range);
         await tx.query(faultUpsert(source), range);
@@ -270,6 +299,10 @@ export class SqlResultStore implements ResultStore {
         return out as unknown as AggregateRow;
       });
     });
+  }
+
+  queryEvidence(filter: { from: Date; to: Date }): Promise<AgentEvidence[]> {
+    return guard("query evidence", () => queryEvidence(this.reportDb, filter));
   }
 
   queryFaults(filter: { from: Date; to: Date }): Promise<FaultRow[]> {

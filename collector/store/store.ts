@@ -1,4 +1,5 @@
 import type { ResultMessage } from "../../agent/publish/message.js";
+import type { AgentEvidence } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
 import type { AgentKey, SeqIsland } from "./seqs.js";
 
@@ -21,6 +22,11 @@ export interface ResultStore {
   rebuildWindows(filter: { from: Date; to: Date }): Promise<void>;
   /** Window sums per rollup key and bucket for windows starting in [from, to) (the report's only read). */
   queryAggregates(q: AggregateQuery): Promise<AggregateRow[]>;
+  /**
+   * Per agent with stored results in [from, to): its evidence chain as kept at ingest (whole stored
+   * chain: counts, seqs, head digest) and the chain breaks whose result starts in [from, to).
+   */
+  queryEvidence(filter: { from: Date; to: Date }): Promise<AgentEvidence[]>;
   /** Faults and errors per rollup key and code, for windows starting in [from, to). */
   queryFaults(filter: { from: Date; to: Date }): Promise<FaultRow[]>;
   insertRejects(rows: readonly RejectInput[]): Promise<void>;

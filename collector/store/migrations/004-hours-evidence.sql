@@ -60,3 +60,50 @@ SELECT operator, agent_site, peer, test_id, method, packet_size_bytes,
 FROM windows
 GROUP BY operator, agent_site, peer, test_id, method, packet_size_bytes,
   date_bin('1 hour', window_start, '2000-01-01T00:00:00Z'::timestamptz);
+
+-- Evidence chains at ingest (issue 11; collector/store/chains.ts). Each result keeps its chain link:
+-- chain_hash = SHA-256 of its RFC 8785 bytes (base64url) when signed, else NULL; chain_prev = its
+-- `prev` field ("" when prev is null, i.e. a chain that starts; NULL when the message has none).
+ALTER TABLE results ADD COLUMN chain_hash text, ADD COLUMN chain_prev text;
+
+-- Per agent: how many results are stored, how many signed, the seq range and the head digest (the
+-- hash of the result with the highest seq), and the interval starts the chain spans.
+CREATE TABLE evidence_chains (
+  operator    text NOT NULL,
+  site        text NOT NULL,
+  results     bigint NOT NULL,
+  signed      bigint NOT NULL,
+  first_seq   bigint,
+  last_seq    bigint,
+  head_hash   text,
+  first_at    timestamptz NOT NULL,
+  last_at     timestamptz NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (operator, site)
+);
+
+-- Links that do not hold, keyed by the result after the break: "missing" (seqs missing_from ..
+-- missing_to not stored) or "altered" (the stored predecessor is not the one the agent sealed).
+-- Recomputed whenever a result lands next to it, so a late arrival closes a "missing" break.
+CREATE TABLE evidence_breaks (
+  operator        text NOT NULL,
+  site            text NOT NULL,
+  seq             bigint NOT NULL,
+  id              uuid NOT NULL,
+  kind            text NOT NULL CHECK (kind IN ('missing', 'altered')),
+  missing_from    bigint,
+  missing_to      bigint,
+  detail          text NOT NULL,
+  interval_start  timestamptz NOT NULL,
+  detected_at     timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (operator, site, seq)
+);
+
+CREATE INDEX evidence_breaks_interval_idx ON evidence_breaks (interval_start);
+
+-- Chains of the results already stored: counts and seq ranges (older results carry no digest column,
+-- so their links are judged from the next result that lands beside them).
+INSERT INTO evidence_chains (operator, site, results, signed, first_seq, last_seq, head_hash, first_at, last_at)
+SELECT operator, agent_site, count(*), count(*) FILTER (WHERE payload ? 'sig'), min(seq), max(seq), NULL,
+  min(interval_start), max(interval_start)
+FROM results GROUP BY operator, agent_site;
