@@ -64,11 +64,6 @@ ON CONFLICT (operator, site, seq) DO UPDATE SET id = EXCLUDED.id, kind = EXCLUDE
   missing_from = EXCLUDED.missing_from, missing_to = EXCLUDED.missing_to, detail = EXCLUDED.detail,
   interval_start = EXCLUDED.interval_start, detected_at = now()`;
 
-/** What a result row keeps for its chain link: `chain_prev` NULL = no prev field, "" = prev null. */
-export function chainPrevColumn(m: ResultMessage): string | null {
-  return m.prev === undefined ? null : (m.prev ?? "");
-}
-
 interface StoredLink {
   operator: string;
   site: string;

@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import pg from "pg";
 import { messageHash, seal } from "../../agent/evidence/seal.js";
@@ -34,7 +35,7 @@ import { table } from "./common.js";
  *
  * Goals (issue 9): each report ≤ 5 s with RSS ≤ 300 MB; ingest ≥ 20,000 results/s.
  * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), BENCH_BATCH (500), BENCH_CHUNK (250),
- * QOSPROBE_BENCH_PG_URL. BENCH_KEEP=1 keeps the database (its name is printed); BENCH_DB=<name> skips
+ * QOSPROBE_BENCH_PG_URL. BENCH_INGEST_ONLY=1 stops after step 2. BENCH_KEEP=1 keeps the database (its name is printed); BENCH_DB=<name> skips
  * steps 1–3 and times the reports on a database kept before.
  */
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 300);
@@ -52,6 +53,8 @@ const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const CHUNK = Number(process.env.BENCH_CHUNK ?? 250);
 const KEEP = process.env.BENCH_KEEP === "1";
 const REUSE_DB = process.env.BENCH_DB;
+/** Only step 2 (the ingest rates): quick to repeat while working on ingest. */
+const INGEST_ONLY = process.env.BENCH_INGEST_ONLY === "1";
 
 /** Pair p: from site p % 25 to another site, test id unique per pair; 25 sites × 12 peers = 300. */
 function pairOf(p: number): { site: string; peer: string; test: string } {
@@ -139,6 +142,7 @@ async function fill(store: ResultStore, dbUrlText: string, rows: string[][]): Pr
     `ingest, signed (+ Ed25519 verify, chain), ${r2.stored.toLocaleString("en")} results`,
     `${Math.round(r2.stored / r2.seconds).toLocaleString("en")} results/s`,
   ]);
+  if (INGEST_ONLY) return;
 
   // 3. Bulk month, then the same window SQL over it, a day at a time.
   const db = new pg.Client({ connectionString: dbUrlText });
@@ -179,6 +183,7 @@ async function fill(store: ResultStore, dbUrlText: string, rows: string[][]): Pr
   const winS = (performance.now() - tw) / 1000;
   await db.query("VACUUM ANALYZE windows");
   await db.query("VACUUM ANALYZE fault_windows");
+  await db.query("VACUUM ANALYZE window_hours");
   const counts = (
     await db.query<{ r: string; w: string; f: string }>(
       "SELECT (SELECT count(*) FROM results) r, (SELECT count(*) FROM windows) w, (SELECT count(*) FROM fault_windows) f",
@@ -281,6 +286,17 @@ async function ingestRate(
   return { stored, seconds };
 }
 
+/** GET `url` with curl (a separate process), the body discarded: HTTP status and body size. */
+function download(url: string): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    execFile("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url], (err, out) => {
+      if (err) return reject(err);
+      const [status, bytes] = out.trim().split(" ").map(Number);
+      resolve({ status: status ?? 0, bytes: bytes ?? 0 });
+    });
+  });
+}
+
 function mb(bytes: number): string {
   return `${(bytes / 1_048_576).toFixed(0)} MB`;
 }
@@ -297,6 +313,10 @@ async function main(): Promise<void> {
   try {
     await store.migrate();
     if (!REUSE_DB) await fill(store, dbUrl.toString(), rows);
+    if (INGEST_ONLY) {
+      console.log(table(rows));
+      return;
+    }
     // 4. The monthly reports over HTTP, each on a cold cache, RSS sampled meanwhile.
     (globalThis as { gc?: () => void }).gc?.();
     const rssBefore = process.memoryUsage().rss;
@@ -327,14 +347,14 @@ async function main(): Promise<void> {
       }, 20);
       const url = `http://127.0.0.1:${address.port}${path}?from=2026-11-01&to=2026-12-01&period=day`;
       const ts = performance.now();
-      const res = await fetch(url);
-      const body = await res.arrayBuffer();
+      // The client is curl in a child process: the RSS sampled is the collector's (server) alone.
+      const { status, bytes } = await download(url);
       const s = (performance.now() - ts) / 1000;
       clearInterval(sampler);
       peak = Math.max(peak, process.memoryUsage().rss);
       await server.stop();
-      if (res.status !== 200)
-        throw new Error(`${format}: HTTP ${res.status}: ${Buffer.from(body).toString()}`);
+      if (status !== 200) throw new Error(`${format}: HTTP ${status}`);
+      const body = { byteLength: bytes };
       console.log(`${format}: ${s.toFixed(2)} s, ${mb(body.byteLength)}, peak RSS ${mb(peak)}`);
       rows.push([
         `monthly report ${format} (${isoInZone(MONTH_FROM, ZONE)} → ${isoInZone(MONTH_TO, ZONE)}, per day)`,
