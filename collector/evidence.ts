@@ -1,6 +1,7 @@
-import type { KeyObject } from "node:crypto";
+import { createHash, type KeyObject, verify } from "node:crypto";
+import canonicalize from "canonicalize";
 import { parsePublicKey } from "../agent/control/keys.js";
-import { messageHash, verifySeal } from "../agent/evidence/seal.js";
+import { messageHash, signedBytes } from "../agent/evidence/seal.js";
 import type { ResultMessage } from "../agent/publish/message.js";
 
 /**
@@ -43,9 +44,53 @@ export class DeviceKeys {
     const site = `${message.agent.operator}/${message.agent.site}`;
     if (message.sig === undefined)
       return `evidence: unsigned result (seq ${message.seq}) from ${site}, which has a registered device key`;
-    if (!verifySeal(message as unknown as Record<string, unknown>, key))
+    if (!verifySealed(message, key))
       return `evidence: signature of seq ${message.seq} from ${site} does not verify with its registered device key (altered in transit, or signed by another key)`;
     return null;
+  }
+}
+
+/** Chain digests already computed while checking a signature, for the store to reuse. */
+const digests = new WeakMap<object, string>();
+
+/**
+ * The chain digest of a result (seal.ts messageHash: SHA-256 of its RFC 8785 bytes, sig included),
+ * null when unsigned. Reuses the one computed while its signature was checked.
+ */
+export function chainHash(message: ResultMessage): string | null {
+  if (message.sig === undefined) return null;
+  let hash = digests.get(message);
+  if (hash === undefined) {
+    hash = messageHash(message as unknown as Record<string, unknown>);
+    digests.set(message, hash);
+  }
+  return hash;
+}
+
+/**
+ * seal.ts verifySeal with one canonicalization instead of two: the RFC 8785 bytes of the whole message
+ * give the chain digest, and without their `,"sig":"…"` member they are exactly the signed bytes
+ * (members are sorted and "sig" is never first; inside a JSON string every quote is escaped, so the
+ * unescaped text `,"sig":"` is a member). Falls back to seal.ts's own bytes if the member is not found
+ * exactly once. Canonicalizing twice was ~50 µs of the ~250 µs a signed result cost at ingest.
+ */
+function verifySealed(message: ResultMessage, key: KeyObject): boolean {
+  const sig = message.sig;
+  if (typeof sig !== "string" || !/^[A-Za-z0-9_-]{86}$/.test(sig)) return false;
+  const full = canonicalize(message);
+  if (full === undefined) return false;
+  const bytes = Buffer.from(full, "utf8");
+  digests.set(message, createHash("sha256").update(bytes).digest("base64url"));
+  const member = `,"sig":"${sig}"`;
+  const at = full.indexOf(member);
+  const signed =
+    at > 0 && full.lastIndexOf(member) === at
+      ? Buffer.from(full.slice(0, at) + full.slice(at + member.length), "utf8")
+      : signedBytes(message as unknown as Record<string, unknown>);
+  try {
+    return verify(null, signed, key, Buffer.from(sig, "base64url"));
+  } catch {
+    return false;
   }
 }
 

@@ -16,12 +16,16 @@ import type { SqlClient } from "./sql.js";
  * and the second sees the first's rows.
  */
 
-/** Per agent in the batch: counts, seq range and the head candidate (the highest seq inserted). */
-const UPSERT_CHAINS_SQL = `
+/**
+ * Per agent among the rows just inserted (`ins`, ingest's INSERT … RETURNING): counts, seq range,
+ * interval span and the head candidate (the digest at the highest seq). A CTE of that statement.
+ */
+export const CHAINS_UPSERT_FROM_INS = `
 INSERT INTO evidence_chains AS c (operator, site, results, signed, first_seq, last_seq, head_hash, first_at, last_at, updated_at)
-SELECT operator, site, results, signed, first_seq, last_seq, head_hash, first_at, last_at, now()
-FROM jsonb_to_recordset($1::jsonb) AS u(operator text, site text, results bigint, signed bigint, first_seq bigint,
-  last_seq bigint, head_hash text, first_at timestamptz, last_at timestamptz)
+SELECT operator, agent_site, count(*), count(chain_hash), min(seq), max(seq),
+  (array_agg(chain_hash ORDER BY seq DESC))[1], min(interval_start), max(interval_start), now()
+FROM ins
+GROUP BY operator, agent_site
 ON CONFLICT (operator, site) DO UPDATE SET
   results = c.results + EXCLUDED.results,
   signed = c.signed + EXCLUDED.signed,
@@ -75,71 +79,34 @@ interface StoredLink {
 }
 
 /**
- * Update the chain tables for results just inserted (in the caller's transaction). `hashes` holds each
- * inserted result's chain digest (null when unsigned), as stored in `results.chain_hash`.
+ * Judge again, in the caller's transaction after the batch's INSERT, every link into a result just
+ * inserted and into the next stored result above each agent's inserted range (agents whose results
+ * carry `sig` or `prev` only): replace the breaks recorded at those seqs with what holds now.
  */
-export async function updateChains(
-  tx: SqlClient,
-  inserted: readonly ResultMessage[],
-  hashes: ReadonlyMap<string, string | null>,
-): Promise<void> {
-  if (inserted.length === 0) return;
-  const agents = new Map<
-    string,
-    { operator: string; site: string; msgs: ResultMessage[]; chained: boolean }
-  >();
+export async function updateChains(tx: SqlClient, inserted: readonly ResultMessage[]): Promise<void> {
+  // Agents whose results carry chain links, and each one's seq range in this batch.
+  const ranges = new Map<string, { operator: string; site: string; lo: number; hi: number }>();
   for (const m of inserted) {
-    const k = `${m.agent.operator}\u0000${m.agent.site}`;
-    let a = agents.get(k);
-    if (!a) {
-      a = { operator: m.agent.operator, site: m.agent.site, msgs: [], chained: false };
-      agents.set(k, a);
+    if (m.sig === undefined && m.prev === undefined) continue;
+    const k = `${m.agent.operator}/${m.agent.site}`;
+    const r = ranges.get(k);
+    if (!r) ranges.set(k, { operator: m.agent.operator, site: m.agent.site, lo: m.seq, hi: m.seq });
+    else {
+      r.lo = Math.min(r.lo, m.seq);
+      r.hi = Math.max(r.hi, m.seq);
     }
-    a.msgs.push(m);
-    if (m.sig !== undefined || m.prev !== undefined) a.chained = true;
   }
-  const sorted = [...agents.keys()].sort();
+  if (ranges.size === 0) return;
+  const sorted = [...ranges.keys()].sort();
   // One lock per agent, always taken in the same order: no deadlock between collectors.
   await tx.query(
     "SELECT pg_advisory_xact_lock(7240603, hashtext(k)) FROM unnest($1::text[]) AS k ORDER BY k",
-    [sorted.map((k) => k.replace("\u0000", "/"))],
+    [sorted],
   );
-  const summary = sorted.map((k) => {
-    const a = agents.get(k) as { operator: string; site: string; msgs: ResultMessage[] };
-    let top = a.msgs[0] as ResultMessage;
-    let first = top;
-    let firstAt = top.interval.start;
-    let lastAt = top.interval.start;
-    let signed = 0;
-    for (const m of a.msgs) {
-      if (m.seq > top.seq) top = m;
-      if (m.seq < first.seq) first = m;
-      if (m.interval.start < firstAt) firstAt = m.interval.start;
-      if (m.interval.start > lastAt) lastAt = m.interval.start;
-      if (m.sig !== undefined) signed += 1;
-    }
-    return {
-      operator: a.operator,
-      site: a.site,
-      results: a.msgs.length,
-      signed,
-      first_seq: first.seq,
-      last_seq: top.seq,
-      head_hash: hashes.get(top.id) ?? null,
-      first_at: firstAt,
-      last_at: lastAt,
-    };
-  });
-  await tx.query(UPSERT_CHAINS_SQL, [JSON.stringify(summary)]);
-
-  const ranges = summary
-    .filter((s) => agents.get(`${s.operator}\u0000${s.site}`)?.chained)
-    .map((s) => ({ operator: s.operator, site: s.site, lo: s.first_seq, hi: s.last_seq }));
-  if (ranges.length === 0) return;
-  const stored = await tx.query<StoredLink>(NEIGHBOURS_SQL, [JSON.stringify(ranges)]);
+  const bounds = new Map([...ranges.values()].map((r) => [`${r.operator}\u0000${r.site}`, r]));
+  const stored = await tx.query<StoredLink>(NEIGHBOURS_SQL, [JSON.stringify([...ranges.values()])]);
   const targets: { operator: string; site: string; seq: number }[] = [];
   const breaks: Array<ChainBreak & { operator: string; site: string; interval_start: string }> = [];
-  const bounds = new Map(ranges.map((r) => [`${r.operator}\u0000${r.site}`, r]));
   let before: StoredLink | null = null;
   for (const row of stored) {
     const seq = Number(row.seq);

@@ -46,8 +46,11 @@ export function openPostgresStore(options: PostgresStoreOptions): ResultStore {
 
 function clientOf(q: pg.Pool | pg.PoolClient): SqlClient {
   return {
-    async query<T>(text: string, params?: readonly unknown[]): Promise<T[]> {
-      const result = await q.query(text, params as unknown[] | undefined);
+    async query<T>(text: string, params?: readonly unknown[], options?: { name?: string }): Promise<T[]> {
+      const values = params as unknown[] | undefined;
+      const result = options?.name
+        ? await q.query({ name: options.name, text, values })
+        : await q.query(text, values);
       return result.rows as T[];
     },
     async exec(script: string): Promise<void> {

@@ -1,9 +1,8 @@
 import { QosProbeError } from "../../agent/errors.js";
-import { messageHash } from "../../agent/evidence/seal.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
-import type { AgentEvidence } from "../evidence.js";
+import { type AgentEvidence, chainHash } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
-import { queryEvidence, updateChains } from "./chains.js";
+import { CHAINS_UPSERT_FROM_INS, queryEvidence, updateChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
 import type { SqlClient, SqlDatabase } from "./sql.js";
@@ -30,6 +29,7 @@ import {
   FAULTS_SQL,
   faultUpsert,
   HOURS_FROM_WINDOWS_SQL,
+  WINDOW_SOURCE_COLUMNS,
   WINDOW_SUM_COLUMNS,
   windowCtes,
   windowUpsert,
@@ -138,10 +138,11 @@ WITH ins AS (
   SELECT ${RESULT_COLUMNS.map(columnSql).join(", ")}
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(p, i)
   ON CONFLICT DO NOTHING
-  RETURNING *
+  RETURNING id, seq, chain_hash, ${WINDOW_SOURCE_COLUMNS.join(", ")}
 ),
 ${windowCtes("SELECT * FROM ins")},
-flt AS (${faultUpsert("SELECT * FROM ins")})
+flt AS (${faultUpsert("SELECT * FROM ins")}),
+chn AS (${CHAINS_UPSERT_FROM_INS})
 SELECT id::text AS id FROM ins`;
 
 /** Of the ids not inserted, which are stored (redeliveries); the rest were refused claims. */
@@ -159,8 +160,7 @@ const SELECT_RESULTS_SQL = `SELECT received_at, ${V1_COLUMN_LIST} FROM results`;
 function chainHashes(msgs: readonly ResultMessage[]): Map<string, string | null> {
   const out = new Map<string, string | null>();
   for (const m of msgs) {
-    if (!out.has(m.id))
-      out.set(m.id, m.sig === undefined ? null : messageHash(m as unknown as Record<string, unknown>));
+    if (!out.has(m.id)) out.set(m.id, chainHash(m));
   }
   return out;
 }
@@ -208,11 +208,13 @@ export class SqlResultStore implements ResultStore {
       const params = [JSON.stringify(msgs), msgs.map((m) => hashes.get(m.id) ?? null)];
       // Results, windows, hours, faults and the evidence chains commit together, or not at all.
       const inserted = await this.db.transaction(async (tx) => {
-        const rows = await tx.query<{ id: string }>(INSERT_RESULTS_SQL, params);
+        const rows = await tx.query<{ id: string }>(INSERT_RESULTS_SQL, params, {
+          name: "qosprobe_insert_results",
+        });
         const ids = new Set(rows.map((r) => r.id));
         const seen = new Set<string>();
         const fresh = msgs.filter((m) => ids.has(m.id) && !seen.has(m.id) && seen.add(m.id));
-        await updateChains(tx, fresh, hashes);
+        await updateChains(tx, fresh);
         return ids;
       });
       const missing = msgs.filter((m) => !inserted.has(m.id));

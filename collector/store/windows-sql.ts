@@ -70,6 +70,20 @@ const SOURCE_COLUMNS = [
 ];
 
 /**
+ * Every column of `results` the window, hour and fault SQL read from `source`: what ingest's INSERT
+ * RETURNs (not `*`, which copied each ~1.5 kB payload into the CTE for nothing).
+ */
+export const WINDOW_SOURCE_COLUMNS: readonly string[] = [
+  ...SOURCE_COLUMNS,
+  "peer_site",
+  "target",
+  "diagnostic",
+  "flags",
+  "error_code",
+  "error_message",
+];
+
+/**
  * Classify each source row once (windows.ts `classify`): nd = not diagnostic; j0 = judged at all (not a
  * fault); l0 = counts for loss; t0 = counts for delay; dv0 = has a max − min over ≥ 2 packets; ow0 =
  * synced one-way forward mean; p0 = probes for availability.
