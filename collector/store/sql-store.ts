@@ -335,14 +335,27 @@ export class SqlResultStore implements ResultStore {
         typeof r.raw === "string" ? Buffer.from(r.raw, "utf8") : Buffer.from(r.raw),
       );
       // bytea goes in as hex text and is decoded in SQL: both drivers bind text arrays the same way.
+      // A rejected result's seq is recorded as decided in the same statement (rejected_seqs).
+      const decided = rows.flatMap((r) =>
+        r.agent ? [{ operator: r.agent.operator, site: r.agent.site, seq: r.agent.seq }] : [],
+      );
       await this.db.query(
-        `INSERT INTO rejects (topic, reason, raw, raw_size)
-         SELECT t, r, decode(h, 'hex'), s FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS u(t, r, h, s)`,
+        `WITH r AS (
+           INSERT INTO rejects (topic, reason, raw, raw_size)
+           SELECT t, r, decode(h, 'hex'), s FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS u(t, r, h, s)
+         ),
+         d AS (
+           INSERT INTO rejected_seqs (operator, site, seq)
+           SELECT DISTINCT operator, site, seq FROM jsonb_to_recordset($5::jsonb) AS x(operator text, site text, seq bigint)
+           ON CONFLICT DO NOTHING
+         )
+         SELECT 1`,
         [
           rows.map((r) => r.topic),
           rows.map((r) => r.reason),
           bytes.map((b) => b.subarray(0, REJECT_RAW_LIMIT_BYTES).toString("hex")),
           bytes.map((b) => b.length),
+          JSON.stringify(decided),
         ],
       );
     });

@@ -89,6 +89,12 @@ export interface RejectInput {
   topic: string;
   reason: string;
   raw: Uint8Array | string;
+  /**
+   * The agent and seq of a result the store decided to refuse (a second claim on a stored interval):
+   * the seq counts as decided for store receipts (issue 7). Left out where what arrived may not be
+   * what the agent sent (bad signature, unparseable payload): the agent keeps republishing those.
+   */
+  agent?: { operator: string; province: string; site: string; seq: number };
 }
 
 export interface ResultFilter {

@@ -107,3 +107,14 @@ INSERT INTO evidence_chains (operator, site, results, signed, first_seq, last_se
 SELECT operator, agent_site, count(*), count(*) FILTER (WHERE payload ? 'sig'), min(seq), max(seq), NULL,
   min(interval_start), max(interval_start)
 FROM results GROUP BY operator, agent_site;
+
+-- Seqs the store has decided by rejecting them (issue 7): a result refused as a second claim on an
+-- interval is in `rejects` with its reason; a store receipt covers its seq (as "decided"), so the
+-- agent stops republishing it. (A bad signature is not decided: what arrived is not what was sealed.) Store receipts and gap listings read these with the
+-- seqs of `results` (store/seqs.ts).
+CREATE TABLE rejected_seqs (
+  operator  text NOT NULL,
+  site      text NOT NULL,
+  seq       bigint NOT NULL,
+  PRIMARY KEY (operator, site, seq)
+);

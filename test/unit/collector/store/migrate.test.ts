@@ -26,7 +26,7 @@ describe("loadMigrations", () => {
     expect(creates(0)).toEqual(["results", "rejects", "site_status"]);
     expect(creates(1)).toEqual(["agent_seqs"]);
     expect(creates(2)).toEqual(["results", "windows", "fault_windows"]);
-    expect(creates(3)).toEqual(["window_hours", "evidence_chains", "evidence_breaks"]);
+    expect(creates(3)).toEqual(["window_hours", "evidence_chains", "evidence_breaks", "rejected_seqs"]);
   });
 
   it("orders by version and ignores files that are not .sql", async () => {
