@@ -1,7 +1,7 @@
 import type { ApplyReport } from "./apply-config.js";
 import type { Clock } from "./clock.js";
 import type { AgentConfig } from "./config/schema.js";
-import { AgentControl, type BrokerAddress } from "./control/agent-control.js";
+import type { AgentControl, BrokerAddress } from "./control/agent-control.js";
 import type { Logger } from "./log.js";
 import type { AgentIdentity } from "./probe/runner.js";
 import type { SiteTopics } from "./publish/topics.js";
@@ -37,6 +37,9 @@ export async function openControl(
   adopt = true,
 ): Promise<{ config: AgentConfig; hash: string } | null | undefined> {
   if (!bootstrap.control) return undefined;
+  // Loaded only with a control section: JWS (jose), the HTTPS source (undici) and the control MQTT
+  // channel are ≈ 5 MiB of heap an agent without a signed-configuration control plane never uses.
+  const { AgentControl } = await import("./control/agent-control.js");
   port.control = new AgentControl({
     bootstrap,
     dataDir: port.dataDir,

@@ -66,8 +66,8 @@ export function checkReportRequest(req: StoreReportRequest): void {
 /**
  * The report model for [from, to) from the store's aggregates: one query for window sums at the finest
  * bucket the rows or charts need (coarser levels are summed in memory: all sums are additive), one for
- * faults, and per agent its stored seq islands (the delivery gaps, as `qos-probe gaps` lists them).
- * Never reads result payloads.
+ * faults, per agent its stored seq islands (the delivery gaps, as `qos-probe gaps` lists them) and its
+ * evidence chain as kept at ingest (store/chains.ts). Never reads result payloads.
  */
 export async function reportModelFromStore(
   store: ResultStore,
@@ -77,7 +77,7 @@ export async function reportModelFromStore(
   const zone = req.timezone ?? DEFAULT_TIMEZONE;
   const buckets = bucketsOf(finestPeriod(req.period, req.from_ms, req.to_ms), req.from_ms, req.to_ms, zone);
   const range = { from: new Date(req.from_ms), to: new Date(req.to_ms) };
-  const [aggregates, faults, gaps] = await Promise.all([
+  const [aggregates, faults, gaps, evidence] = await Promise.all([
     store.queryAggregates({
       bucket_starts: buckets.map((b) => b.start_ms),
       from_ms: req.from_ms,
@@ -85,9 +85,10 @@ export async function reportModelFromStore(
     }),
     store.queryFaults(range),
     gapsFromStore(store),
+    store.queryEvidence(range),
   ]);
   return buildReport(
-    { buckets, aggregates, faults, gaps },
+    { buckets, aggregates, faults, gaps, evidence },
     {
       from_ms: req.from_ms,
       to_ms: req.to_ms,
