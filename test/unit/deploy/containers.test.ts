@@ -122,7 +122,7 @@ describe("Dockerfile", () => {
     expect(text).toContain(
       `ENTRYPOINT ${JSON.stringify(["/usr/bin/tini", "--", "node", ...AGENT_NODE_FLAGS, "dist/agent/cli.js"]).replaceAll(",", ", ")}`,
     );
-    // Node.js refuses --no-turbofan/--no-maglev/--no-sparkplug in NODE_OPTIONS: they must not be put there.
+    // Node.js refuses --no-turbofan/--no-maglev/--no-sparkplug/--optimize-for-size in NODE_OPTIONS: they must not be put there.
     expect(text).not.toMatch(/^ENV NODE_OPTIONS/m);
     expect(read("scripts/systemd/qos-probe.service")).toMatch(
       new RegExp(`^ExecStart=/usr/bin/node ${flags.replace(/[-=]/g, "\\$&")} /opt/qos-probe/`, "m"),
