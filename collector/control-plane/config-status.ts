@@ -1,3 +1,4 @@
+import { isoInZone } from "../timezone.js";
 import type { SiteStatusRow } from "../store/store.js";
 import type { ConfigAckRow, SiteControlRow } from "./store.js";
 
@@ -282,4 +283,24 @@ function detailOf(
         ? `offline since its last heartbeat ${hb.age_s}s ago`
         : `heartbeat stale: last ${hb.age_s}s ago (> ${hb.stale_after_s}s)`;
   return `${why}; ${what}`;
+}
+
+/**
+ * The same view with every time in `zone` (ISO 8601 with that zone's offset), as the report prints
+ * times: generated_at, accepted_at, the last heartbeat and the acks' times.
+ */
+export function configStatusInZone(r: ConfigStatusReport, zone: string): ConfigStatusReport {
+  const t = (iso: string | null) => (iso === null ? null : isoInZone(Date.parse(iso), zone));
+  const ack = (a: AckSummary | null) => (a === null ? null : { ...a, at: t(a.at) as string });
+  return {
+    ...r,
+    generated_at: t(r.generated_at) as string,
+    sites: r.sites.map((s) => ({
+      ...s,
+      accepted_at: t(s.accepted_at),
+      heartbeat: { ...s.heartbeat, last: t(s.heartbeat.last) },
+      rejection: ack(s.rejection),
+      last_ack: ack(s.last_ack),
+    })),
+  };
 }

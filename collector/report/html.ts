@@ -1,5 +1,6 @@
 import { PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
 import { esc } from "./escape.js";
+import { configurationSection } from "./config-html.js";
 import { evidenceSection } from "./evidence-html.js";
 import { gapsSection } from "./gaps-html.js";
 import { faultTable, sectionTable } from "./html-table.js";
@@ -33,7 +34,7 @@ export function renderHtml(model: ReportModel): string {
     `</dl><p class="note">${esc(label(lang, "times_in_zone"))}</p>` +
     `<p class="note">${esc(label(lang, "coverage_note"))}</p>` +
     `<p class="note">${esc(label(lang, "method_note"))}</p></header>` +
-    `<main>${body}${gapsSection(model.gaps, lang, zone)}${evidenceSection(model.evidence, lang)}</main></body></html>`
+    `<main>${body}${gapsSection(model.gaps, lang, zone)}${configurationSection(model.configuration, lang, zone)}${evidenceSection(model.evidence, lang)}</main></body></html>`
   );
 }
 
