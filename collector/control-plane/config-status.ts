@@ -48,7 +48,11 @@ export interface SiteConfigStatus {
   /** The signed config_version running, from the newer of the last heartbeat and the last ack; null: bootstrap file. */
   running_version: number | null;
   running_hash: string | null;
-  /** When the agent accepted the version it runs (its clock), ISO 8601 UTC. */
+  /**
+   * When the agent made the version it runs live (its clock), ISO 8601 UTC: the heartbeat's
+   * config_signed.accepted_at, else the time of the ack that accepted it (a moment later: after the
+   * last-known-good is written).
+   */
   accepted_at: string | null;
   /** The heartbeat's config_version label (for a site on its bootstrap file, the file's own label). */
   config_label: string | null;
