@@ -1,5 +1,5 @@
-import { isoInZone } from "../timezone.js";
 import type { SiteStatusRow } from "../store/store.js";
+import { isoInZone } from "../timezone.js";
 import type { ConfigAckRow, SiteControlRow } from "./store.js";
 
 /**

@@ -1,6 +1,6 @@
 import { PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
-import { esc } from "./escape.js";
 import { configurationSection } from "./config-html.js";
+import { esc } from "./escape.js";
 import { evidenceSection } from "./evidence-html.js";
 import { gapsSection } from "./gaps-html.js";
 import { faultTable, sectionTable } from "./html-table.js";

@@ -1,8 +1,8 @@
 import { type IndicatorId, PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
 import type { RollupVerdicts } from "../../agent/compliance/verdict.js";
 import type { ProfileId, ResultMessage, VerdictValue } from "../../agent/publish/message.js";
-import { type Coverage, coverageOf, DEFAULT_COVERAGE_FLOOR, type ExpectedTest } from "../coverage.js";
 import { type ConfigStatusReport, configStatusInZone } from "../control-plane/config-status.js";
+import { type Coverage, coverageOf, DEFAULT_COVERAGE_FLOOR, type ExpectedTest } from "../coverage.js";
 import { type AgentEvidence, walkChains } from "../evidence.js";
 import type { AgentGaps } from "../gaps.js";
 import {
