@@ -495,14 +495,15 @@ configuration its heartbeat says is live. Per site:
              never-acked  no ack ever stored from this site
              ahead        runs a newer version than --expect
   running    the signed config_version live (bootstrap: the agent's local file)
-  accepted   when the agent accepted it (agent clock, UTC)
+  accepted at  when the agent made it live (agent clock, UTC)
   heartbeat  age of the last heartbeat; STALE past --stale-after, offline after its Last Will
 The expected version is --expect, else the newest version any agent acked or runs: an ack carries a
 version only when the agent verified the signature against a pinned key, so a forged envelope never
 raises it. Sites come from heartbeats, acks and the collector config's sites.
 
-Exit status: 0 when every site runs the expected version and its heartbeat is fresh; 1 when some site
-is not on it, or is stale or offline (a cron job can alert on it); 2 on a usage error.
+Exit status: 0 when every site runs the expected version and its heartbeat is fresh (no version known
+yet: when every heartbeat is fresh); 1 when some site is not on it, or is stale or offline (a cron job
+can alert on it); 2 on a usage error.
 
 Examples:
   qos-probe config status --config /etc/qos-probe/collector.yaml
