@@ -112,7 +112,12 @@ export class Agent {
     return this.outbox?.depth() ?? 0;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Start everything. `tests: false` starts all but the scheduled tests (the reflector answers peers);
+   * `startTests()` starts them later — several agents starting together (the demo) bring every
+   * reflector up first, so no first interval meets a peer whose reflector is not there yet.
+   */
+  async start(opts: { tests?: boolean } = {}): Promise<void> {
     this.startedAt = this.clock.now();
     this.configLoadedAt = this.startedAt;
     await mkdir(this.dataDir, { recursive: true });
@@ -147,13 +152,31 @@ export class Agent {
       await this.startPublishing();
       if (this.brokerAddress) this.control?.start(this.brokerAddress);
       await this.startReflector();
-      this.startScheduler();
+      if (opts.tests !== false) this.startScheduler();
       await this.heartbeat();
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeat.interval_s * 1000);
     } catch (err) {
       await this.stop({ deadline_ms: 0 }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Start the scheduled tests of an agent started with `{ tests: false }`; does nothing if they run. */
+  startTests(): void {
+    if (!this.scheduler && !this.stopping && this.outbox) this.startScheduler();
+  }
+
+  /**
+   * Stop measuring — configuration control and the scheduler (runs abort and hand in their results) —
+   * while the reflector keeps answering peers. Several agents stopping together (the demo) call this
+   * on all of them first, so no test is left sending to a reflector that is already gone (that would
+   * be a REFLECTOR_UNREACHABLE fault of our own making). Idempotent; `stop()` begins with it.
+   */
+  async stopTests(): Promise<void> {
+    await this.control?.stop();
+    this.control = undefined;
+    await this.scheduler?.stop();
+    this.scheduler = undefined;
   }
 
   /**
@@ -165,10 +188,7 @@ export class Agent {
     this.stopping = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
-    await this.control?.stop();
-    this.control = undefined;
-    await this.scheduler?.stop();
-    this.scheduler = undefined;
+    await this.stopTests();
     const publisher = this.publisher;
     this.publisher = undefined;
     // Say offline in status.json first: `qos-probe health` must not call a stopping agent online.

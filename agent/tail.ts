@@ -75,11 +75,16 @@ export function formatTailLine(root: string, topic: string, payload: Buffer, jso
   const f = (x: number | null, d = 2) => (x === null ? "–" : x.toFixed(d));
   const loss = m.loss_ratio === null ? "–" : `${(m.loss_ratio * 100).toFixed(2)}%`;
   const v = m.verdicts;
-  const verdict = [v.rtt, v.delay_variation, v.loss].includes("fail")
+  const all = [v.rtt, v.delay_variation, v.loss];
+  // "not-judged" (a flag kept the interval out: host-timing, fault, …) is not "insufficient" (too few
+  // packets to judge): say which flag, so a reader does not take the host's trouble for thin data.
+  const verdict = all.includes("fail")
     ? "FAIL"
-    : [v.rtt, v.delay_variation, v.loss].every((x) => x === "pass")
+    : all.every((x) => x === "pass")
       ? "pass"
-      : "insufficient";
+      : all.includes("not-judged")
+        ? `not judged (${(v.not_judged ?? []).join(", ") || "flagged"})`
+        : "insufficient";
   return (
     `${m.interval.start}  ${m.agent.operator}/${m.agent.site} → ${to}  ${m.test.id} (${m.test.method})  ` +
     `seq ${m.seq}  rtt ${f(m.rtt_ms.mean)} ms  dv ${f(m.delay_variation_ms.max_minus_min)} ms  loss ${loss}  ` +

@@ -80,14 +80,24 @@ export async function runDemo(opts: DemoOptions, log: Logger): Promise<void> {
     });
     stops.push(() => watcher.endAsync());
 
+    const agents: Agent[] = [];
     for (const site of SITES) {
       const env = { ...process.env, QOSPROBE_SITE: site, QOSPROBE_DATA_DIR: join(dataDir, "agents") };
       const bytes = `${demoYaml}\nmqtt: { url: "${broker.url}", protocol_version: 4 }\n`;
       const config = parseConfig(bytes, demoYamlPath, env);
       const agent = new Agent({ config, configHash: configHash(bytes), log: log.child({ site }), env });
       stops.push(() => agent.stop({ deadline_ms: 3_000 }));
-      await agent.start();
+      agents.push(agent);
+      await agent.start({ tests: false });
     }
+    // Every reflector is up: now the tests (a first interval against a reflector not yet started would
+    // be a REFLECTOR_UNREACHABLE fault of the demo's own making).
+    for (const agent of agents) agent.startTests();
+    // Stops run in reverse: this one, registered last, runs first. Every agent's tests stop before any
+    // agent's reflector does, so no peer test meets a reflector that has gone (REFLECTOR_UNREACHABLE).
+    stops.push(async () => {
+      await Promise.all(agents.map((a) => a.stopTests()));
+    });
 
     const url = `http://127.0.0.1:${collector.httpAddress?.port ?? opts.http_port}/`;
     process.stdout.write(

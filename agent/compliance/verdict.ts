@@ -60,13 +60,18 @@ export function judgeInterval(profile: ProfileId, input: IntervalInput): Verdict
 /**
  * Flags that keep an interval's verdicts out, and which: the host may have made the delay figures
  * (host-timing: its timing-error bound could move DV by > 10 % of the limit; clock-step: RTTs cross a
- * wall-clock step), or nothing measured the path at all (fault). Loss survives the timing flags: a
- * packet that came back came back. These intervals are still published and counted beside verdicts.
+ * wall-clock step), nothing measured the path at all (fault), or the interval is not the path the
+ * config names (rtt-below-light-bound: faster than light over the configured distance, so the target is
+ * elsewhere — loopback, a proxy) or not a whole interval (aborted). Loss survives the timing flags: a
+ * packet that came back came back. The last two keep every verdict out, as the collector's
+ * INTEGRITY_FLAGS do (collector/windows.ts). These intervals are still published and counted.
  */
 export const EXCLUDING_FLAGS: Record<string, ReadonlyArray<"rtt" | "delay_variation" | "loss">> = {
   "host-timing": ["rtt", "delay_variation"],
   "clock-step": ["rtt", "delay_variation"],
   fault: ["rtt", "delay_variation", "loss"],
+  "rtt-below-light-bound": ["rtt", "delay_variation", "loss"],
+  aborted: ["rtt", "delay_variation", "loss"],
 };
 
 /** judgeInterval, then "not-judged" for every verdict an excluding flag covers, naming the flags. */

@@ -1,13 +1,13 @@
-import { createRequire } from "node:module";
+import { type Koffi, libc } from "../net/libc.js";
 
 /**
  * The two libc time calls the agent needs, through koffi: clock_gettime(CLOCK_REALTIME) and adjtimex(2).
  *
  * Why koffi: Node has no binding for either (Date.now() is whole milliseconds; process.hrtime is
  * monotonic), and koffi ships prebuilt binaries for linux x64, arm64 and armhf, so nothing is compiled
- * on a Pi (../shared/notes/kernel-timestamps.md). It is loaded lazily with require() and may be absent
- * (`npm ci --omit=optional`, another OS): every function here then returns null and callers fall back.
- * The loader for sockets lives apart in agent/net/libc.ts; this one stays small on purpose.
+ * on a Pi (../shared/notes/kernel-timestamps.md). It comes from the one loader (net/libc.ts), lazily on
+ * first use, and may be absent (`npm ci --omit=optional`, another OS, QOSPROBE_TIMESTAMPS=user): every
+ * function here then returns null and callers fall back.
  *
  * Both calls use the plain glibc symbols, whose `long`/`time_t` are the native word: 8 bytes on x64
  * and arm64, 4 on armhf (32-bit time_t there until 2038). Layouts are derived with koffi.struct, never
@@ -44,31 +44,22 @@ let loaded: LibcTime | null | undefined;
 export function libcTime(): LibcTime | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
-  if (process.platform !== "linux" || process.env.QOSPROBE_NO_FFI === "1") return loaded;
+  const c = libc();
+  if (!c) return loaded;
   try {
-    loaded = bind(createRequire(import.meta.url)("koffi") as KoffiLike);
+    loaded = bind(c.koffi, (decl) => c.func(decl) as (...args: unknown[]) => number);
   } catch {
     loaded = null;
   }
   return loaded;
 }
 
-// The slice of koffi's API used here (its own types are a default export of a CJS module).
-interface KoffiLike {
-  load(path: string | null): { func(signature: string): (...args: unknown[]) => number };
-  struct(name: string, def: Record<string, unknown>): unknown;
-  array(type: unknown, len: number): unknown;
-  sizeof(type: unknown): number;
-  offsetof(type: unknown, member: string): number;
-}
-
-function bind(koffi: KoffiLike): LibcTime {
-  const libc = koffi.load(null);
-  koffi.struct("qp_timespec", { tv_sec: "long", tv_nsec: "long" });
-  koffi.struct("qp_timeval", { tv_sec: "long", tv_usec: "long" });
+function bind(koffi: Koffi, func: (declaration: string) => (...args: unknown[]) => number): LibcTime {
+  // Anonymous structs: a named one would clash with another module's binding of the same name.
+  const timeval = koffi.struct({ tv_sec: "long", tv_usec: "long" });
   // struct timex as glibc declares it (sys/timex.h), trailing padding included: the kernel writes
   // the whole struct, so a short buffer would be overrun.
-  const timex = koffi.struct("qp_timex", {
+  const timex = koffi.struct({
     modes: "uint",
     offset: "long",
     freq: "long",
@@ -78,7 +69,7 @@ function bind(koffi: KoffiLike): LibcTime {
     constant: "long",
     precision: "long",
     tolerance: "long",
-    time: "qp_timeval",
+    time: timeval,
     tick: "long",
     ppsfreq: "long",
     jitter: "long",
@@ -91,8 +82,8 @@ function bind(koffi: KoffiLike): LibcTime {
     tai: "int",
     pad: koffi.array("int", 11),
   });
-  const clockGettime = libc.func("int clock_gettime(int clk, void *ts)");
-  const adjtimex = libc.func("int adjtimex(void *buf)");
+  const clockGettime = func("int clock_gettime(int clk, void *ts)");
+  const adjtimex = func("int adjtimex(void *buf)");
 
   const longBytes = koffi.sizeof("long");
   const readLong = (buf: Buffer, off: number): number =>
@@ -124,9 +115,4 @@ function bind(koffi: KoffiLike): LibcTime {
   binding.realtimeMs();
   binding.adjtimex();
   return binding;
-}
-
-/** For tests: forget the loaded binding so the next call loads (or refuses) again. */
-export function resetLibcTimeForTest(): void {
-  loaded = undefined;
 }

@@ -2,29 +2,55 @@ import type { Sample } from "../probe/prober.js";
 import { percentileNearestRank, sortedAscending } from "./stats.js";
 
 /**
- * Per-interval timing-error bound (issue 8): how much the measuring host itself could have added to
- * one packet's delay, so how far it could have moved max − min. Terms, all ms, each ≥ 0:
+ * Per-interval timing-error bound (issue 8): how much the measuring hosts themselves could have added
+ * to one packet's RTT, so how far they could have moved max − min. Which host effects can reach the
+ * figure depends on where the timestamps were taken (`quality.timestamps`), so the bound counts only
+ * those; every other effect observed is still reported, under `not_counted`, so nothing is hidden.
+ * All values in ms, each ≥ 0.
  *
+ * User mode (T1–T4 taken in JavaScript: STAMP over dgram, TCP, HTTP) — every stall of a thread that
+ * takes a timestamp lands in the RTT, so all of these count:
  * - `event_loop_delay`: the largest lag of this thread's event loop during the run plus the sampler's
- *   resolution (host/loop-delay.ts). Counted only where timestamps are taken in JavaScript (STAMP over
- *   dgram, TCP, HTTP); ping and kernel-stamped STAMP take theirs in the kernel.
- * - `send_schedule`: p99 of actual − scheduled send time. A sender that falls behind sends bursts that
- *   queue behind each other on the path, and a late send is the same stall seen from the other side.
+ *   resolution (host/loop-delay.ts).
+ * - `send_schedule`: p99 of actual − scheduled send time. A late send is the same stall seen from the
+ *   other side, and a sender that falls behind sends bursts that queue behind each other.
  * - `reflector_residence`: largest reflector residence (T3 − T2) minus the median: a reflector that
- *   held one packet far longer than the rest was busy, and its T2 may be as late (STAMP only).
+ *   held one packet far longer than the rest was busy, and its T2 or T3 may be off by as much.
  *
- * `bound` is their sum: conservative, since they could coincide on one packet. More terms (kernel TX
- * stamp fallbacks, reflector drops) are added as named keys; readers sum nothing themselves.
+ * Kernel mode (STAMP on the kernel-timestamped socket, ping): T1 is the kernel's TX stamp, T2 and T4
+ * the kernel's RX stamps, so a late send, a busy event loop or a long residence changes no timestamp
+ * (RTT = (T4 − T1) − (T3 − T2), RFC 8762 §4). What the kernel stamps do not cover:
+ * - `t1_clock`: packets whose TX stamp never came back carry T1 = clock_gettime just before send();
+ *   the kernel may have sent them later by up to the duration of that send() call. The largest such
+ *   duration among them (Sample.send_call_ms).
+ * - `reflector_t3`: T3 is the reflector's clock just before its sendto(); the reply may leave later if
+ *   the reflector is descheduled in between. Replies whose real transmit time the reflector confirmed
+ *   (RFC 8972 §4.7 Follow-Up Telemetry, Sample.t3_follow_up_ms) are corrected exactly. An unconfirmed
+ *   reply (the interval's last, whose follow-up would ride on a reply that never comes; a lost one)
+ *   may have left as late as the latest the reflector confirmed in the interval, G: its true RTT lies
+ *   in [rtt − G, rtt]. The term is how far that could move RTT max − min, summed over the unconfirmed
+ *   replies: an unconfirmed reply whose RTT sits inside the others' range moves nothing. A reflector
+ *   that confirms nothing (no Follow-Up Telemetry) gives no G, so nothing to count.
+ * Reported, not counted: `send_schedule`, `reflector_residence` (as above) and `reflector_t3_corrected`
+ * (the largest correction Follow-Up Telemetry applied).
+ *
+ * `bound` is the sum of `terms`: conservative, since they could coincide on one packet. Readers sum
+ * nothing themselves.
  */
 export interface TimingError {
   bound: number;
+  /** The terms counted in `bound`. */
   terms: Record<string, number>;
+  /** Host effects observed but unable to move this figure (their timestamps are kernel stamps). */
+  not_counted: Record<string, number>;
 }
 
 export interface TimingInputs {
+  /** Where the packet times were taken (ResultMessage quality.timestamps). */
+  timestamps: "kernel" | "user";
   /** Event-loop bound for the run, ms; undefined when the method's timestamps are not taken in JS. */
   event_loop_delay_ms?: number | undefined;
-  /** Samples of the run (send errors, reflector residence). */
+  /** Samples of the run (send errors, reflector residence, T1 and T3 sources). */
   samples: readonly Sample[];
 }
 
@@ -32,26 +58,67 @@ export interface TimingInputs {
 export const HOST_TIMING_SHARE = 0.1;
 
 export function timingError(input: TimingInputs): TimingError {
-  const terms: Record<string, number> = {};
-  if (input.event_loop_delay_ms !== undefined)
-    terms.event_loop_delay = Math.max(0, input.event_loop_delay_ms);
-
   const firsts = input.samples.filter((s) => s.dup !== true);
+  const received = firsts.filter((s) => s.rtt_ms !== null);
+  const observed: Record<string, number> = {};
+  if (input.event_loop_delay_ms !== undefined)
+    observed.event_loop_delay = Math.max(0, input.event_loop_delay_ms);
+
   const sendErrors = sortedAscending(
     firsts.flatMap((s) => (s.send_error_ms === undefined ? [] : [s.send_error_ms])),
   );
   const p99 = percentileNearestRank(sendErrors, 99);
-  if (p99 !== null) terms.send_schedule = Math.max(0, p99);
+  if (p99 !== null) observed.send_schedule = Math.max(0, p99);
 
   const residence = sortedAscending(
-    firsts.flatMap((s) => (s.reflector_ms === undefined || s.rtt_ms === null ? [] : [s.reflector_ms])),
+    received.flatMap((s) => (s.reflector_ms === undefined ? [] : [s.reflector_ms])),
   );
   const median = percentileNearestRank(residence, 50);
   const max = residence[residence.length - 1];
-  if (median !== null && max !== undefined) terms.reflector_residence = max - median;
+  if (median !== null && max !== undefined) observed.reflector_residence = max - median;
 
-  const bound = Object.values(terms).reduce((a, b) => a + b, 0);
-  return { bound, terms };
+  if (input.timestamps === "user") {
+    return { bound: sum(observed), terms: observed, not_counted: {} };
+  }
+
+  const terms: Record<string, number> = {};
+  const notCounted: Record<string, number> = { ...observed };
+
+  const clockT1Calls = received.flatMap((s) =>
+    s.t1_source === "clock" && s.send_call_ms !== undefined ? [s.send_call_ms] : [],
+  );
+  if (clockT1Calls.length > 0) terms.t1_clock = Math.max(0, ...clockT1Calls);
+
+  const timed = received.filter((s) => s.clock_step !== true);
+  const confirmed = timed.flatMap((s) => (s.t3_follow_up_ms === undefined ? [] : [s.t3_follow_up_ms]));
+  if (confirmed.length > 0) {
+    const g = Math.max(0, ...confirmed);
+    notCounted.reflector_t3_corrected = g;
+    const sorted = sortedAscending(timed.map((s) => s.rtt_ms as number));
+    let moved = 0;
+    for (const s of timed) {
+      if (s.reflector_ms === undefined || s.t3_follow_up_ms !== undefined) continue;
+      moved += spreadChange(sorted, s.rtt_ms as number, Math.max(0, (s.rtt_ms as number) - g));
+    }
+    if (moved > 0) terms.reflector_t3 = moved;
+  }
+  return { bound: sum(terms), terms, not_counted: notCounted };
+}
+
+/** |change of max − min of `sorted` when one element equal to `from` becomes `to`|, in O(1). */
+function spreadChange(sorted: readonly number[], from: number, to: number): number {
+  const n = sorted.length;
+  if (n < 2) return 0;
+  const lo = sorted[0] as number;
+  const hi = sorted[n - 1] as number;
+  // The others' extremes: the element replaced was one of the copies of lo / hi if it equals them.
+  const othersLo = from === lo ? (sorted[1] as number) : lo;
+  const othersHi = from === hi ? (sorted[n - 2] as number) : hi;
+  return Math.abs(Math.max(othersHi, to) - Math.min(othersLo, to) - (hi - lo));
+}
+
+function sum(terms: Record<string, number>): number {
+  return Object.values(terms).reduce((a, b) => a + b, 0);
 }
 
 /** An interval whose bound could move DV by more than 10 % of the profile's DV limit is flagged. */

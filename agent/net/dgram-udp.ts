@@ -78,7 +78,7 @@ export class DgramUdpSocket implements TimestampedUdpSocket {
     return this.anchorNs + BigInt(Math.round((this.clock.mono() - this.anchorMono) * 1e6));
   }
 
-  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): void {
+  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): undefined {
     stamp(this.now());
     const done = (err: Error | null) => {
       if (!err) return;

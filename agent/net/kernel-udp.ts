@@ -90,23 +90,30 @@ export class KernelUdpSocket implements TimestampedUdpSocket {
     return new KernelUdpSocket(sys, opened.fd, o, connected);
   }
 
-  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): void {
+  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): number | undefined {
     const sys = this.sys;
     if (!this.connected) {
       if (Number(sys.connect(this.fd, this.peer.buf, this.peer.len)) < 0) {
         this.faults.push({ kind: "send", tag, code: errnoName(sys.libc.errno()) });
-        return;
+        return undefined;
       }
       this.connected = true;
     }
-    this.ctx.clockRealtime();
-    const t1 = BigInt(this.ctx.clockSec) * 1_000_000_000n + BigInt(this.ctx.clockNsec);
+    const ctx = this.ctx;
+    ctx.clockRealtime();
+    const sec = ctx.clockSec;
+    const nsec = ctx.clockNsec;
+    const t1 = BigInt(sec) * 1_000_000_000n + BigInt(nsec);
     stamp(t1);
     const rc = Number(sys.sendto(this.fd, data, data.length, 0, null, 0));
+    const errno = rc < 0 ? sys.libc.errno() : 0;
+    ctx.clockRealtime();
+    // From T1 (the clock read above, stamp() included) to the call's return.
+    const callMs = (ctx.clockSec - sec) * 1e3 + (ctx.clockNsec - nsec) / 1e6;
     if (rc < 0) {
       // Linux takes the OPT_ID key back when the send fails (ip_append_data's error path).
-      this.faults.push({ kind: "send", tag, code: errnoName(sys.libc.errno()) });
-      return;
+      this.faults.push({ kind: "send", tag, code: errnoName(errno) });
+      return callMs;
     }
     this.awaited.set(this.nextKey, { tag, t1 });
     this.nextKey = (this.nextKey + 1) >>> 0;
@@ -114,6 +121,7 @@ export class KernelUdpSocket implements TimestampedUdpSocket {
       const oldest = this.awaited.keys().next().value;
       if (oldest !== undefined) this.awaited.delete(oldest);
     }
+    return callMs;
   }
 
   drain(): Drained {

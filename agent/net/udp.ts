@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.js";
 import { DgramUdpSocket } from "./dgram-udp.js";
 import { KernelUdpSocket } from "./kernel-udp.js";
-import { loadLibc } from "./libc.js";
+import { ffiDisabled, libc } from "./libc.js";
 
 /**
  * A connected UDP socket that reports when each datagram really left and arrived, behind one interface
@@ -64,9 +64,11 @@ export interface TimestampedUdpSocket {
   /**
    * Send one datagram. `stamp(t1)` is called with the send time (clock_gettime or the user clock)
    * just before the datagram is handed to the kernel, to write T1 into it. A failure to send arrives
-   * as a `send` fault with this `tag` on a later drain.
+   * as a `send` fault with this `tag` on a later drain. Returns how long the send call took, ms (clock
+   * read before it to clock read after it; kernel socket only, else undefined): where no TX stamp
+   * comes back, the most the kernel can have sent the datagram after T1.
    */
-  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): void;
+  send(data: Buffer, tag: number, stamp: (t1: RealtimeNs) => void): number | undefined;
   /** Everything that arrived since the last drain. Never blocks. */
   drain(): Drained;
   /** Call `cb` (on the main loop) whenever something may be ready to drain. */
@@ -84,20 +86,22 @@ export interface OpenUdpOptions {
   clock: Clock;
 }
 
-/** QOSPROBE_TIMESTAMPS=user forces the dgram fallback (CI runs the STAMP tests both ways). */
+/**
+ * QOSPROBE_TIMESTAMPS=user forces the fallback, here and for every other use of the FFI
+ * (net/libc.ts: the one switch; CI runs the STAMP tests both ways).
+ */
 export function timestampPreference(env: NodeJS.ProcessEnv = process.env): TimestampSource {
-  return env.QOSPROBE_TIMESTAMPS === "user" ? "user" : "kernel";
+  return ffiDisabled(env) ? "user" : "kernel";
 }
 
 /** Which socket `openTimestampedUdp` will give on this host now. */
 export async function timestampMode(): Promise<TimestampSource> {
-  if (timestampPreference() === "user") return "user";
-  return (await loadLibc()) ? "kernel" : "user";
+  return libc() ? "kernel" : "user";
 }
 
-/** The kernel socket where the FFI loads (and the preference allows), else the dgram fallback. */
+/** The kernel socket where the FFI loads (and the switch allows), else the dgram fallback. */
 export async function openTimestampedUdp(o: OpenUdpOptions): Promise<TimestampedUdpSocket> {
-  const libc = timestampPreference() === "user" ? null : await loadLibc();
-  if (libc) return KernelUdpSocket.open(libc, o);
+  const c = libc();
+  if (c) return KernelUdpSocket.open(c, o);
   return DgramUdpSocket.open(o);
 }

@@ -203,24 +203,41 @@ export interface ClockSteps {
  * Wall-clock steps seen in ping's output (issue 8). Backward: a `-D` stamp smaller than the one before
  * it, or iputils' "time of day goes back" warning (it then prints the RTT as 0). Forward, only with the
  * monotonic read times of the lines: the stamp minus the read time jumps up by more than 100 ms over
- * its running maximum (reading a line late only ever lowers that difference). A reply printed after
- * the step for a packet that may have been sent before it (icmp_seq ≤ the highest seen before + 1)
- * has an RTT across the step: untrusted, though received. With the warning, the replies printed as
- * 0.000 ms are the ones it was about. Pure.
+ * its running maximum (reading a line late only ever lowers that difference). That alone also fires
+ * when every line before was read late (our event loop stalled > 100 ms while ping kept printing —
+ * seen on a loaded host: 11 loopback intervals of a 5-minute demo flagged with no step at all), so
+ * with `intervalMs` a forward step must also show in ping's own schedule: the stamp minus
+ * (icmp_seq × interval) — steady while ping keeps its schedule, whenever we read — jumps by more than
+ * 100 ms from the entry before. A late read moves only the first; a stalled ping only the second; a
+ * step both. A reply printed after the step for a packet that may have been sent before it
+ * (icmp_seq ≤ the highest seen before + 1) has an RTT across the step: untrusted, though received.
+ * With the warning, the replies printed as 0.000 ms are the ones it was about. Pure.
  */
-export function findClockSteps(out: PingOutput, lineMonos?: readonly number[]): ClockSteps {
+export function findClockSteps(
+  out: PingOutput,
+  lineMonos?: readonly number[],
+  intervalMs?: number,
+): ClockSteps {
   const untrusted = new Set<number>();
   let stepped = false;
   let maxSeq = 0;
   let lastAt = Number.NEGATIVE_INFINITY;
   let maxOffset = Number.NEGATIVE_INFINITY;
   let acrossUpTo = 0; // replies with seq ≤ this, printed after a step, cross it
+  let lastPhase: number | undefined; // stamp − icmp_seq × interval of the entry before
   out.timeline.forEach((entry, i) => {
     const mono = lineMonos?.[i];
     const offset = mono === undefined ? undefined : entry.at_ms - mono;
     const back = entry.at_ms < lastAt;
+    const phase = intervalMs === undefined ? undefined : entry.at_ms - entry.seq * intervalMs;
+    const scheduleJumped =
+      phase === undefined || lastPhase === undefined || phase > lastPhase + FORWARD_STEP_MS;
     const forward =
-      offset !== undefined && Number.isFinite(maxOffset) && offset > maxOffset + FORWARD_STEP_MS;
+      offset !== undefined &&
+      Number.isFinite(maxOffset) &&
+      offset > maxOffset + FORWARD_STEP_MS &&
+      scheduleJumped;
+    lastPhase = phase;
     if (back || forward) {
       stepped = true;
       acrossUpTo = maxSeq + 1;
@@ -258,7 +275,7 @@ export function icmpErrorReason(message: string): string {
  */
 export function pingSamples(out: PingOutput, opts: PingSampleOptions): Sample[] {
   const sent = opts.sent ?? out.transmitted ?? Math.max(0, ...out.replies.map((r) => r.seq));
-  const steps = findClockSteps(out, opts.line_monos);
+  const steps = findClockSteps(out, opts.line_monos, opts.interval_ms);
   const replyMono = new Map<number, number>();
   out.timeline.forEach((e, i) => {
     const m = opts.line_monos?.[i];

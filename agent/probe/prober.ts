@@ -144,6 +144,18 @@ export interface Sample {
   t1_source?: "kernel-tx" | "clock";
   /** Kernel TX stamp − clock read before send(), ms: what the host added inside send(). */
   t1_lag_ms?: number;
+  /**
+   * How long the send() call that carried this packet took, ms (clock read before it to clock read
+   * after it). Where no TX stamp came back (t1_source "clock") it bounds how much later than T1 the
+   * kernel sent the packet. Kernel-timestamped STAMP only.
+   */
+  send_call_ms?: number;
+  /**
+   * The reflector's real transmit time of this reply minus the T3 it wrote into it, ms, from the
+   * RFC 8972 §4.7 Follow-Up Telemetry of its next reply. When present, rtt_ms and rev_ms use the real
+   * transmit time (T3 corrected); absent = T3 as written (unconfirmed).
+   */
+  t3_follow_up_ms?: number;
   /** The send failed with this errno (ENETUNREACH, EHOSTUNREACH, ENETDOWN, …): sent and lost, an outage. */
   send_error?: string;
   /** TTL / hop limit the reflector received our packet with (RFC 8762 Ses-Sender TTL); 0 = unknown. */

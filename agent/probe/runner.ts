@@ -8,7 +8,6 @@ import type { Logger } from "../log.js";
 import { summarize } from "../metrics/summary.js";
 import { isHostTiming, timingError } from "../metrics/timing-error.js";
 import { loadedLibc } from "../net/libc.js";
-import { timestampPreference } from "../net/udp.js";
 import { type ProfileId, RESULT_SCHEMA_ID, type ResultMessage } from "../publish/message.js";
 import { MAX_RUN_PACKETS } from "./limits.js";
 import type { ClockSyncState, MeasurementFault, ProbeFacts, Prober, ProbeSpec, Sample } from "./prober.js";
@@ -140,8 +139,9 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
     facts,
     ...(measured ? { measured } : {}),
     // This thread's event-loop lag is in the delays only where timestamps are taken in JavaScript
-    // (TCP, HTTP, STAMP on dgram); ping and the kernel-stamped STAMP socket stamp in the kernel.
-    ...(timestampsOf(spec.method, samples) === "user" ? { eventLoopDelayMs: loopDelayMs } : {}),
+    // (TCP, HTTP, STAMP on dgram); ping and the kernel-stamped STAMP socket stamp in the kernel, where
+    // timing-error.ts reports it without counting it.
+    eventLoopDelayMs: loopDelayMs,
   });
   log.debug({ sent: message.packets.sent, lost: message.packets.lost }, "run finished");
   return message;
@@ -173,7 +173,7 @@ export function timestampsOf(method: string, samples: Sample[]): "kernel" | "use
   if (method !== "stamp") return "user";
   const marked = samples.filter((s) => s.timestamps !== undefined);
   if (marked.length > 0) return marked.every((s) => s.timestamps === "kernel") ? "kernel" : "user";
-  return loadedLibc() && timestampPreference() === "kernel" ? "kernel" : "user";
+  return loadedLibc() ? "kernel" : "user";
 }
 
 /** Packets lost because their send found no path, and the first such reason (issue 9 outages). */
@@ -206,7 +206,8 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
     (facts.facts?.address && facts.facts.family
       ? { address: facts.facts.address, family: facts.facts.family }
       : undefined);
-  const timing = timingError({ samples, event_loop_delay_ms: facts.eventLoopDelayMs });
+  const timestamps = timestampsOf(req.spec.method, samples);
+  const timing = timingError({ timestamps, samples, event_loop_delay_ms: facts.eventLoopDelayMs });
   const dvLimit = PROFILE_THRESHOLDS[req.profile].delay_variation_ms;
 
   const outage = outageOf(samples);
@@ -290,9 +291,12 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
       },
       timing_error_ms: {
         bound: round(timing.bound, MS_DIGITS),
-        terms: Object.fromEntries(Object.entries(timing.terms).map(([k, v]) => [k, round(v, MS_DIGITS)])),
+        terms: roundTerms(timing.terms),
+        ...(Object.keys(timing.not_counted).length > 0
+          ? { not_counted: roundTerms(timing.not_counted) }
+          : {}),
       },
-      timestamps: timestampsOf(req.spec.method, samples),
+      timestamps,
       flags,
     },
     ...(outage ? { outage } : {}),
@@ -322,6 +326,10 @@ function roundSummary(s: ReturnType<typeof summarize>): ReturnType<typeof summar
     },
     send_error_ms: ms(s.send_error_ms),
   };
+}
+
+function roundTerms(terms: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(terms).map(([k, v]) => [k, round(v, MS_DIGITS)]));
 }
 
 function round(x: number, digits: number): number {

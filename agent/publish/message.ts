@@ -122,9 +122,17 @@ export const Quality = z
         one_way_withheld: z.string().optional(),
       })
       .strict(),
-    /** What the measuring host could have added to one packet's delay (metrics/timing-error.ts). */
+    /**
+     * What the measuring hosts could have added to one packet's delay (metrics/timing-error.ts): `bound`
+     * = the sum of `terms`, the effects that can move this interval's figures given how its timestamps
+     * were taken; `not_counted` = effects observed that cannot (kernel stamps cover them).
+     */
     timing_error_ms: z
-      .object({ bound: ms, terms: z.record(z.string(), ms) })
+      .object({
+        bound: ms,
+        terms: z.record(z.string(), ms),
+        not_counted: z.record(z.string(), ms).optional(),
+      })
       .strict()
       .optional(),
     /**

@@ -26,6 +26,10 @@ interface Figures {
   p99: number | null;
   spread: number | null;
   timestamps?: string;
+  /** quality.timing_error_ms.bound: what the hosts could still have added (metrics/timing-error.ts). */
+  bound?: number;
+  /** Largest T3 correction from Follow-Up Telemetry (how late the reflector's worst reply really left). */
+  t3Corrected?: number;
 }
 
 const started = new Set<ChildProcess>();
@@ -58,11 +62,15 @@ async function pingFigures(): Promise<Figures> {
 
 function figuresOf(r: ResultMessage): Figures {
   const { min, max, median: med, p99 } = r.rtt_ms;
+  const timing = r.quality.timing_error_ms;
+  const corrected = timing?.not_counted?.reflector_t3_corrected;
   return {
     median: med,
     p99,
     spread: min === null || max === null ? null : max - min,
     ...(r.quality.timestamps ? { timestamps: r.quality.timestamps } : {}),
+    ...(timing ? { bound: timing.bound } : {}),
+    ...(corrected !== undefined ? { t3Corrected: corrected } : {}),
   };
 }
 
@@ -226,7 +234,11 @@ async function main(): Promise<void> {
     ["2 CPU busy loops", () => withBusyLoops(standalone)],
     ["inside a running agent", agentCondition],
   ];
-  const rows: string[][] = [["condition", "method", "median", "p99", "max − min", "median − ping", "goal"]];
+  // "T3 corr." = the largest correction RFC 8972 Follow-Up Telemetry applied (the reflector was
+  // descheduled between T3 and its send for that long); "bound" = the interval's timing-error bound.
+  const rows: string[][] = [
+    ["condition", "method", "median", "p99", "max − min", "median − ping", "T3 corr.", "bound", "goal"],
+  ];
   let allMet = true;
   for (const [name, measure] of conditions) {
     process.stderr.write(`  measuring: ${name}\n`);
@@ -246,7 +258,17 @@ async function main(): Promise<void> {
         allMet &&= spreadOk && medianOk;
         goal = `max−min ${spreadOk ? "met" : "MISSED"}, median ${medianOk ? "met" : "MISSED"}`;
       }
-      rows.push([name, label, ms(f.median), ms(f.p99), ms(f.spread), f === ping ? "0" : ms(over), goal]);
+      rows.push([
+        name,
+        label,
+        ms(f.median),
+        ms(f.p99),
+        ms(f.spread),
+        f === ping ? "0" : ms(over),
+        ms(f.t3Corrected ?? null),
+        ms(f.bound ?? null),
+        goal,
+      ]);
     }
   }
   console.log(table(rows));

@@ -23,7 +23,18 @@ export const MIN_SENDER_BYTES = 14;
 export const MIN_REFLECTOR_BYTES = 28;
 /** RFC 8972 §4.2 Extra Padding TLV type; its 4-octet header is Flags, Type, Length (§4). */
 export const TLV_EXTRA_PADDING = 1;
+/**
+ * RFC 8972 §4.7 Follow-Up Telemetry TLV: the reflector reports, in a later reply of the same session,
+ * the Sequence Number of its previous reply and a timestamp closer to that reply's real transmission
+ * than the T3 it carried. Value (16 octets): Sequence Number (4), Follow-up Timestamp (8, NTP format
+ * as the Z bit says), Timestamp M(ode) (1: 1 HW assist, 2 SW local, 3 control plane), Reserved (3).
+ */
+export const TLV_FOLLOW_UP_TELEMETRY = 7;
+export const FOLLOW_UP_VALUE_BYTES = 16;
+/** Timestamp M(ode) "SW local" (RFC 8972 §4.3 methods): the kernel's software TX stamp. */
+export const FOLLOW_UP_MODE_SW_LOCAL = 2;
 const TLV_HEADER_BYTES = 4;
+const FOLLOW_UP_TLV_BYTES = TLV_HEADER_BYTES + FOLLOW_UP_VALUE_BYTES;
 
 export function baseBytes(mode: StampMode): number {
   return mode === "authenticated" ? AUTH_BASE_BYTES : UNAUTH_BASE_BYTES;
@@ -69,6 +80,8 @@ export interface ParsedReflectorPacket
   senderTtl: number | null;
   mode: StampMode;
   length: number;
+  /** A filled-in Follow-Up Telemetry TLV (flags clear, timestamp nonzero); null = none. */
+  followUp: FollowUp | null;
 }
 
 /** HMAC-SHA-256 over octets 0..95, truncated to 128 bits (RFC 8762 §4.4). */
@@ -95,11 +108,49 @@ export function writePadding(buf: Buffer, from: number): void {
   buf.writeUInt16BE(room - TLV_HEADER_BYTES, from + 2);
 }
 
+/**
+ * Whether a packet with `room` octets past the base can carry a Follow-Up Telemetry TLV (20 octets)
+ * and still end on a whole TLV: exactly 20, or 24 and more (the rest an Extra Padding TLV).
+ */
+export function followUpFits(room: number): boolean {
+  return room === FOLLOW_UP_TLV_BYTES || room >= FOLLOW_UP_TLV_BYTES + TLV_HEADER_BYTES;
+}
+
+/**
+ * Offset of the first well-formed TLV of `type` with a value of `valueBytes` octets in `buf[from..]`,
+ * or −1. Walks the TLV list (RFC 8972 §4) and stops at the first header that overruns the packet.
+ */
+export function findTlv(buf: Buffer, from: number, type: number, valueBytes: number): number {
+  let off = from;
+  while (off + TLV_HEADER_BYTES <= buf.length) {
+    const len = buf.readUInt16BE(off + 2);
+    if (off + TLV_HEADER_BYTES + len > buf.length) return -1;
+    if (buf[off + 1] === type && len === valueBytes) return off;
+    off += TLV_HEADER_BYTES + len;
+  }
+  return -1;
+}
+
+/** A reply's Follow-Up Telemetry: its reflector's previous reply really left at `timestamp`. */
+export interface FollowUp {
+  /** The reflector's Sequence Number of that previous reply. */
+  seq: number;
+  timestamp: NtpTime;
+  /** Timestamp M(ode): 1 HW assist, 2 SW local, 3 control plane. */
+  mode: number;
+}
+
 export interface EncodeOptions {
   /** UDP payload length; at least the base packet of the mode. */
   length: number;
   /** Present = authenticated mode. */
   authKey?: Buffer;
+  /**
+   * Ask for Follow-Up Telemetry (RFC 8972 §4.7): an empty TLV right after the base packet, padding
+   * after it. Unauthenticated mode only (authenticated TLVs would need the HMAC TLV, §4.8), and only
+   * where the packet has room (`followUpFits`); otherwise ignored.
+   */
+  followUp?: boolean;
 }
 
 export function encodeSenderPacket(p: SenderPacket, opts: EncodeOptions): Buffer {
@@ -117,7 +168,12 @@ export function encodeSenderPacket(p: SenderPacket, opts: EncodeOptions): Buffer
     buf.writeUInt16BE(p.errorEstimate, 24); // 24..25 Error Estimate
     buf.writeUInt16BE(p.ssid, 26); // 26..27 SSID; 28..95 MBZ
   }
-  writePadding(buf, base);
+  if (opts.followUp && mode === "unauthenticated" && followUpFits(buf.length - base)) {
+    buf.fill(0, base, base + FOLLOW_UP_TLV_BYTES); // Flags 0; the reflector fills the value
+    buf.writeUInt8(TLV_FOLLOW_UP_TELEMETRY, base + 1);
+    buf.writeUInt16BE(FOLLOW_UP_VALUE_BYTES, base + 2);
+    writePadding(buf, base + FOLLOW_UP_TLV_BYTES);
+  } else writePadding(buf, base);
   if (opts.authKey) computeHmac(opts.authKey, buf).copy(buf, HMAC_OFFSET); // 96..111 HMAC
   return buf;
 }
@@ -240,6 +296,7 @@ export function parseReflectorPacket(buf: Buffer, authKey?: Buffer): ParsedRefle
       senderTtl: buf.length >= 41 ? buf.readUInt8(40) : null,
       mode: "unauthenticated",
       length: buf.length,
+      followUp: readFollowUp(buf, UNAUTH_BASE_BYTES),
     };
   }
   if (!verifyHmac(authKey, buf)) {
@@ -257,5 +314,20 @@ export function parseReflectorPacket(buf: Buffer, authKey?: Buffer): ParsedRefle
     senderTtl: buf.readUInt8(80),
     mode: "authenticated",
     length: buf.length,
+    followUp: null,
   };
+}
+
+/**
+ * The Follow-Up Telemetry in a reply's TLVs, if the reflector filled it in: flags clear (U, M, I
+ * unset: the reflector knew the TLV and found it well formed) and a nonzero timestamp (a reflector
+ * with nothing to report yet — the session's first reply — leaves the value zero).
+ */
+function readFollowUp(buf: Buffer, base: number): FollowUp | null {
+  const off = findTlv(buf, base, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES);
+  if (off < 0 || buf[off] !== 0) return null;
+  const v = off + TLV_HEADER_BYTES;
+  const timestamp = readNtp(buf, v + 4);
+  if (timestamp.seconds === 0 && timestamp.fraction === 0) return null;
+  return { seq: buf.readUInt32BE(v), timestamp, mode: buf[v + 12] ?? 0 };
 }

@@ -61,7 +61,9 @@ export class KernelReflectorEngine {
         family,
         bindAddress: o.host,
         bindPort: o.port,
-        txStamps: false,
+        // TX stamps of its own replies: how late each really left after its T3, reported back to
+        // senders that ask (RFC 8972 §4.7 Follow-Up Telemetry) and counted.
+        txStamps: true,
         v6Only: false,
         ...(o.receiveBufferBytes ? { rcvbufBytes: o.receiveBufferBytes } : {}),
       });
@@ -134,6 +136,8 @@ export class KernelReflectorEngine {
       dropped_kernel: v(SLOT.dropped_kernel),
       residence_over_1ms: v(SLOT.residence_over_1ms),
       residence_max_us: v(SLOT.residence_max_us),
+      reply_tx_gap_max_us: v(SLOT.reply_tx_gap_max_us),
+      reply_tx_late_over_1ms: v(SLOT.reply_tx_late_over_1ms),
     };
   }
 

@@ -19,9 +19,13 @@ export const SLOT = {
   /** Largest T3 − T2 seen, µs. */
   residence_max_us: 10,
   send_failed: 11,
+  /** Largest gap from a reply's T3 to its kernel TX stamp, µs: how late replies really left. */
+  reply_tx_gap_max_us: 12,
+  /** Replies that left more than 1 ms after the T3 they carry. */
+  reply_tx_late_over_1ms: 13,
 } as const;
 
-export const SHARED_SLOTS = 12;
+export const SHARED_SLOTS = 14;
 
 /** What the worker needs to run (structured-clone safe). */
 export interface ReflectorWorkerData {

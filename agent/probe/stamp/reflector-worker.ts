@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { QosProbeError } from "../../errors.js";
-import { loadLibc } from "../../net/libc.js";
+import { libc as loadFfi } from "../../net/libc.js";
 import { RecvCtx } from "../../net/recv.js";
 import { bindSys, C, decodeSockaddr, ERRNO, type Sys, setIntOpt } from "../../net/sys.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
@@ -10,10 +10,15 @@ import {
   baseBytes,
   computeHmac,
   encodeReflectorPacket,
+  FOLLOW_UP_MODE_SW_LOCAL,
+  FOLLOW_UP_VALUE_BYTES,
+  findTlv,
   HMAC_OFFSET,
   MIN_SENDER_BYTES,
   type ParsedSenderPacket,
   parseSenderPacket,
+  TLV_FOLLOW_UP_TELEMETRY,
+  UNAUTH_BASE_BYTES,
 } from "./packet.js";
 import { SourceRateLimiter } from "./rate-limit.js";
 import { type ReflectorWorkerData, SLOT } from "./reflector-shared.js";
@@ -27,6 +32,16 @@ import { type ReflectorWorkerData, SLOT } from "./reflector-shared.js";
  * one exception, and it is measured in the residence time.
  * Ses-Sender TTL = the TTL / hop limit the request arrived with (RFC 8762 §4.3.1, IP_RECVTTL /
  * IPV6_RECVHOPLIMIT). Kernel receive-queue drops (SO_RXQ_OVFL) are counted.
+ *
+ * Nothing in user space can stop the thread from being descheduled between T3 and the kernel
+ * sending the reply (measured on a loaded 2-core host: 2–33 ms, an involuntary context switch
+ * inside that window, ~1 reply in 500). So the socket also takes the kernel's TX stamp of every
+ * reply: the gap T3 → TX stamp is counted (reply_tx_gap_max_us, reply_tx_late_over_1ms), and a
+ * sender that asks with a Follow-Up Telemetry TLV (RFC 8972 §4.7, unauthenticated mode) gets, in
+ * the session's next reply, the previous reply's Sequence Number and its real transmit time, with
+ * which it corrects that reply's T3. RFC 8972 describes the TLV for a stateful reflector; in our
+ * stateless mode the reply's Sequence Number is the sender's, so the field is just as unambiguous.
+ * A session is the sender's address, port and SSID.
  * Stop: the main thread sets the stop flag and shutdown(SHUT_RD)s the fd, which wakes poll().
  */
 
@@ -35,22 +50,39 @@ const MAX_STATEFUL_SESSIONS = 65_536;
 const TWO_32 = 2 ** 32;
 /** Room for a jumbo-frame request; longer datagrams are truncated (MSG_TRUNC) and dropped as malformed. */
 const DATA_BYTES = 9216;
+/** Replies whose TX stamp is awaited, by the socket's OPT_ID key (a power of two). */
+const TX_RING = 1024;
+
+/** Follow-Up Telemetry state of one session: its last reply and, once stamped, when it left. */
+interface FollowUpState {
+  /** OPT_ID key of the last reply; −1 before the first. */
+  key: number;
+  /** That reply's (reflector) Sequence Number. */
+  seq: number;
+  /** Its kernel TX stamp; sec −1 until the stamp is read. */
+  txSec: number;
+  txNsec: number;
+}
 
 async function main(data: ReflectorWorkerData): Promise<void> {
-  const libc = await loadLibc();
+  const libc = loadFfi();
   if (!libc) throw new Error("koffi did not load in the reflector worker");
   const sys = bindSys(libc);
   const shared = new Int32Array(data.shared);
   const ctx = new RecvCtx(sys, DATA_BYTES, 512);
+  // The error queue is read into its own block, so reading a TX stamp mid-packet leaves the request's
+  // address, TTL and TOS in `ctx` untouched.
+  const errCtx = new RecvCtx(sys, 64, 512);
   parentPort?.postMessage("ready");
   try {
-    loop(sys, ctx, shared, data);
+    loop(sys, ctx, errCtx, shared, data);
   } finally {
     ctx.free();
+    errCtx.free();
   }
 }
 
-function loop(sys: Sys, ctx: RecvCtx, shared: Int32Array, data: ReflectorWorkerData): void {
+function loop(sys: Sys, ctx: RecvCtx, errCtx: RecvCtx, shared: Int32Array, data: ReflectorWorkerData): void {
   const { fd } = data;
   const key = data.authKey ? Buffer.from(data.authKey) : undefined;
   const allowList = data.allow.length ? buildAllowList(data.allow) : undefined;
@@ -67,15 +99,53 @@ function loop(sys: Sys, ctx: RecvCtx, shared: Int32Array, data: ReflectorWorkerD
   let t3Offset = 4;
   let replyTos = 0;
   const v6 = data.family === 6;
+  // Sent replies awaiting their TX stamp, by OPT_ID key (the kernel numbers the datagrams sent on the
+  // socket from 0; a failed send takes its number back): T3 and the session to confirm.
+  const ringKey = new Float64Array(TX_RING).fill(-1);
+  const ringSec = new Float64Array(TX_RING);
+  const ringNsec = new Float64Array(TX_RING);
+  const ringFollow: (FollowUpState | undefined)[] = new Array(TX_RING).fill(undefined);
+  const follow = new Map<string, FollowUpState>();
+  let txKey = 0;
 
   const count = (slot: number) => Atomics.add(shared, slot, 1);
+
+  const onTxStamp = (key: number, sec: number, nsec: number) => {
+    const i = key & (TX_RING - 1);
+    if (ringKey[i] !== key) return;
+    ringKey[i] = -1;
+    const gapUs = (sec - (ringSec[i] ?? 0)) * 1e6 + (nsec - (ringNsec[i] ?? 0)) / 1e3;
+    if (gapUs >= 0) {
+      if (gapUs > 1000) count(SLOT.reply_tx_late_over_1ms);
+      if (gapUs > Atomics.load(shared, SLOT.reply_tx_gap_max_us)) {
+        Atomics.store(shared, SLOT.reply_tx_gap_max_us, Math.min(2 ** 31 - 1, Math.round(gapUs)));
+      }
+    }
+    const f = ringFollow[i];
+    ringFollow[i] = undefined;
+    if (f && f.key === key) {
+      f.txSec = sec;
+      f.txNsec = nsec;
+    }
+  };
+  // TX stamps of our replies, and ICMP errors about replies to senders that have gone (port
+  // unreachable): both wait on the error queue and keep poll() reporting POLLERR, so empty it.
+  const drainErrors = () => {
+    const e = errCtx.info;
+    for (;;) {
+      const n = errCtx.recv(fd, C.MSG_ERRQUEUE | C.MSG_DONTWAIT);
+      if (n === -ERRNO.EINTR) continue;
+      if (n < 0) return;
+      if (e.eeErrno === ERRNO.ENOMSG && e.eeOrigin === C.SO_EE_ORIGIN_TIMESTAMPING && e.tsSec >= 0) {
+        onTxStamp(e.eeData, e.tsSec, e.tsNsec);
+      }
+    }
+  };
 
   while (Atomics.load(shared, SLOT.stop) === 0) {
     pfd.writeInt16LE(0, 6);
     if (Number(sys.poll(pfd, 1, POLL_TIMEOUT_MS)) <= 0) continue;
-    // ICMP errors about replies to senders that have gone (port unreachable) wait on the error queue
-    // and keep poll() reporting POLLERR: empty it, or the loop spins.
-    while (ctx.recv(fd, C.MSG_ERRQUEUE | C.MSG_DONTWAIT) >= 0) {}
+    drainErrors();
     for (;;) {
       const n = ctx.recv(fd, C.MSG_DONTWAIT);
       if (n === -ERRNO.EAGAIN) break;
@@ -147,6 +217,30 @@ function loop(sys: Sys, ctx: RecvCtx, shared: Int32Array, data: ReflectorWorkerD
         count(SLOT.dropped_malformed);
         continue;
       }
+      // Follow-Up Telemetry asked for (unauthenticated requests only: see packet.ts)? The reply
+      // carries the request's TLVs at the same offsets.
+      const fut =
+        parsed.mode === "unauthenticated" && n > UNAUTH_BASE_BYTES
+          ? findTlv(request, UNAUTH_BASE_BYTES, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES)
+          : -1;
+      let session: FollowUpState | undefined;
+      if (fut >= 0 && fut + 4 + FOLLOW_UP_VALUE_BYTES <= reply.length) {
+        drainErrors(); // the previous reply's TX stamp, if it came since this wake-up
+        if (!needPeer) {
+          const from = decodeSockaddr(sys, ctx.mem, ctx.nameOff);
+          peer = from?.address ?? "";
+          peerPort = from?.port ?? 0;
+        }
+        session = followUpState(follow, `${peer}|${peerPort}|${parsed.ssid ?? 0}`);
+        const v = fut + 4;
+        reply.fill(0, fut, fut + 1); // STAMP TLV Flags: understood, well formed
+        if (session.key >= 0 && session.txSec >= 0) {
+          reply.writeUInt32BE(session.seq >>> 0, v);
+          reply.writeUInt32BE((session.txSec + NTP_UNIX_OFFSET_S) % TWO_32, v + 4);
+          reply.writeUInt32BE(Math.floor(session.txNsec * 4.294967296), v + 8);
+          reply.writeUInt8(FOLLOW_UP_MODE_SW_LOCAL, v + 12);
+        } else reply.fill(0, v, v + FOLLOW_UP_VALUE_BYTES); // nothing confirmed yet
+      }
       // Reply in the class the request came in (DSCP, ECN bits cleared): a marked test measures its
       // class both ways. One setsockopt only when the class changes from the last reply's.
       const dscpByte = info.tclass >= 0 ? info.tclass & 0xfc : 0;
@@ -168,6 +262,19 @@ function loop(sys: Sys, ctx: RecvCtx, shared: Int32Array, data: ReflectorWorkerD
       const sent = Number(sys.sendto(fd, ctx.txPtr, len, 0, ctx.namePtr, ctx.nameLen));
       // ---- reply gone ----
       count(sent === len ? SLOT.reflected : SLOT.send_failed);
+      if (sent >= 0) {
+        const i = txKey & (TX_RING - 1);
+        ringKey[i] = txKey;
+        ringSec[i] = t3Sec;
+        ringNsec[i] = t3Nsec;
+        ringFollow[i] = session;
+        if (session) {
+          session.key = txKey;
+          session.seq = tx.readUInt32BE(0);
+          session.txSec = -1;
+        }
+        txKey = (txKey + 1) >>> 0;
+      }
       const residenceUs = (t3Sec - t2Sec) * 1e6 + (t3Nsec - t2Nsec) / 1e3;
       if (residenceUs > 1000) count(SLOT.residence_over_1ms);
       if (residenceUs > Atomics.load(shared, SLOT.residence_max_us)) {
@@ -210,6 +317,22 @@ function parse(
   } catch (err) {
     return reject(err);
   }
+}
+
+/** The session's Follow-Up Telemetry state, created on first use; least recently used dropped past the cap. */
+function followUpState(follow: Map<string, FollowUpState>, key: string): FollowUpState {
+  let f = follow.get(key);
+  if (f) {
+    follow.delete(key); // re-insert: Map order is least-recently-used first
+  } else {
+    f = { key: -1, seq: 0, txSec: -1, txNsec: 0 };
+    if (follow.size >= MAX_STATEFUL_SESSIONS) {
+      const oldest = follow.keys().next().value;
+      if (oldest !== undefined) follow.delete(oldest);
+    }
+  }
+  follow.set(key, f);
+  return f;
 }
 
 function reflectorSeq(sessions: Map<string, number>, key: string): number {

@@ -4,8 +4,7 @@ import { type AddressInfo, type BlockList, isIP, isIPv6 } from "node:net";
 import { type Clock, systemClock } from "../../clock.js";
 import { QosProbeError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
-import { loadLibc } from "../../net/libc.js";
-import { timestampPreference } from "../../net/udp.js";
+import { libc as loadedFfi } from "../../net/libc.js";
 import type { ClockSyncState } from "../prober.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -62,6 +61,13 @@ export interface ReflectorCounters {
   residence_over_1ms: number;
   /** Largest residence time T3 − T2 seen, µs. */
   residence_max_us: number;
+  /**
+   * Largest gap from a reply's T3 to the kernel's TX stamp of that reply, µs: the reflector was
+   * descheduled between reading its clock and the send. 0 on the dgram fallback (no TX stamps).
+   */
+  reply_tx_gap_max_us: number;
+  /** Replies that left more than 1 ms after their T3 (kernel socket only). */
+  reply_tx_late_over_1ms: number;
 }
 
 /** Sessions remembered in stateful mode before the oldest is forgotten (memory bound). */
@@ -102,6 +108,8 @@ export class Reflector {
     dropped_kernel: 0,
     residence_over_1ms: 0,
     residence_max_us: 0,
+    reply_tx_gap_max_us: 0,
+    reply_tx_late_over_1ms: 0,
   };
   private kernel: KernelReflectorEngine | undefined;
   private socket: dgram.Socket | undefined;
@@ -136,9 +144,9 @@ export class Reflector {
     const pps = this.opts.rateLimitPps ?? 0;
     this.limiter =
       pps > 0 ? new SourceRateLimiter(pps, this.opts.rateLimitBurst ?? Math.max(1, pps)) : undefined;
-    const libc = timestampPreference() === "kernel" ? await loadLibc() : null;
-    if (libc) {
-      this.kernel = await KernelReflectorEngine.start(libc, this.opts);
+    const ffi = loadedFfi();
+    if (ffi) {
+      this.kernel = await KernelReflectorEngine.start(ffi, this.opts);
       return;
     }
     const clock = this.opts.clock ?? systemClock;

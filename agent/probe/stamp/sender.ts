@@ -95,7 +95,10 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     kernel_drops: 0,
   };
   let lastSendError = "";
+  // Follow-Up Telemetry (RFC 8972 §4.7): ask the reflector for each reply's real transmit time.
+  const followUp = !authKey;
   const t1Clock = new Map<number, bigint>(); // seq → the clock's T1 (written into the packet), ns
+  const sendCall = new Map<number, number>(); // seq → how long its send() call took, ms
   const t1Kernel = new Map<number, bigint>(); // seq → the kernel's TX stamp, ns
   let allSent = false;
   let wake: AbortController | undefined;
@@ -117,10 +120,12 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     }
     const kernelT1 = t1Kernel.get(seq);
     const t1 = kernelT1 ?? clockT1;
+    const callMs = sendCall.get(seq);
     const extra: Partial<Sample> = {
       timestamps: d.rxKernel ? "kernel" : "user",
       t1_source: kernelT1 === undefined ? "clock" : "kernel-tx",
       ...(kernelT1 === undefined ? {} : { t1_lag_ms: Number(kernelT1 - clockT1) / 1e6 }),
+      ...(callMs === undefined ? {} : { send_call_ms: callMs }),
       ...(reply.senderTtl ? { sender_ttl: reply.senderTtl } : {}),
     };
     counts[
@@ -174,17 +179,18 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     }
     const packet = encodeSenderPacket(
       { seq, timestamp: UNSTAMPED, errorEstimate, ssid },
-      { length, ...(authKey ? { authKey } : {}) },
+      { length, followUp, ...(authKey ? { authKey } : {}) },
     );
     let t1: NtpTime = UNSTAMPED;
     let t1Ns = 0n;
     // The socket reads the clock just before send() and hands it here to write in (and, authenticated,
     // re-sign): the Timestamp field sits where the reflector's T3 does, so one writer serves both.
-    socket.send(packet, seq, (ns) => {
+    const callMs = socket.send(packet, seq, (ns) => {
       t1Ns = ns;
       t1 = ntpFromNs(ns);
       stampTransmitTime(packet, t1, authKey);
     });
+    if (callMs !== undefined) sendCall.set(seq, callMs);
     const sentMono = clock.mono();
     t1Clock.set(seq, t1Ns);
     book.sent({ seq, sentMono, t1, sentAtMs: Number(t1Ns) / 1e6, sendErrorMs: sentMono - scheduled });

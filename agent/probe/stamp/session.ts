@@ -24,6 +24,8 @@ interface Entry {
   sample: Sample;
   settled: boolean;
   replied: boolean;
+  /** The matched reply's T2, T3 and RTT before any correction (for Follow-Up Telemetry). */
+  timed?: { t2: NtpTime; t3: NtpTime; rttMs: number };
 }
 
 /**
@@ -37,6 +39,8 @@ export class SessionBook {
   private readonly pending = new Map<number, Entry>();
   private readonly extra: Sample[] = [];
   private arrivals = 0;
+  /** Reflector Sequence Number → our Sequence Number, from matched replies (they differ when stateful). */
+  private readonly byReflectorSeq = new Map<number, number>();
 
   constructor(
     private readonly lossTimeoutMs: number,
@@ -127,8 +131,41 @@ export class SessionBook {
       return "late";
     }
     entry.sample = { ...entry.sample, ...timing, ...extra, remote_synced: remote, arrival: this.arrivals++ };
+    if (timing?.reflector_ms !== undefined && timing.rtt_ms !== null) {
+      entry.timed = { t2: r.receiveTimestamp, t3: r.timestamp, rttMs: timing.rtt_ms };
+      this.byReflectorSeq.set(r.seq >>> 0, entry.sent.seq);
+    }
+    if (r.followUp) this.followUp(r.followUp);
     this.settle(entry);
     return "matched";
+  }
+
+  /**
+   * RFC 8972 §4.7 Follow-Up Telemetry: the reflector says its reply with Sequence Number `f.seq` really
+   * left at `f.timestamp`, not at the T3 it carried. That reply's RTT becomes (T4 − T1) − (T3' − T2)
+   * with T3' the real transmit time: the time the reflector spent between reading its clock and the
+   * send is its own, not the path's. The correction is kept on the sample (t3_follow_up_ms) and the
+   * one-way reverse delay moves with it. Ignored when it names no reply we timed, when T3' is before
+   * T3 (a stamp cannot precede the clock read before the send), or when it would leave a negative RTT.
+   * `onSample` has already seen the sample uncorrected (live progress only); samples() returns it
+   * corrected. Returns whether a sample was corrected.
+   */
+  followUp(f: { seq: number; timestamp: NtpTime }): boolean {
+    const ours = this.byReflectorSeq.get(f.seq >>> 0);
+    const entry = ours === undefined ? undefined : this.entries.get(ours);
+    const timed = entry?.timed;
+    if (!entry || !timed || entry.sample.t3_follow_up_ms !== undefined) return false;
+    const gapMs = ntpDiffMs(f.timestamp, timed.t3);
+    if (!(gapMs >= 0) || gapMs > timed.rttMs) return false;
+    const s = entry.sample;
+    entry.sample = {
+      ...s,
+      rtt_ms: timed.rttMs - gapMs,
+      reflector_ms: ntpDiffMs(f.timestamp, timed.t2),
+      ...(s.rev_ms !== undefined ? { rev_ms: s.rev_ms - gapMs } : {}),
+      t3_follow_up_ms: gapMs,
+    };
+    return true;
   }
 
   /** Settle as lost every pending packet whose loss timeout has passed at `nowMono`. */

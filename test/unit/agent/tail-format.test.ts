@@ -4,38 +4,37 @@ import { buildResult } from "../../../agent/probe/runner.js";
 import { formatTailLine } from "../../../agent/tail.js";
 
 const t0 = Date.UTC(2026, 10, 25, 8, 0, 0);
-const result = buildResult(
-  {
-    test_id: "bj-gz-stamp",
-    target: "stamp://198.51.100.7:862",
-    spec: {
-      method: "stamp",
-      host: "198.51.100.7",
-      count: 2,
-      interval_ms: 1000,
-      schedule: "periodic",
-      packet_size_bytes: 128,
-      dscp: 0,
-      loss_timeout_ms: 3000,
-    },
-    profile: "internet-3.2.2",
-    diagnostic: false,
-    peer: { site: "gz-01", province: "440000" },
-    agent: { site: "bj-01", operator: "op", province: "110000", version: "0.1.0" },
-    seq: 7,
+const req: Parameters<typeof buildResult>[0] = {
+  test_id: "bj-gz-stamp",
+  target: "stamp://198.51.100.7:862",
+  spec: {
+    method: "stamp",
+    host: "198.51.100.7",
+    count: 2,
+    interval_ms: 1000,
+    schedule: "periodic",
+    packet_size_bytes: 128,
+    dscp: 0,
+    loss_timeout_ms: 3000,
   },
-  [
-    { seq: 0, sent_at: t0, rtt_ms: 30, arrival: 0 },
-    { seq: 1, sent_at: t0 + 1000, rtt_ms: 250, arrival: 1 },
-  ],
-  {
-    startedAt: t0,
-    endedAt: t0 + 2000,
-    clockSync: { synced: true, source: "chrony" },
-    aborted: false,
-    error: undefined,
-  },
-);
+  profile: "internet-3.2.2",
+  diagnostic: false,
+  peer: { site: "gz-01", province: "440000" },
+  agent: { site: "bj-01", operator: "op", province: "110000", version: "0.1.0" },
+  seq: 7,
+};
+const samples = [
+  { seq: 0, sent_at: t0, rtt_ms: 30, arrival: 0 },
+  { seq: 1, sent_at: t0 + 1000, rtt_ms: 250, arrival: 1 },
+];
+const facts = {
+  startedAt: t0,
+  endedAt: t0 + 2000,
+  clockSync: { synced: true, source: "chrony" },
+  aborted: false,
+  error: undefined,
+};
+const result = buildResult(req, samples, facts);
 
 describe("human-readable output", () => {
   it("tail prints one line per result with the verdict", () => {
@@ -49,6 +48,33 @@ describe("human-readable output", () => {
     expect(line).toBe(
       "2026-11-25T08:00:00.000Z  op/bj-01 → gz-01  bj-gz-stamp (stamp)  seq 7  rtt 140.00 ms  dv 220.00 ms  loss 0.00%  internet-3.2.2 FAIL",
     );
+  });
+
+  it("tail says 'not judged' with the flag, not 'insufficient', when a flag kept the verdicts out", () => {
+    // Same samples, but a 9 ms event-loop stall in user mode: bound 9 + 0 (no send errors, no
+    // residence) = 9 > 10 % of 80 ms → host-timing: RTT and DV not judged, loss judged (pass).
+    const flagged = buildResult(req, samples, {
+      ...facts,
+      eventLoopDelayMs: 9,
+    });
+    expect(flagged.verdicts.not_judged).toEqual(["host-timing"]);
+    const line = formatTailLine(
+      "qosprobe/v1",
+      "qosprobe/v1/op/110000/bj-01/result/bj-gz-stamp",
+      Buffer.from(JSON.stringify(flagged)),
+      false,
+    );
+    expect(line).toMatch(/internet-3\.2\.2 not judged \(host-timing\)$/);
+    // Nothing received at all is still "insufficient": there is nothing to judge.
+    const empty = buildResult(req, [{ seq: 0, sent_at: t0, rtt_ms: null }], facts);
+    expect(
+      formatTailLine(
+        "qosprobe/v1",
+        "qosprobe/v1/op/110000/bj-01/result/x",
+        Buffer.from(JSON.stringify(empty)),
+        false,
+      ),
+    ).toMatch(/internet-3\.2\.2 FAIL$/); // 100 % loss fails; delay and DV insufficient
   });
 
   it("tail prints status changes and says when a payload is not ours", () => {

@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
+  EXCLUDING_FLAGS,
   type IntervalInput,
+  judgeFlaggedInterval,
   judgeInterval,
   judgeMeans,
   judgeValue,
 } from "../../../agent/compliance/verdict.js";
 import { summarize } from "../../../agent/metrics/summary.js";
 import { Verdicts } from "../../../agent/publish/message.js";
+import { INTEGRITY_FLAGS, TIMING_FLAGS } from "../../../collector/windows.js";
 
 /** An interval that passes everything unless overridden. */
 function interval(over: {
@@ -121,6 +124,36 @@ describe("judgeInterval voip-4.2", () => {
     // 3 % fails internet (2 %) but passes voip (5 %).
     expect(judgeInterval("internet-3.2.2", interval({ loss_ratio: 0.03 })).loss).toBe("fail");
     expect(judgeInterval("voip-4.2", interval({ loss_ratio: 0.03 })).loss).toBe("pass");
+  });
+});
+
+describe("judgeFlaggedInterval", () => {
+  it("keeps loopback below the light bound and aborted intervals out of every verdict", () => {
+    // A loopback interval that would pass everything: RTT 0.05 ms, DV 0.1 ms, no loss.
+    const loopback = interval({ rtt_mean: 0.05, dv: 0.1 });
+    for (const flag of ["rtt-below-light-bound", "aborted"]) {
+      expect(judgeFlaggedInterval("internet-3.2.2", loopback, ["diagnostic", flag])).toEqual({
+        profile: "internet-3.2.2",
+        delay_basis: "round-trip",
+        rtt: "not-judged",
+        delay_variation: "not-judged",
+        loss: "not-judged",
+        not_judged: [flag],
+      });
+    }
+  });
+
+  it("host-timing keeps delay and DV out but judges loss; unrelated flags change nothing", () => {
+    const v = judgeFlaggedInterval("internet-3.2.2", interval({ loss_ratio: 0.03 }), ["host-timing"]);
+    expect(v).toMatchObject({ rtt: "not-judged", delay_variation: "not-judged", loss: "fail" });
+    expect(judgeFlaggedInterval("internet-3.2.2", interval({}), ["send-jitter-high"])).toEqual(
+      judgeInterval("internet-3.2.2", interval({})),
+    );
+  });
+
+  it("excludes at least what the collector excludes (its integrity and timing flags)", () => {
+    for (const f of INTEGRITY_FLAGS) expect(EXCLUDING_FLAGS[f]).toEqual(["rtt", "delay_variation", "loss"]);
+    for (const f of TIMING_FLAGS) expect(EXCLUDING_FLAGS[f]).toEqual(["rtt", "delay_variation"]);
   });
 });
 

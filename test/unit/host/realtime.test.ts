@@ -83,7 +83,7 @@ describe("realtime on this machine", () => {
   });
 });
 
-describe("realtime without koffi (QOSPROBE_NO_FFI=1, as with --omit=optional)", () => {
+describe("realtime without koffi (QOSPROBE_TIMESTAMPS=user, as with --omit=optional)", () => {
   it("falls back to the slewed performance clock, on the wall clock, never backwards", async () => {
     const tree = await transpileForChild(["agent/host/realtime.ts"]);
     try {
@@ -98,7 +98,7 @@ describe("realtime without koffi (QOSPROBE_NO_FFI=1, as with --omit=optional)", 
       const out = JSON.parse(
         execFileSync(process.execPath, ["--input-type=module", "-e", script], {
           cwd: tree.dir,
-          env: { ...process.env, QOSPROBE_NO_FFI: "1" },
+          env: { ...process.env, QOSPROBE_TIMESTAMPS: "user" },
           encoding: "utf8",
         }),
       ) as { source: string; before: number; a: number; after: number; monotonic: boolean };

@@ -225,6 +225,27 @@ describe("wall-clock steps (issue 8)", () => {
     expect(pingSamples(out, { ...opts, sent: 3 })[2]).toMatchObject({ rtt_ms: null, late: true });
   });
 
+  it("a late read of the first lines is not a forward step; the same jump in ping's schedule is", () => {
+    // ping at 200 ms intervals, stamps on schedule (1000.2, 1000.4, 1000.6 s); our event loop stalled,
+    // so lines 1 and 2 were read together at mono 550, line 3 promptly at 600. Offsets: 1 000 200 − 550
+    // = 999 650, 1 000 400 − 550 = 999 850, 1 000 600 − 600 = 1 000 000: up 150 > 100 over the
+    // maximum. But stamp − seq × 200 is 999 800 for all three: ping kept its schedule → no step.
+    const text = [
+      "[1000.200000] 44 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.050 ms",
+      "[1000.400000] 44 bytes from 127.0.0.1: icmp_seq=2 ttl=64 time=0.050 ms",
+      "[1000.600000] 44 bytes from 127.0.0.1: icmp_seq=3 ttl=64 time=0.050 ms",
+    ].join("\n");
+    const out = parsePingOutput(text);
+    expect(findClockSteps(out, [550, 550, 600]).stepped).toBe(true); // offsets alone: fooled
+    expect(findClockSteps(out, [550, 550, 600], 200)).toEqual({ stepped: false, untrusted: new Set() });
+    const samples = pingSamples(out, { ...opts, sent: 3, line_monos: [550, 550, 600], started_mono_ms: 0 });
+    expect(samples.map((x) => x.rtt_ms)).toEqual([0.05, 0.05, 0.05]);
+    expect(samples.some((x) => x.clock_step)).toBe(false);
+    // The +5 s step of the test above moves both: stamp − seq × 200 goes 999 800 → 1 004 000.
+    const stepped = parsePingOutput(text.replace("[1000.600000]", "[1005.600000]"));
+    expect(findClockSteps(stepped, [200, 400, 600], 200)).toEqual({ stepped: true, untrusted: new Set([2]) });
+  });
+
   it("takes iputils' 'time of day goes back' warning as a step for the replies printed as 0 ms", () => {
     const text = [
       "[1000.200000] 44 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.050 ms",

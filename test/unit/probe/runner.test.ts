@@ -90,8 +90,14 @@ describe("buildResult", () => {
       "send-jitter-high",
       "rtt-below-light-bound",
     ]);
-    expect(r.verdicts.rtt).toBe("not-judged");
-    expect(r.verdicts.not_judged).toEqual(["host-timing"]);
+    // Aborted and below the light bound keep every verdict out (as the collector's integrity flags do),
+    // loss included; host-timing alone would have left loss judged.
+    expect(r.verdicts).toMatchObject({
+      rtt: "not-judged",
+      delay_variation: "not-judged",
+      loss: "not-judged",
+    });
+    expect(r.verdicts.not_judged).toEqual(["aborted", "host-timing", "rtt-below-light-bound"]);
     expect(r.test.diagnostic).toBe(true);
   });
 
@@ -141,6 +147,34 @@ describe("buildResult: clocks, timing error, faults (issues 8, 9, 10)", () => {
       not_judged: ["host-timing"],
     });
     expect(ResultMessage.parse(r2)).toEqual(r2);
+  });
+
+  it("kernel-stamped STAMP: a late send and a long residence are reported but do not flag the interval", () => {
+    // The one-shot case of issue 8: send schedule p99 6 ms, residence max − median 7.48 ms, event loop
+    // 3 ms — 16.48 ms in user mode, host-timing. With kernel T1/T2/T4 none of them moves an RTT; T1 came
+    // from the clock for seq 1 (send() took 0.02 ms) and the reflector confirmed no T3: bound 0.02.
+    const k = (seq: number, rtt: number, extra: Partial<Sample>): Sample =>
+      sample(seq, rtt, { timestamps: "kernel", t1_source: "kernel-tx", ...extra });
+    const samples = [
+      k(0, 20.1, { send_error_ms: 0.1, reflector_ms: 0.02 }),
+      k(1, 20.3, { send_error_ms: 6, reflector_ms: 7.5, t1_source: "clock", send_call_ms: 0.02 }),
+      k(2, 20.2, { send_error_ms: 0.2, reflector_ms: 0.03 }),
+    ];
+    const r = buildResult(req, samples, { ...facts, eventLoopDelayMs: 3 });
+    expect(r.quality.timestamps).toBe("kernel");
+    expect(r.quality.timing_error_ms).toEqual({
+      bound: 0.02,
+      terms: { t1_clock: 0.02 },
+      not_counted: { event_loop_delay: 3, send_schedule: 6, reflector_residence: 7.47 },
+    });
+    expect(r.quality.flags).not.toContain("host-timing");
+    expect(r.verdicts).toMatchObject({ rtt: "pass", delay_variation: "pass", loss: "pass" });
+    expect(ResultMessage.parse(r)).toEqual(r);
+    // The same samples taken in user mode: 3 + 6 + 7.47 = 16.47 > 8 ms → host-timing.
+    const user = samples.map((s) => ({ ...s, timestamps: "user" as const }));
+    const u = buildResult(req, user, { ...facts, eventLoopDelayMs: 3 });
+    expect(u.quality.timing_error_ms?.bound).toBe(16.47);
+    expect(u.verdicts.not_judged).toEqual(["host-timing"]);
   });
 
   it("makes a fault a fault: status, error code, nothing judged, address and family recorded", () => {

@@ -126,6 +126,62 @@ describe.skipIf(!KERNEL)("kernel-timestamped STAMP", () => {
     },
   );
 
+  it.skipIf(!haveTshark)(
+    "Follow-Up Telemetry: each reply reports when the previous one hit the wire (≤ 0.1 ms from tshark)",
+    async () => {
+      const r = await reflector();
+      const port = r.address().port;
+      const N = 5;
+      const cap = capture(port, 2 * N, ["frame.time_epoch", "udp.srcport", "twamp.test.seq_number"]);
+      expect(await until(cap.ready, 10_000)).toBe(true);
+      const replies: ReturnType<typeof parseReflectorPacket>[] = [];
+      const peer = await udpPeer((msg) => replies.push(parseReflectorPacket(msg)));
+      cleanups.push(peer.close);
+      for (let seq = 0; seq < N; seq += 1) {
+        const request = encodeSenderPacket(
+          { seq, timestamp: { seconds: 0, fraction: 0 }, errorEstimate: 0, ssid: 3 },
+          { length: 72, followUp: true },
+        );
+        peer.socket.send(request, port, "127.0.0.1");
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(await until(() => replies.length === N, 5000)).toBe(true);
+      const rows = await cap.done;
+      // The session's first reply has nothing to report; each later one names its predecessor.
+      expect(replies[0]?.followUp).toBeNull();
+      for (let k = 1; k < N; k += 1) {
+        const f = replies[k]?.followUp;
+        const previous = replies[k - 1];
+        expect(f?.seq).toBe(k - 1);
+        expect(f?.mode).toBe(2); // SW local: the kernel's software TX stamp
+        const wireOut = epochToNs(
+          rows.find((c) => Number(c[1]) === port && Number(c[2]) === k - 1)?.[0] ?? "",
+        );
+        const followUpNs = ntpToNs(f?.timestamp ?? { seconds: 0, fraction: 0 });
+        const error = followUpNs - wireOut;
+        expect(error < 0n ? -error : error).toBeLessThanOrEqual(100_000n); // 0.1 ms
+        // The reply left after the T3 it carried.
+        expect(followUpNs >= ntpToNs(previous?.timestamp ?? { seconds: 0, fraction: 0 })).toBe(true);
+      }
+      const c = r.counters;
+      expect(c.reply_tx_gap_max_us).toBeGreaterThan(0);
+      expect(c.reply_tx_late_over_1ms).toBeLessThanOrEqual(c.reflected);
+    },
+  );
+
+  it("the sender corrects every reply but the last with the reflector's follow-up", async () => {
+    const r = await reflector();
+    const samples = await stamp(probeSpec(r.address().port, { count: 20, interval_ms: 5 }), probeContext());
+    expect(samples.every((s) => s.rtt_ms !== null)).toBe(true);
+    const corrected = samples.filter((s) => s.t3_follow_up_ms !== undefined);
+    expect(corrected.map((s) => s.seq)).toEqual([...Array(19).keys()]);
+    for (const s of corrected) {
+      expect(s.t3_follow_up_ms as number).toBeGreaterThanOrEqual(0);
+      expect(s.rtt_ms as number).toBeGreaterThanOrEqual(0);
+    }
+    expect(samples[19]?.t3_follow_up_ms).toBeUndefined();
+  });
+
   for (const family of [4, 6] as const) {
     it.skipIf(!haveTshark)(`DSCP 46 on the wire over IPv${family}, both directions`, async () => {
       const host = family === 4 ? "127.0.0.1" : "::1";

@@ -64,6 +64,8 @@ describe("stamp sender ↔ reflector over loopback", () => {
       dropped_kernel: 0,
       residence_over_1ms: expect.any(Number),
       residence_max_us: expect.any(Number),
+      reply_tx_gap_max_us: expect.any(Number),
+      reply_tx_late_over_1ms: expect.any(Number),
     });
     // Each sample says how it was timed: kernel stamps unless forced to the fallback.
     const kernel = timestampPreference() === "kernel" && (await loadLibc()) !== null;

@@ -4,9 +4,13 @@ import {
   computeHmac,
   encodeReflectorPacket,
   encodeSenderPacket,
+  FOLLOW_UP_MODE_SW_LOCAL,
+  FOLLOW_UP_VALUE_BYTES,
+  findTlv,
   parseReflectorPacket,
   parseSenderPacket,
   stampTransmitTime,
+  TLV_FOLLOW_UP_TELEMETRY,
   verifyHmac,
 } from "../../../../agent/probe/stamp/packet.js";
 
@@ -191,12 +195,14 @@ describe("session-reflector packet", () => {
       senderTtl: 0x40,
       mode: "unauthenticated",
       length: 44,
+      followUp: null,
     });
     expect(parseReflectorPacket(AUTH_REFLECTOR, KEY)).toEqual({
       ...fields,
       senderTtl: 0,
       mode: "authenticated",
       length: 112,
+      followUp: null,
     });
     expect(codeOf(() => parseReflectorPacket(AUTH_REFLECTOR, WRONG_KEY))).toBe("PACKET_AUTH");
   });
@@ -219,6 +225,7 @@ describe("session-reflector packet", () => {
       senderTtl: null,
       mode: "unauthenticated",
       length: 38,
+      followUp: null,
     });
     // 30 bytes: the echoed sender timestamp (28..35) is cut, so it is null.
     expect(parseReflectorPacket(short.subarray(0, 30)).senderTimestamp).toBeNull();
@@ -252,5 +259,62 @@ describe("session-reflector packet", () => {
 
   it("computes a 16-byte truncated HMAC", () => {
     expect(computeHmac(KEY, AUTH_REFLECTOR).toString("hex")).toBe("8eea00ce19a9fe71217403de8445563b");
+  });
+});
+
+describe("Follow-Up Telemetry TLV (RFC 8972 §4.7)", () => {
+  const p = { seq: 5, timestamp: { seconds: 0, fraction: 0 }, errorEstimate: 0, ssid: 0 };
+
+  it("a sender asks with an empty 20-byte TLV after the base, padding after it", () => {
+    // 72 bytes: base 44, TLV 44..63 (flags 0, type 7, length 16, value 0), Extra Padding 64..71 (length 4).
+    const b = encodeSenderPacket(p, { length: 72, followUp: true });
+    expect(b.subarray(44).toString("hex")).toBe(`00070010${"00".repeat(16)}00010004${"00".repeat(4)}`);
+    expect(findTlv(b, 44, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES)).toBe(44);
+    // Exactly 20 bytes of room: the TLV alone. 21..23 cannot end on a whole TLV: plain padding.
+    expect(encodeSenderPacket(p, { length: 64, followUp: true }).subarray(44, 48).toString("hex")).toBe(
+      "00070010",
+    );
+    expect(encodeSenderPacket(p, { length: 66, followUp: true }).subarray(44, 48).toString("hex")).toBe(
+      "00010012",
+    );
+    // The base packet alone, or authenticated mode: no TLV.
+    expect(encodeSenderPacket(p, { length: 44, followUp: true })).toHaveLength(44);
+    const auth = encodeSenderPacket(p, { length: 140, followUp: true, authKey: KEY });
+    expect(findTlv(auth, 112, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES)).toBe(-1);
+  });
+
+  it("a reply's filled-in TLV parses; empty, flagged or absent ones are null", () => {
+    const request = encodeSenderPacket(p, { length: 72, followUp: true });
+    const t = { seconds: 3_000_000_000, fraction: 2 ** 31 };
+    const reply = encodeReflectorPacket(
+      {
+        seq: 5,
+        timestamp: t,
+        errorEstimate: 0,
+        ssid: 0,
+        receiveTimestamp: t,
+        senderSeq: 5,
+        senderTimestamp: t,
+        senderErrorEstimate: 0,
+        senderTtl: 64,
+      },
+      { length: 72, request },
+    );
+    expect(parseReflectorPacket(reply).followUp).toBeNull(); // copied back empty: nothing to report
+    reply.writeUInt32BE(4, 48); // Sequence Number of the previous reply
+    reply.writeUInt32BE(3_000_000_000, 52); // Follow-up Timestamp 3e9 s + 0.25 s
+    reply.writeUInt32BE(2 ** 30, 56);
+    reply.writeUInt8(FOLLOW_UP_MODE_SW_LOCAL, 60);
+    expect(parseReflectorPacket(reply).followUp).toEqual({
+      seq: 4,
+      timestamp: { seconds: 3_000_000_000, fraction: 2 ** 30 },
+      mode: 2,
+    });
+    reply.writeUInt8(0x80, 44); // U flag: the reflector did not understand the TLV
+    expect(parseReflectorPacket(reply).followUp).toBeNull();
+    // A TLV whose length overruns the packet ends the walk.
+    const bad = Buffer.from(reply);
+    bad.writeUInt16BE(200, 46);
+    expect(findTlv(bad, 44, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES)).toBe(-1);
   });
 });

@@ -26,6 +26,7 @@ function reply(seq: number, t1: NtpTime, t2ms: number, t3ms: number, ee = SYNCED
     senderErrorEstimate: 0,
     senderTtl: 0,
     mode: "unauthenticated",
+    followUp: null,
     length: 44,
   };
 }
@@ -145,5 +146,40 @@ describe("sender sizing and spacing", () => {
     // Never below the base packet: 60 − 28 = 32 < 44; authenticated minimum 112.
     expect(udpPayloadBytes(60, 4, "unauthenticated")).toBe(44);
     expect(udpPayloadBytes(100, 4, "authenticated")).toBe(112);
+  });
+});
+
+describe("SessionBook: Follow-Up Telemetry (RFC 8972 §4.7)", () => {
+  it("corrects a reply's T3 with the real transmit time its successor reports", () => {
+    const { b, seen, send } = book();
+    send(0);
+    send(1);
+    // seq 0: T1 0, T2 0.25, T3 0.5, T4 10 → RTT 9.75, reverse 9.5. It really left at 8.5: 8 ms late.
+    expect(b.reply(reply(0, at(0), 0.25, 0.5), 10, at(10))).toBe("matched");
+    // seq 1's reply says: your reply 0 left at 8.5. RTT 0 = (10 − 0) − (8.5 − 0.25) = 1.75, rev 1.5.
+    const r1 = { ...reply(1, at(10), 10.25, 10.5), followUp: { seq: 0, timestamp: at(8.5), mode: 2 } };
+    expect(b.reply(r1, 11, at(11))).toBe("matched");
+    const [s0, s1] = b.samples();
+    expect(s0?.rtt_ms).toBeCloseTo(1.75, 6);
+    expect(s0?.reflector_ms).toBeCloseTo(8.25, 6);
+    expect(s0?.rev_ms).toBeCloseTo(1.5, 6);
+    expect(s0?.t3_follow_up_ms).toBeCloseTo(8, 6);
+    // seq 1 has no successor: unconfirmed, as measured (11 − 10) − (10.5 − 10.25) = 0.75.
+    expect(s1?.rtt_ms).toBeCloseTo(0.75, 6);
+    expect(s1?.t3_follow_up_ms).toBeUndefined();
+    // Live progress saw seq 0 before the correction came.
+    expect(seen[0]?.rtt_ms).toBeCloseTo(9.75, 6);
+  });
+
+  it("ignores a follow-up before T3, past T4, for an unknown reply, or a second time", () => {
+    const { b, send } = book();
+    send(0);
+    b.reply(reply(0, at(0), 0.25, 0.5), 10, at(10));
+    expect(b.followUp({ seq: 0, timestamp: at(0.4) })).toBe(false); // before T3
+    expect(b.followUp({ seq: 0, timestamp: at(10.5) })).toBe(false); // would make RTT negative
+    expect(b.followUp({ seq: 9, timestamp: at(1) })).toBe(false); // no such reply
+    expect(b.followUp({ seq: 0, timestamp: at(1) })).toBe(true);
+    expect(b.followUp({ seq: 0, timestamp: at(2) })).toBe(false); // already corrected
+    expect(b.samples()[0]?.rtt_ms).toBeCloseTo(9.25, 6); // (10 − 0) − (1 − 0.25)
   });
 });
