@@ -37,9 +37,6 @@ COPY collector/store/migrations ./collector/store/migrations
 COPY config ./config
 USER qosprobe
 VOLUME ["/var/lib/qos-probe"]
-# The agent's Node.js flags (agent/node-flags.ts: a smaller V8 young generation and one V8 thread;
-# measured by `npm run bench:agent`). The collector service of docker-compose.yml clears them.
-ENV NODE_OPTIONS="--max-semi-space-size=1 --v8-pool-size=1"
 # STAMP reflector (UDP 862). A non-root user may bind it only when the container's network namespace
 # says so: --sysctl net.ipv4.ip_unprivileged_port_start=862 (docker-compose.yml sets it). Adding
 # NET_BIND_SERVICE is not enough: Docker grants capabilities to root, not to USER qosprobe.
@@ -47,5 +44,9 @@ EXPOSE 862/udp 8080/tcp
 # Healthy while the agent's status file says it is running and connected (written every heartbeat).
 HEALTHCHECK --interval=60s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "dist/agent/cli.js", "health", "--data-dir", "/var/lib/qos-probe"]
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/agent/cli.js"]
+# The agent's Node.js flags (agent/node-flags.ts: a small V8 young generation, one V8 thread, bytecode
+# interpreter only; measured by `npm run bench:agent`). On the command line, not in NODE_OPTIONS:
+# Node.js refuses --no-turbofan, --no-maglev and --no-sparkplug there. The collector service of
+# docker-compose.yml sets an entrypoint without them (its ingest and report want the optimising compiler).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "--no-turbofan", "--no-maglev", "--no-sparkplug", "dist/agent/cli.js"]
 CMD ["agent", "--config", "/etc/qos-probe/agent.yaml"]

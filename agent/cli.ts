@@ -71,13 +71,13 @@ Examples:
   qos-probe test stamp://[2001:db8::7] --auth-key-file k.hex   authenticated STAMP over IPv6
   qos-probe test stamp://127.0.0.1:8620 --json | jq .rtt_ms   the result message for scripts
 
-Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault),
-2 usage error.`,
+Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault:
+one line on stderr says what and how to fix it; --json still prints the result), 2 usage error.`,
   )
   .action(async (target: string, o, cmd: Command) => {
     const { runOneShot } = await import("./oneshot.js");
     const log = createLogger({ level: cmd.optsWithGlobals().logLevel });
-    const { result, text } = await runOneShot(
+    const { result, text, failure } = await runOneShot(
       {
         target,
         count: o.count,
@@ -95,7 +95,8 @@ Exit status: 0 measured, 1 the probe could not run or the measurement failed (st
       },
       log,
     );
-    process.stdout.write(`${text}\n`);
+    if (text) process.stdout.write(`${text}\n`);
+    if (failure) process.stderr.write(`qos-probe: ${failure}\n`);
     if (result.status !== "ok") process.exitCode = 1;
   });
 
@@ -243,7 +244,10 @@ program
   .description("per agent, the result seqs missing from the collector's store, beside its heartbeat")
   .option("--config <file>", "collector configuration: the database")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
-  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option(
+    "--data-dir <dir>",
+    "PGlite directory (overrides the config; none of the three: /var/lib/qos-probe-collector/pglite, never created)",
+  )
   .option("--site <id>", "only this agent site")
   .option("--json", "one JSON object per agent, with every missing range")
   .addHelpText(
@@ -288,7 +292,10 @@ program
   .option("--timezone <zone>", "IANA zone for days and months (default: report.timezone, else Asia/Shanghai)")
   .option("--config <file>", "collector configuration: the database and the sites for the map")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
-  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option(
+    "--data-dir <dir>",
+    "PGlite directory (overrides the config; none of the three: /var/lib/qos-probe-collector/pglite, never created)",
+  )
   .addOption(
     new Option("--format <f>", "output format (results: the signed result messages, JSON Lines, for verify)")
       .choices(["html", "csv", "json", "results"])

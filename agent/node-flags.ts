@@ -7,5 +7,21 @@
  *   few more scavenges and saves ≈ 15–30 MiB resident on a 512 MiB Raspberry Pi.
  * --v8-pool-size=1: one V8 background thread instead of one per core (4 on a Pi); the agent's heap is
  *   small, so parallel GC and compilation buy nothing and each thread's stack and arenas cost memory.
+ * --no-turbofan --no-maglev --no-sparkplug: no optimising (TurboFan, Maglev) and no baseline
+ *   (Sparkplug) machine code: the agent's JavaScript runs in V8's bytecode interpreter. Its work is a few packets and one result per
+ *   test and interval, so the compiled code, its deoptimisation data and the compilers' own pages of
+ *   the node binary cost more resident memory (≈ 12 MiB in bench:agent) than the speed buys; the same
+ *   bench shows no rise in CPU share. (--jitless / --lite-mode would save a little more but switch off
+ *   WebAssembly, which the HTTP prober's HTTP parser, undici's llhttp, needs.)
+ *
+ * Node.js does not accept these three V8 flags in NODE_OPTIONS: they go on the command line (the
+ * unit's ExecStart, the image's ENTRYPOINT). (--no-turbofan is V8's name for the older --no-opt.)
  */
-export const AGENT_NODE_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"] as const;
+export const AGENT_NODE_FLAGS = [
+  "--max-semi-space-size=1",
+  "--v8-pool-size=1",
+  "--no-turbofan",
+  // Maglev is off by default in Node.js 20's V8 (11.3) and on in Node.js 22's: named so both behave alike.
+  "--no-maglev",
+  "--no-sparkplug",
+] as const;

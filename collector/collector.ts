@@ -115,6 +115,10 @@ export class Collector {
       // Each delivery's PUBACK waits for its write: write what arrived as soon as the turn ends.
       groupCommit: true,
       onStored: (msgs) => this.onStored(msgs),
+      // A rejected result is decided too: its agent's next receipt covers the seq (issue 7).
+      onRejected: (agents) => {
+        for (const a of agents) this.receipts?.noteAgent(a);
+      },
       deviceKeys: new DeviceKeys(config.sites),
     });
     this.ingest = ingest;

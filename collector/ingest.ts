@@ -23,6 +23,11 @@ export interface IngestOptions {
   groupCommit?: boolean;
   /** Called after each committed batch of results (store receipts, the per-result log line). */
   onStored?: (msgs: readonly ResultMessage[]) => void;
+  /**
+   * Called after refused interval claims are committed as rejects: those seqs are decided, so their
+   * agents get a store receipt covering them (issue 7).
+   */
+  onRejected?: (agents: ReadonlyArray<NonNullable<RejectInput["agent"]>>) => void;
   /** Registered device keys: a result from such a site must carry a signature that verifies. */
   deviceKeys?: DeviceKeys;
 }
@@ -53,6 +58,10 @@ export function zeroIngestCounters(): IngestCounters {
   return { accepted: 0, stored: 0, duplicates: 0, rejected: 0, store_errors: 0, refused: 0 };
 }
 
+function agentSeq(m: ResultMessage): NonNullable<RejectInput["agent"]> {
+  return { operator: m.agent.operator, province: m.agent.province, site: m.agent.site, seq: m.seq };
+}
+
 interface Waiting<T> {
   item: T;
   settle: (outcome: AcceptOutcome) => void;
@@ -74,6 +83,7 @@ export class Ingest {
   private readonly maxPending: number;
   private readonly groupCommit: boolean;
   private readonly onStored: ((msgs: readonly ResultMessage[]) => void) | undefined;
+  private readonly onRejected: IngestOptions["onRejected"];
   private readonly deviceKeys: DeviceKeys | undefined;
   /** A group-commit flush is already scheduled for the end of this turn. */
   private scheduled = false;
@@ -98,6 +108,7 @@ export class Ingest {
     this.maxPending = options.maxPending ?? 20 * (options.batchSize ?? 500);
     this.groupCommit = options.groupCommit ?? false;
     this.onStored = options.onStored;
+    this.onRejected = options.onRejected;
     this.deviceKeys = options.deviceKeys;
   }
 
@@ -140,6 +151,9 @@ export class Ingest {
     }
     let verdict = validateResult(topic, payload);
     const evidence = verdict.ok ? this.deviceKeys?.check(verdict.message) : null;
+    // A result refused for its evidence is NOT decided: what arrived is not what the agent sealed (a
+    // relay could otherwise make agents delete genuine results by altering them), so no receipt covers
+    // it and the agent keeps republishing its own copy.
     if (evidence) verdict = { ok: false, reason: evidence };
     return new Promise<AcceptOutcome>((settle) => {
       if (verdict.ok) {
@@ -198,8 +212,10 @@ export class Ingest {
                 topic: w.topic ?? "",
                 reason: refused.get(w.item.id) ?? "",
                 raw: w.raw ?? "",
+                agent: agentSeq(w.item),
               })),
             );
+            this.notifyRejected(claims.map((w) => agentSeq(w.item)));
             this.count.rejected += claims.length;
             this.log.warn(
               { refused: claims.length, reason: report.refused[0]?.reason },
@@ -213,6 +229,7 @@ export class Ingest {
         if (rejects.length > 0) {
           await this.store.insertRejects(rejects.map((w) => w.item));
           for (const w of rejects) w.settle("rejected");
+          this.notifyRejected(rejects.flatMap((w) => (w.item.agent ? [w.item.agent] : [])));
         }
       } catch (err) {
         // Put the batch back in front, in order; the next flush tries again.
@@ -223,6 +240,15 @@ export class Ingest {
         this.log.warn({ err: (err as Error).message, waiting: this.pending() }, "ingest: store write failed");
         return;
       }
+    }
+  }
+
+  private notifyRejected(agents: ReadonlyArray<NonNullable<RejectInput["agent"]>>): void {
+    if (agents.length === 0) return;
+    try {
+      this.onRejected?.(agents);
+    } catch (err) {
+      this.log.error({ err }, "ingest: onRejected hook threw");
     }
   }
 

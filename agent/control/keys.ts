@@ -1,7 +1,10 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { calculateJwkThumbprint, type JWK } from "jose";
+// The subpath, not "jose": the agent names its device key at every start, and the full entry loads
+// all of JWS/JWE/JWT (46 modules) for this one function.
+import type { JWK } from "jose";
+import { calculateJwkThumbprint } from "jose/jwk/thumbprint";
 import { QosProbeError } from "../errors.js";
 
 /**

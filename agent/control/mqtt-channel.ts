@@ -70,6 +70,8 @@ export class ControlChannel {
         // We subscribe ourselves on every connect (below), and check the SUBACK.
         resubscribe: false,
         rejectUnauthorized: true,
+        // No 65,536-entry number cache in mqtt-packet (≈ 6 MiB of heap): see publish/mqtt-options.ts.
+        writeCache: false,
       },
       this.o.credentials,
     );

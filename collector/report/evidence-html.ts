@@ -20,6 +20,8 @@ const WORDS = {
     breaks: "chain breaks",
     none: "none",
     empty: "No results in this period.",
+    store:
+      "Results, signed, seqs and head cover each agent's whole stored chain (kept at ingest); the breaks listed are those whose result falls in this period.",
   },
   zh: {
     title: "证据",
@@ -32,15 +34,16 @@ const WORDS = {
     breaks: "断链",
     none: "无",
     empty: "本期无结果。",
+    store: "结果数、已签名、序号和链头为该代理全部已存结果（入库时维护）；所列断链为本期内的。",
   },
 } as const;
 
 export function evidenceSection(evidence: readonly AgentEvidence[] | undefined, lang: Lang): string {
-  // Not computed (the store report reads aggregates only; chains need the payloads): no section at all,
-  // rather than one that would read as "no results".
+  // Not computed: no section at all, rather than one that would read as "no results".
   if (!evidence) return "";
   const w = WORDS[lang];
-  const head = `<section data-testid="evidence"><h2>${esc(w.title)}</h2><p class="note">${esc(w.note)}</p>`;
+  const scope = evidence.some((e) => e.scope === "store") ? `<p class="note">${esc(w.store)}</p>` : "";
+  const head = `<section data-testid="evidence"><h2>${esc(w.title)}</h2><p class="note">${esc(w.note)}</p>${scope}`;
   if (evidence.length === 0) return `${head}<p>${esc(w.empty)}</p></section>`;
   const rows = evidence
     .map((e) => {

@@ -33,6 +33,7 @@ export function renderHtml(model: ReportModel): string {
     `<dt>${esc(label(lang, "coverage_floor"))}</dt><dd>${esc(formatPercent(model.coverage_floor, 0))}</dd>` +
     `</dl><p class="note">${esc(label(lang, "times_in_zone"))}</p>` +
     `<p class="note">${esc(label(lang, "coverage_note"))}</p>` +
+    `<p class="note" data-testid="insufficient-note">${esc(label(lang, "insufficient_note"))}</p>` +
     `<p class="note">${esc(label(lang, "method_note"))}</p></header>` +
     `<main>${body}${gapsSection(model.gaps, lang, zone)}${configurationSection(model.configuration, lang, zone)}${evidenceSection(model.evidence, lang)}</main></body></html>`
   );

@@ -16,6 +16,10 @@ const EN = {
   coverage_note:
     "Coverage = measured ÷ expected 5-minute windows (a window is measured when probes covered at least half of it). Below the floor every verdict is “insufficient data”.",
   coverage_floor: "Coverage floor",
+  insufficient_note:
+    "◔ insufficient data: fewer 5-minute windows were measured than the coverage floor asks, or no interval could be judged. It is neither a pass nor a fail: the pair needs more measurement before it can be judged.",
+  insufficient_coverage: "only {measured} of {expected} windows measured, under the {floor} floor",
+  insufficient_no_interval: "no interval to judge (none measured, or all kept out of verdicts)",
   windows_expected: "Expected 5-min windows",
   windows_measured: "Measured 5-min windows",
   fault_intervals: "Fault intervals",
@@ -142,6 +146,10 @@ const ZH: Record<LabelKey, string> = {
   coverage_note:
     "覆盖率＝已测量的5分钟时段÷应测量的5分钟时段（探测覆盖时段一半以上即为已测量）。低于下限时各项判定均为“数据不足”。",
   coverage_floor: "覆盖率下限",
+  insufficient_note:
+    "◔ 数据不足：已测量的5分钟时段少于覆盖率下限的要求，或没有可判定的测量周期。既非达标也非不达标：需补充测量后才能判定。",
+  insufficient_coverage: "仅测量 {measured} / {expected} 个时段，低于 {floor} 下限",
+  insufficient_no_interval: "没有可判定的测量周期（未测量，或均不计入判定）",
   windows_expected: "应测5分钟时段",
   windows_measured: "已测5分钟时段",
   fault_intervals: "测量故障周期数",

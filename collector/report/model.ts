@@ -441,7 +441,10 @@ function toPoint(r: PairRollup): SeriesPoint {
   };
 }
 
-/** The JSON report is the model itself. */
+/**
+ * The JSON report is the model itself, compact: a national month is 15 MB this way and 28 MB indented
+ * (bench:report), memory the collector holds while sending and caching it. `jq .` pretty-prints it.
+ */
 export function renderJson(model: ReportModel): string {
-  return JSON.stringify(model, null, 2);
+  return JSON.stringify(model);
 }

@@ -168,8 +168,8 @@ export class ReportServer {
       return send(res, 400, "text/plain; charset=utf-8", `${e.message}${hint}\n`);
     }
     const key = JSON.stringify([rq.format, rq.lang, rq.period, rq.from_ms, rq.to_ms, zone]);
-    const body = await this.cache.get(key, rq.to_ms <= now, now, () =>
-      reportFromStore(this.options.store, rq),
+    const body = await this.cache.get(key, rq.to_ms <= now, now, async () =>
+      Buffer.from(await reportFromStore(this.options.store, rq), "utf8"),
     );
     send(res, 200, route.type, body, head);
   }
@@ -194,7 +194,13 @@ function pick<T extends string>(value: string | null, allowed: readonly T[], fal
   return (allowed as readonly string[]).includes(value) ? (value as T) : null;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headOnly = false): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  headOnly = false,
+): void {
   res.writeHead(status, {
     "Content-Type": type,
     "Content-Length": Buffer.byteLength(body),

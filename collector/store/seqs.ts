@@ -14,13 +14,17 @@ export interface AgentKey {
 export type SeqIsland = [number, number];
 
 /**
- * Gaps-and-islands: consecutive seqs share `seq - row_number()`. DISTINCT because two results could
- * carry one seq (a reused seq, issue 7) and must not break a run.
+ * Gaps-and-islands: consecutive seqs share `seq - row_number()`. UNION (distinct) because two results
+ * could carry one seq (a reused seq, issue 7) and must not break a run. A seq the store rejected
+ * (rejected_seqs: a refused interval claim, a bad signature) is decided too: it is in `rejects` with
+ * its reason, and the agent must stop republishing it.
  */
 const ISLANDS_SQL = `
 SELECT min(seq)::bigint AS first, max(seq)::bigint AS last
 FROM (SELECT seq, seq - row_number() OVER (ORDER BY seq) AS g
-      FROM (SELECT DISTINCT seq FROM results WHERE operator = $1 AND agent_site = $2 AND seq > $3) s) t
+      FROM (SELECT seq FROM results WHERE operator = $1 AND agent_site = $2 AND seq > $3
+            UNION
+            SELECT seq FROM rejected_seqs WHERE operator = $1 AND site = $2 AND seq > $3) s) t
 GROUP BY g ORDER BY first`;
 
 export async function seqIslands(db: SqlClient, agent: AgentKey, above = 0): Promise<SeqIsland[]> {

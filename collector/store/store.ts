@@ -1,5 +1,6 @@
 import type { ResultMessage } from "../../agent/publish/message.js";
 import type { ControlPlaneStore } from "../control-plane/store.js";
+import type { AgentEvidence } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
 import type { AgentKey, SeqIsland } from "./seqs.js";
 
@@ -22,6 +23,11 @@ export interface ResultStore {
   rebuildWindows(filter: { from: Date; to: Date }): Promise<void>;
   /** Window sums per rollup key and bucket for windows starting in [from, to) (the report's only read). */
   queryAggregates(q: AggregateQuery): Promise<AggregateRow[]>;
+  /**
+   * Per agent with stored results in [from, to): its evidence chain as kept at ingest (whole stored
+   * chain: counts, seqs, head digest) and the chain breaks whose result starts in [from, to).
+   */
+  queryEvidence(filter: { from: Date; to: Date }): Promise<AgentEvidence[]>;
   /** Faults and errors per rollup key and code, for windows starting in [from, to). */
   queryFaults(filter: { from: Date; to: Date }): Promise<FaultRow[]>;
   insertRejects(rows: readonly RejectInput[]): Promise<void>;
@@ -89,6 +95,12 @@ export interface RejectInput {
   topic: string;
   reason: string;
   raw: Uint8Array | string;
+  /**
+   * The agent and seq of a result the store decided to refuse (a second claim on a stored interval):
+   * the seq counts as decided for store receipts (issue 7). Left out where what arrived may not be
+   * what the agent sent (bad signature, unparseable payload): the agent keeps republishing those.
+   */
+  agent?: { operator: string; province: string; site: string; seq: number };
 }
 
 export interface ResultFilter {

@@ -70,6 +70,20 @@ const SOURCE_COLUMNS = [
 ];
 
 /**
+ * Every column of `results` the window, hour and fault SQL read from `source`: what ingest's INSERT
+ * RETURNs (not `*`, which copied each ~1.5 kB payload into the CTE for nothing).
+ */
+export const WINDOW_SOURCE_COLUMNS: readonly string[] = [
+  ...SOURCE_COLUMNS,
+  "peer_site",
+  "target",
+  "diagnostic",
+  "flags",
+  "error_code",
+  "error_message",
+];
+
+/**
  * Classify each source row once (windows.ts `classify`): nd = not diagnostic; j0 = judged at all (not a
  * fault); l0 = counts for loss; t0 = counts for delay; dv0 = has a max − min over ≥ 2 packets; ow0 =
  * synced one-way forward mean; p0 = probes for availability.
@@ -100,11 +114,10 @@ function classified(source: string): string {
   )`;
 }
 
-/** Per-window rows (key, window_start, attributes, sums, probed time) from `source`. */
-function windowSelect(source: string): string {
+/** CTEs `parts` and `wsel`: per-window rows (key, window_start, attributes, sums, probed time) from `source`. */
+function windowSelectCtes(source: string): string {
   const zeros = SUMS.map(([c]) => `0 AS ${c}`).join(", ");
-  return `
-WITH ${classified(source)},
+  return `${classified(source)},
   parts AS (
     SELECT ${KEY}, first_window AS window_start, agent_province, to_kind, peer_province, profile, distance_km,
       ${SUMS.map(([c, v]) => `${v} AS ${c}`).join(", ")},
@@ -116,43 +129,102 @@ WITH ${classified(source)},
       sent, lost
     FROM c3 CROSS JOIN LATERAL generate_series(first_window, interval_end - interval '1 microsecond', interval '5 minutes') AS w(ws)
     WHERE p0 AND least(interval_end, w.ws + interval '5 minutes') > greatest(interval_start, w.ws)
-  )
-SELECT ${KEY}, window_start,
-  max(agent_province) AS agent_province, max(to_kind) AS to_kind, max(peer_province) AS peer_province,
-  max(profile) AS profile, max(distance_km) AS distance_km,
-  ${SUMS.map(([c]) => `sum(${c}) AS ${c}`).join(", ")},
-  sum(probed_ms) AS probed_ms, sum(w_sent) AS w_sent, sum(w_lost) AS w_lost
-FROM parts
-GROUP BY ${KEY}, window_start`;
+  ),
+  wsel AS (
+    SELECT ${KEY}, window_start,
+      max(agent_province) AS agent_province, max(to_kind) AS to_kind, max(peer_province) AS peer_province,
+      max(profile) AS profile, max(distance_km) AS distance_km,
+      ${SUMS.map(([c]) => `sum(${c}) AS ${c}`).join(", ")},
+      sum(probed_ms) AS probed_ms, sum(w_sent) AS w_sent, sum(w_lost) AS w_lost
+    FROM parts
+    GROUP BY ${KEY}, window_start
+  )`;
 }
+
+const ATTRIBUTES = ["agent_province", "to_kind", "peer_province", "profile", "distance_km"];
 
 const WINDOW_COLUMNS = [
   ...KEY.split(", "),
   "window_start",
-  "agent_province",
-  "to_kind",
-  "peer_province",
-  "profile",
-  "distance_km",
+  ...ATTRIBUTES,
   ...SUMS.map(([c]) => c),
   "probed_ms",
   "w_sent",
   "w_lost",
 ];
 
-/** INSERT … ON CONFLICT that adds `source`'s contribution to the window table. */
-export function windowUpsert(source: string): string {
+/** A window row is measured / available (windows.ts windowMeasured / windowAvailable) as a 0/1 int. */
+function measuredSql(probed: string): string {
+  return `(${probed} >= ${MEASURED_MIN_MS})::int`;
+}
+function availableSql(probed: string, sent: string, lost: string): string {
+  return `(${probed} >= ${MEASURED_MIN_MS} AND 4 * (${lost}) <= 3 * (${sent}))::int`;
+}
+
+/** The hour a window belongs to: UTC hours, the same origin as the windows. */
+const HOUR_OF = (col: string) => `date_bin('1 hour', ${col}, ${WINDOW_ORIGIN})`;
+
+/**
+ * CTEs, to splice after a top-level WITH (PostgreSQL wants data-modifying CTEs there), that add
+ * `source`'s contribution to the window table (`win`) and, unless `hours` is false, to the hourly
+ * rollup (`hrs`, migration 004). A window is measured / available only as a whole, so an hour's
+ * counts move when one of its windows crosses a threshold: the upsert RETURNs each window's new probed
+ * time and packet counts, the values before are those minus this statement's contribution (exact, all
+ * integers; the row lock of ON CONFLICT orders concurrent collectors), and the hour gets the difference.
+ */
+export function windowCtes(source: string, options: { hours?: boolean } = {}): string {
   const add = [...SUMS.map(([c]) => c), "probed_ms", "w_sent", "w_lost"]
     .map((c) => `${c} = windows.${c} + EXCLUDED.${c}`)
     .join(", ");
-  return `
-INSERT INTO windows (${WINDOW_COLUMNS.join(", ")})
-${windowSelect(source)}
-ON CONFLICT (${KEY}, window_start) DO UPDATE SET
-  agent_province = EXCLUDED.agent_province, to_kind = EXCLUDED.to_kind, peer_province = EXCLUDED.peer_province,
-  profile = EXCLUDED.profile, distance_km = coalesce(EXCLUDED.distance_km, windows.distance_km),
-  ${add}`;
+  const win = `${windowSelectCtes(source)},
+  win AS (
+    INSERT INTO windows (${WINDOW_COLUMNS.join(", ")})
+    SELECT ${WINDOW_COLUMNS.join(", ")} FROM wsel
+    ON CONFLICT (${KEY}, window_start) DO UPDATE SET
+      agent_province = EXCLUDED.agent_province, to_kind = EXCLUDED.to_kind, peer_province = EXCLUDED.peer_province,
+      profile = EXCLUDED.profile, distance_km = coalesce(EXCLUDED.distance_km, windows.distance_km),
+      ${add}
+    RETURNING ${KEY}, window_start, probed_ms, w_sent, w_lost
+  )`;
+  if (options.hours === false) return win;
+  const keyCols = KEY.split(", ");
+  const hourAdd = [...SUMS.map(([c]) => c), "measured", "available"]
+    .map((c) => `${c} = window_hours.${c} + EXCLUDED.${c}`)
+    .join(", ");
+  return `${win},
+  hrs AS (
+    INSERT INTO window_hours (${KEY}, hour_start, ${ATTRIBUTES.join(", ")}, ${SUMS.map(([c]) => c).join(", ")}, measured, available)
+    SELECT ${keyCols.map((c) => `s.${c}`).join(", ")}, ${HOUR_OF("s.window_start")},
+      ${ATTRIBUTES.map((c) => `max(s.${c})`).join(", ")},
+      ${SUMS.map(([c]) => `sum(s.${c})`).join(", ")},
+      sum(${measuredSql("w.probed_ms")} - ${measuredSql("(w.probed_ms - s.probed_ms)")}),
+      sum(${availableSql("w.probed_ms", "w.w_sent", "w.w_lost")} - ${availableSql("(w.probed_ms - s.probed_ms)", "(w.w_sent - s.w_sent)", "(w.w_lost - s.w_lost)")})
+    FROM wsel s JOIN win w USING (${KEY}, window_start)
+    GROUP BY ${keyCols.map((c) => `s.${c}`).join(", ")}, ${HOUR_OF("s.window_start")}
+    ON CONFLICT (${KEY}, hour_start) DO UPDATE SET
+      agent_province = EXCLUDED.agent_province, to_kind = EXCLUDED.to_kind, peer_province = EXCLUDED.peer_province,
+      profile = EXCLUDED.profile, distance_km = coalesce(EXCLUDED.distance_km, window_hours.distance_km),
+      ${hourAdd}
+  )`;
 }
+
+/** One statement adding `source`'s contribution to the window table and the hourly rollup. */
+export function windowUpsert(source: string, options: { hours?: boolean } = {}): string {
+  return `WITH ${windowCtes(source, options)} SELECT count(*)::int AS windows FROM win`;
+}
+
+/**
+ * The hourly rollup of UTC hours [from, to) ($1, $2: hour-aligned) recomputed from the window table
+ * (after a rebuild of those windows). Measured / available are counted per window, as the report does.
+ */
+export const HOURS_FROM_WINDOWS_SQL = `
+INSERT INTO window_hours (${KEY}, hour_start, ${ATTRIBUTES.join(", ")}, ${SUMS.map(([c]) => c).join(", ")}, measured, available)
+SELECT ${KEY}, ${HOUR_OF("window_start")}, ${ATTRIBUTES.map((c) => `max(${c})`).join(", ")},
+  ${SUMS.map(([c]) => `sum(${c})`).join(", ")},
+  sum(${measuredSql("probed_ms")}), sum(${availableSql("probed_ms", "w_sent", "w_lost")})
+FROM windows
+WHERE window_start >= $1::timestamptz AND window_start < $2::timestamptz
+GROUP BY ${KEY}, ${HOUR_OF("window_start")}`;
 
 /** INSERT … ON CONFLICT that counts `source`'s faults and errors per key, window and code. */
 export function faultUpsert(source: string): string {
@@ -177,18 +249,30 @@ ON CONFLICT (${KEY}, window_start, status, code) DO UPDATE SET
 /**
  * The report's query: window sums per key and bucket. $1 = bucket starts (ascending, contiguous),
  * $2 / $3 = range [from, to). width_bucket finds each window's bucket by binary search in $1.
+ * Over `windows` (any bucket edges) or, when every edge is a whole UTC hour, over `window_hours`
+ * (12× fewer rows: a month of 300 pairs is 216,000 hours instead of 2.6 M windows).
  */
-export const AGGREGATE_SQL = `
+function aggregateSql(table: "windows" | "window_hours"): string {
+  const at = table === "windows" ? "window_start" : "hour_start";
+  const counts =
+    table === "windows"
+      ? `count(*) FILTER (WHERE probed_ms >= ${MEASURED_MIN_MS})::int AS measured,
+  count(*) FILTER (WHERE probed_ms >= ${MEASURED_MIN_MS} AND 4 * w_lost <= 3 * w_sent)::int AS available`
+      : "sum(measured)::int AS measured, sum(available)::int AS available";
+  return `
 SELECT operator, agent_site AS from_site, peer AS "to", test_id, method, packet_size_bytes,
   max(agent_province) AS from_province, max(to_kind) AS to_kind, max(peer_province) AS to_province,
   max(profile) AS profile, max(distance_km) AS distance_km,
-  width_bucket(window_start, $1::timestamptz[]) - 1 AS bucket,
+  width_bucket(${at}, $1::timestamptz[]) - 1 AS bucket,
   ${SUMS.map(([c]) => (c.endsWith("_sum") ? `sum(${c})::double precision AS ${c}` : `sum(${c})::bigint AS ${c}`)).join(",\n  ")},
-  count(*) FILTER (WHERE probed_ms >= ${MEASURED_MIN_MS})::int AS measured,
-  count(*) FILTER (WHERE probed_ms >= ${MEASURED_MIN_MS} AND 4 * w_lost <= 3 * w_sent)::int AS available
-FROM windows
-WHERE window_start >= $2::timestamptz AND window_start < $3::timestamptz
-GROUP BY ${KEY}, width_bucket(window_start, $1::timestamptz[])`;
+  ${counts}
+FROM ${table}
+WHERE ${at} >= $2::timestamptz AND ${at} < $3::timestamptz
+GROUP BY ${KEY}, width_bucket(${at}, $1::timestamptz[])`;
+}
+
+export const AGGREGATE_SQL = aggregateSql("windows");
+export const AGGREGATE_HOURS_SQL = aggregateSql("window_hours");
 
 /** Faults and errors per key and code over [from, to): count and the latest message. */
 export const FAULTS_SQL = `

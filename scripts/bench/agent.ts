@@ -12,11 +12,16 @@ import { Reflector } from "../../agent/probe/stamp/reflector.js";
 import { EmbeddedBroker } from "../../agent/publish/broker.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
 import { CLI, freePort, table } from "./common.js";
+import { installedAgentCli } from "./install-tree.js";
 
 /**
  * bench:agent — one agent process at Ürümqi (Xinjiang, > 1000 km from every other provincial capital)
  * running 30 continuous STAMP tests at 1 pps, one to a reflector for each other province, for a minute.
  * Prints the agent's RSS, its CPU share, and the send-time error its results report (p99).
+ *
+ * The agent measured is the one a Raspberry Pi runs: the release tarball installed with
+ * `npm ci --omit=dev` (install-tree.ts), started with the systemd unit's Node.js flags.
+ * BENCH_TREE=dev measures this working tree's dist/ instead (dev dependencies resolvable).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const INTERVAL_S = 10;
@@ -31,6 +36,10 @@ async function procSample(pid: number): Promise<{ rss_kb: number; cpu_ticks: num
 }
 
 async function main(): Promise<void> {
+  const tree = process.env.BENCH_TREE ?? "installed";
+  if (tree !== "installed" && tree !== "dev")
+    throw new Error(`BENCH_TREE must be installed or dev, got ${tree}`);
+  const cli = tree === "dev" ? CLI : await installedAgentCli((line) => process.stderr.write(`  ${line}\n`));
   const home = PROVINCES.find((p) => p.code === "650000");
   if (!home) throw new Error("Xinjiang missing from the province table");
   const peers = PROVINCES.filter((p) => p !== home);
@@ -73,7 +82,7 @@ async function main(): Promise<void> {
 
   // The Node.js flags of the systemd unit and the container (BENCH_NODE_FLAGS="" measures without).
   const flags = (process.env.BENCH_NODE_FLAGS ?? AGENT_NODE_FLAGS.join(" ")).split(" ").filter(Boolean);
-  const agent = spawn(process.execPath, [...flags, CLI, "agent", "--config", join(dir, "agent.yaml")], {
+  const agent = spawn(process.execPath, [...flags, cli, "agent", "--config", join(dir, "agent.yaml")], {
     stdio: ["ignore", "ignore", "inherit"],
   });
   const pid = agent.pid;
@@ -85,7 +94,7 @@ async function main(): Promise<void> {
     client.on("connect", () => client.subscribe("qosprobe/v1/+/+/+/result/+", { qos: 1 }));
 
     console.log(
-      `bench:agent  30 continuous STAMP tests at 1 pps, ${INTERVAL_S} s intervals, ${SECONDS} s, node ${flags.join(" ") || "(no flags)"}\n`,
+      `bench:agent  30 continuous STAMP tests at 1 pps, ${INTERVAL_S} s intervals, ${SECONDS} s, node ${flags.join(" ") || "(no flags)"}\n  tree ${tree}: ${cli}\n`,
     );
     const start = await procSample(pid);
     const t0 = performance.now();

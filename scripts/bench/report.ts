@@ -1,10 +1,15 @@
-import { randomBytes } from "node:crypto";
+import { execFile, spawn } from "node:child_process";
+import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { messageHash, seal } from "../../agent/evidence/seal.js";
 import { silentLogger } from "../../agent/log.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
-import { Ingest } from "../../collector/ingest.js";
+import { DeviceKeys } from "../../collector/evidence.js";
+import { type AcceptOutcome, Ingest } from "../../collector/ingest.js";
 import { ReportServer } from "../../collector/report/server.js";
 import { openPostgresStore } from "../../collector/store/postgres.js";
+import type { ResultStore } from "../../collector/store/store.js";
 import { faultUpsert, windowUpsert } from "../../collector/store/windows-sql.js";
 import { isoInZone } from "../../collector/timezone.js";
 import { buildResult, resultTopic } from "../lab/result-factory.js";
@@ -15,8 +20,12 @@ import { table } from "./common.js";
  *
  * 1. A fresh database (dropped at the end), migrated.
  * 2. Ingest rate through the real path (JSON payload → validate → Ingest batches → INSERT with the
- *    window and fault upserts in one statement): the first BENCH_SAMPLE_MINUTES of the month for every
- *    pair, as result messages.
+ *    window, hour and fault upserts in one statement): the first BENCH_SAMPLE_MINUTES of the month for
+ *    every pair, as result messages, fed as the collector's MQTT reads deliver them (BENCH_CHUNK
+ *    messages per event-loop turn, group commit, batches of BENCH_BATCH as collector.yaml's
+ *    ingest.batch_size). The first half unsigned; the second half sealed by each site's device key
+ *    (Ed25519 over RFC 8785 bytes, hash chain) with the keys registered, so every result's signature is
+ *    verified and its chain link recorded, as a regulator's collector does.
  * 3. The rest of the month by bulk SQL (generate_series rows with the columns of `results`, payload
  *    reduced to the key fields): the first BENCH_STORE_DAYS days stored in `results` and their windows
  *    rebuilt with ingest's SQL (`rebuildWindows`); the later days fed to the same window and fault SQL
@@ -26,7 +35,9 @@ import { table } from "./common.js";
  *    sampled every 20 ms (the report runs in the collector's process).
  *
  * Goals (issue 9): each report ≤ 5 s with RSS ≤ 300 MB; ingest ≥ 20,000 results/s.
- * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), QOSPROBE_BENCH_PG_URL.
+ * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), BENCH_BATCH (500), BENCH_CHUNK (250),
+ * QOSPROBE_BENCH_PG_URL. BENCH_INGEST_ONLY=1 stops after step 2. BENCH_KEEP=1 keeps the database (its name is printed); BENCH_DB=<name> skips
+ * steps 1–3 and times the reports on a database kept before.
  */
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 300);
 const SAMPLE_MINUTES = Number(process.env.BENCH_SAMPLE_MINUTES ?? 240);
@@ -39,6 +50,14 @@ const MINUTES = (MONTH_TO - MONTH_FROM) / 60_000;
 const SITES = 25;
 /** Days whose results are stored as rows (the rest feed the window SQL directly). */
 const STORE_DAYS = Number(process.env.BENCH_STORE_DAYS ?? 1);
+const BATCH = Number(process.env.BENCH_BATCH ?? 500);
+const CHUNK = Number(process.env.BENCH_CHUNK ?? 250);
+const KEEP = process.env.BENCH_KEEP === "1";
+const REUSE_DB = process.env.BENCH_DB;
+/** Set for the child process that times the reports (step 4) on the parent's database. */
+const REPORT_CHILD = process.env.BENCH_REPORT_CHILD === "1";
+/** Only step 2 (the ingest rates): quick to repeat while working on ingest. */
+const INGEST_ONLY = process.env.BENCH_INGEST_ONLY === "1";
 
 /** Pair p: from site p % 25 to another site, test id unique per pair; 25 sites × 12 peers = 300. */
 function pairOf(p: number): { site: string; peer: string; test: string } {
@@ -103,107 +122,221 @@ const WINDOW_SOURCE = BULK_SELECT.replace("gen_random_uuid() AS id", "NULL::uuid
   "NULL::jsonb AS payload",
 );
 
+/** Steps 2 and 3: the sample through ingest, then the rest of the month in bulk. */
+async function fill(store: ResultStore, dbUrlText: string, rows: string[][]): Promise<void> {
+  const total = PAIRS * MINUTES;
+  console.log(`bench:report: ${PAIRS} pairs × ${MINUTES} minutes = ${total.toLocaleString("en")} results`);
+
+  // 2. Ingest through the real path: half unsigned, half sealed with registered device keys.
+  const half = Math.floor(SAMPLE_MINUTES / 2);
+  const keys = siteKeys();
+  const seqs = new Map<string, number>();
+  const unsigned = samplePayloads(0, half, null, seqs);
+  const r1 = await ingestRate(store, unsigned, undefined);
+  unsigned.length = 0;
+  rows.push([
+    `ingest, unsigned (validate + INSERT + window/hour/fault upserts; batches ≤ ${BATCH}), ${r1.stored.toLocaleString("en")} results`,
+    `${Math.round(r1.stored / r1.seconds).toLocaleString("en")} results/s`,
+  ]);
+  const signed = samplePayloads(half, SAMPLE_MINUTES, keys.private, seqs);
+  const r2 = await ingestRate(store, signed, keys.registered);
+  signed.length = 0;
+  rows.push([
+    `ingest, signed (+ Ed25519 verify, chain), ${r2.stored.toLocaleString("en")} results`,
+    `${Math.round(r2.stored / r2.seconds).toLocaleString("en")} results/s`,
+  ]);
+  if (INGEST_ONLY) return;
+
+  // 3. Bulk month, then the same window SQL over it, a day at a time.
+  const db = new pg.Client({ connectionString: dbUrlText });
+  // The final DROP … WITH (FORCE) ends this connection if a step failed: not a second failure.
+  db.on("error", () => {});
+  await db.connect();
+  const tb = performance.now();
+  // The monthly partitions the bulk rows fall in (ingest makes them on demand; bulk SQL cannot).
+  for (const t of [MONTH_FROM, MONTH_TO - 1]) {
+    await db.query("SELECT qosprobe_results_partition($1::timestamptz)", [new Date(t).toISOString()]);
+  }
+  const DAY_MIN = 1440;
+  // Days [0, STORE_DAYS): results stored (bulk INSERT after the ingested sample), then the window
+  // and fault tables rebuilt from them with ingest's SQL. Later days: the same window and fault SQL
+  // run over the generated rows directly (windowUpsert(source)), not storing 12 M payload rows
+  // (this shared 2-core machine cannot write them in the time available); the report reads only
+  // the window tables, so what it is timed on is the same.
+  for (let m = SAMPLE_MINUTES; m < STORE_DAYS * DAY_MIN; ) {
+    const end = Math.min(MINUTES, (Math.floor(m / DAY_MIN) + 1) * DAY_MIN);
+    await db.query(`INSERT INTO results SELECT * FROM (${BULK_SELECT}) b`, [m, end]);
+    m = end;
+  }
+  const bulkS = (performance.now() - tb) / 1000;
+  console.log(`bulk results (${STORE_DAYS} days): ${bulkS.toFixed(0)} s`);
+  const tw = performance.now();
+  for (let d = 0; d * DAY_MIN < MINUTES; d++) {
+    const t1 = performance.now();
+    if (d < STORE_DAYS) {
+      const from = MONTH_FROM + d * DAY_MIN * 60_000;
+      await store.rebuildWindows({ from: new Date(from), to: new Date(from + DAY_MIN * 60_000) });
+    } else {
+      const range = [d * DAY_MIN, Math.min(MINUTES, (d + 1) * DAY_MIN)];
+      await db.query(windowUpsert(WINDOW_SOURCE), range);
+      await db.query(faultUpsert(WINDOW_SOURCE), range);
+    }
+    console.log(`day ${d + 1}: windows in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+  }
+  const winS = (performance.now() - tw) / 1000;
+  await db.query("VACUUM ANALYZE windows");
+  await db.query("VACUUM ANALYZE fault_windows");
+  await db.query("VACUUM ANALYZE window_hours");
+  const counts = (
+    await db.query<{ r: string; w: string; f: string }>(
+      "SELECT (SELECT count(*) FROM results) r, (SELECT count(*) FROM windows) w, (SELECT count(*) FROM fault_windows) f",
+    )
+  ).rows[0];
+  const size = (
+    await db.query<{ s: string }>("SELECT pg_size_pretty(pg_database_size(current_database())) s")
+  ).rows[0];
+  await db.end();
+  rows.push([
+    `bulk-load results of day 1..${STORE_DAYS} (generate_series, ${PAIRS} pairs)`,
+    `${bulkS.toFixed(0)} s`,
+  ]);
+  rows.push([
+    `window + fault tables: rebuilt from stored results (days 1..${STORE_DAYS}), from generated rows (the rest)`,
+    `${winS.toFixed(0)} s`,
+  ]);
+  rows.push([
+    "stored",
+    `${Number(counts?.r).toLocaleString("en")} results, ${Number(counts?.w).toLocaleString("en")} windows, ${counts?.f} fault rows; database ${size?.s}`,
+  ]);
+}
+
+/** One Ed25519 device key per site, and the collector's registry of their public halves. */
+function siteKeys(): { private: Map<string, KeyObject>; registered: DeviceKeys } {
+  const priv = new Map<string, KeyObject>();
+  const sites = [];
+  for (let a = 0; a < SITES; a++) {
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    priv.set(`s${a}`, privateKey);
+    const jwk = publicKey.export({ format: "jwk" }) as { x: string };
+    sites.push({
+      site: `s${a}`,
+      operator: "op-bench",
+      device_key: { kty: "OKP" as const, crv: "Ed25519" as const, x: jwk.x },
+    });
+  }
+  return { private: priv, registered: new DeviceKeys(sites) };
+}
+
+/** Minutes [from, to) of every pair as (topic, payload); sealed per site, in seq order, when keys are given. */
+function samplePayloads(
+  from: number,
+  to: number,
+  keys: Map<string, KeyObject> | null,
+  seqs: Map<string, number>,
+): Array<[string, Buffer]> {
+  const out: Array<[string, Buffer]> = [];
+  const prev = new Map<string, string | null>();
+  for (let minute = from; minute < to; minute++) {
+    for (let p = 0; p < PAIRS; p++) {
+      const site = pairOf(p).site;
+      // Seqs per agent (site), from 1, continuing across calls.
+      const seq = (seqs.get(site) ?? 0) + 1;
+      seqs.set(site, seq);
+      let m: ResultMessage = sampleResult(p, minute, seq);
+      const key = keys?.get(site);
+      if (key) {
+        const sealed = seal(m as unknown as Record<string, unknown>, prev.get(site) ?? null, key);
+        prev.set(site, messageHash(sealed));
+        m = sealed as unknown as ResultMessage;
+      }
+      out.push([resultTopic(m), Buffer.from(JSON.stringify(m))]);
+    }
+  }
+  return out;
+}
+
+/**
+ * Feed `payloads` as the collector's subscriber does: CHUNK deliveries per event-loop turn (what one
+ * socket read parses), group commit, batches of at most BATCH. Timed until every one is settled.
+ */
+async function ingestRate(
+  store: ResultStore,
+  payloads: ReadonlyArray<[string, Buffer]>,
+  deviceKeys: DeviceKeys | undefined,
+): Promise<{ stored: number; seconds: number }> {
+  const ingest = new Ingest({
+    store,
+    log: silentLogger(),
+    batchSize: BATCH,
+    groupCommit: true,
+    maxPending: 1_000_000,
+    ...(deviceKeys ? { deviceKeys } : {}),
+  });
+  ingest.start();
+  const t0 = performance.now();
+  const outcomes: Promise<AcceptOutcome>[] = [];
+  for (let i = 0; i < payloads.length; i += CHUNK) {
+    for (const [t, b] of payloads.slice(i, i + CHUNK)) outcomes.push(ingest.accept(t, b));
+    await new Promise((r) => setImmediate(r));
+  }
+  const settled = await Promise.all(outcomes);
+  const seconds = (performance.now() - t0) / 1000;
+  await ingest.stop();
+  const stored = settled.filter((o) => o === "stored").length;
+  if (stored !== payloads.length)
+    throw new Error(`ingest: ${stored} of ${payloads.length} stored (${JSON.stringify(ingest.counters())})`);
+  console.log(`ingest: ${stored} stored in ${seconds.toFixed(1)} s (${deviceKeys ? "signed" : "unsigned"})`);
+  return { stored, seconds };
+}
+
+/** GET `url` with curl (a separate process), the body discarded: HTTP status and body size. */
+function download(url: string): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    execFile("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url], (err, out) => {
+      if (err) return reject(err);
+      const [status, bytes] = out.trim().split(" ").map(Number);
+      resolve({ status: status ?? 0, bytes: bytes ?? 0 });
+    });
+  });
+}
+
+/** Run step 4 in a child process (`node --expose-gc` this script with BENCH_DB), its output shown. */
+function reportsInChild(dbName: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url)], {
+      env: { ...process.env, BENCH_DB: dbName, BENCH_REPORT_CHILD: "1" },
+      stdio: "inherit",
+    });
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`report step exited with code ${code}`)),
+    );
+  });
+}
+
 function mb(bytes: number): string {
   return `${(bytes / 1_048_576).toFixed(0)} MB`;
 }
 
 async function main(): Promise<void> {
-  const dbName = `qosprobe_bench_${randomBytes(6).toString("hex")}`;
+  const dbName = REUSE_DB ?? `qosprobe_bench_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
+  if (!REUSE_DB) await admin.query(`CREATE DATABASE ${dbName}`);
   const dbUrl = new URL(ADMIN_URL);
   dbUrl.pathname = `/${dbName}`;
   const store = openPostgresStore({ url: dbUrl.toString(), log: silentLogger() });
   const rows: string[][] = [["step", "figure"]];
   try {
     await store.migrate();
-    const total = PAIRS * MINUTES;
-    console.log(`bench:report: ${PAIRS} pairs × ${MINUTES} minutes = ${total.toLocaleString("en")} results`);
-
-    // 2. Ingest through the real path.
-    const payloads: Array<[string, string]> = [];
-    let seq = 0;
-    for (let minute = 0; minute < SAMPLE_MINUTES; minute++) {
-      for (let p = 0; p < PAIRS; p++) {
-        const m = sampleResult(p, minute, ++seq);
-        payloads.push([resultTopic(m), JSON.stringify(m)]);
-      }
+    if (!REUSE_DB) await fill(store, dbUrl.toString(), rows);
+    if (INGEST_ONLY || !REUSE_DB) {
+      console.log(table(rows));
+      // Step 4 in a fresh process (this script again, on the database just filled): the RSS sampled is
+      // a collector's serving reports, not this one's after holding 72,000 payloads and the fill.
+      if (!INGEST_ONLY) await reportsInChild(dbName);
+      return;
     }
-    const ingest = new Ingest({ store, log: silentLogger(), batchSize: 2000, maxPending: 1_000_000 });
-    ingest.start();
-    const t0 = performance.now();
-    const outcomes = await Promise.all([...payloads.map(([t, b]) => ingest.accept(t, b)), ingest.stop()]);
-    const ingestS = (performance.now() - t0) / 1000;
-    const stored = outcomes.filter((o) => o === "stored").length;
-    payloads.length = 0;
-    console.log(`ingest: ${stored} stored in ${ingestS.toFixed(1)} s`);
-    rows.push([
-      `ingest (validate + INSERT + window upsert, batches of 2000), ${stored.toLocaleString("en")} results`,
-      `${Math.round(stored / ingestS).toLocaleString("en")} results/s`,
-    ]);
-
-    // 3. Bulk month, then the same window SQL over it, a day at a time.
-    const db = new pg.Client({ connectionString: dbUrl.toString() });
-    // The final DROP … WITH (FORCE) ends this connection if a step failed: not a second failure.
-    db.on("error", () => {});
-    await db.connect();
-    const tb = performance.now();
-    // The monthly partitions the bulk rows fall in (ingest makes them on demand; bulk SQL cannot).
-    for (const t of [MONTH_FROM, MONTH_TO - 1]) {
-      await db.query("SELECT qosprobe_results_partition($1::timestamptz)", [new Date(t).toISOString()]);
-    }
-    const DAY_MIN = 1440;
-    // Days [0, STORE_DAYS): results stored (bulk INSERT after the ingested sample), then the window
-    // and fault tables rebuilt from them with ingest's SQL. Later days: the same window and fault SQL
-    // run over the generated rows directly (windowUpsert(source)), not storing 12 M payload rows
-    // (this shared 2-core machine cannot write them in the time available); the report reads only
-    // the window tables, so what it is timed on is the same.
-    for (let m = SAMPLE_MINUTES; m < STORE_DAYS * DAY_MIN; ) {
-      const end = Math.min(MINUTES, (Math.floor(m / DAY_MIN) + 1) * DAY_MIN);
-      await db.query(`INSERT INTO results SELECT * FROM (${BULK_SELECT}) b`, [m, end]);
-      m = end;
-    }
-    const bulkS = (performance.now() - tb) / 1000;
-    console.log(`bulk results (${STORE_DAYS} days): ${bulkS.toFixed(0)} s`);
-    const tw = performance.now();
-    for (let d = 0; d * DAY_MIN < MINUTES; d++) {
-      const t1 = performance.now();
-      if (d < STORE_DAYS) {
-        const from = MONTH_FROM + d * DAY_MIN * 60_000;
-        await store.rebuildWindows({ from: new Date(from), to: new Date(from + DAY_MIN * 60_000) });
-      } else {
-        const range = [d * DAY_MIN, Math.min(MINUTES, (d + 1) * DAY_MIN)];
-        await db.query(windowUpsert(WINDOW_SOURCE), range);
-        await db.query(faultUpsert(WINDOW_SOURCE), range);
-      }
-      console.log(`day ${d + 1}: windows in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-    }
-    const winS = (performance.now() - tw) / 1000;
-    await db.query("VACUUM ANALYZE windows");
-    await db.query("VACUUM ANALYZE fault_windows");
-    const counts = (
-      await db.query<{ r: string; w: string; f: string }>(
-        "SELECT (SELECT count(*) FROM results) r, (SELECT count(*) FROM windows) w, (SELECT count(*) FROM fault_windows) f",
-      )
-    ).rows[0];
-    const size = (
-      await db.query<{ s: string }>("SELECT pg_size_pretty(pg_database_size(current_database())) s")
-    ).rows[0];
-    await db.end();
-    rows.push([
-      `bulk-load results of day 1..${STORE_DAYS} (generate_series, ${PAIRS} pairs)`,
-      `${bulkS.toFixed(0)} s`,
-    ]);
-    rows.push([
-      `window + fault tables: rebuilt from stored results (days 1..${STORE_DAYS}), from generated rows (the rest)`,
-      `${winS.toFixed(0)} s`,
-    ]);
-    rows.push([
-      "stored",
-      `${Number(counts?.r).toLocaleString("en")} results, ${Number(counts?.w).toLocaleString("en")} windows, ${counts?.f} fault rows; database ${size?.s}`,
-    ]);
-
     // 4. The monthly reports over HTTP, each on a cold cache, RSS sampled meanwhile.
     (globalThis as { gc?: () => void }).gc?.();
     const rssBefore = process.memoryUsage().rss;
@@ -234,14 +367,14 @@ async function main(): Promise<void> {
       }, 20);
       const url = `http://127.0.0.1:${address.port}${path}?from=2026-11-01&to=2026-12-01&period=day`;
       const ts = performance.now();
-      const res = await fetch(url);
-      const body = await res.arrayBuffer();
+      // The client is curl in a child process: the RSS sampled is the collector's (server) alone.
+      const { status, bytes } = await download(url);
       const s = (performance.now() - ts) / 1000;
       clearInterval(sampler);
       peak = Math.max(peak, process.memoryUsage().rss);
       await server.stop();
-      if (res.status !== 200)
-        throw new Error(`${format}: HTTP ${res.status}: ${Buffer.from(body).toString()}`);
+      if (status !== 200) throw new Error(`${format}: HTTP ${status}`);
+      const body = { byteLength: bytes };
       console.log(`${format}: ${s.toFixed(2)} s, ${mb(body.byteLength)}, peak RSS ${mb(peak)}`);
       rows.push([
         `monthly report ${format} (${isoInZone(MONTH_FROM, ZONE)} → ${isoInZone(MONTH_TO, ZONE)}, per day)`,
@@ -252,7 +385,11 @@ async function main(): Promise<void> {
     console.log(table(rows));
   } finally {
     await store.close().catch(() => {});
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    if (REPORT_CHILD) {
+      // the parent owns the database
+    } else if (KEEP || REUSE_DB)
+      console.log(`database kept: ${dbName} (BENCH_DB=${dbName} to time the reports again)`);
+    else await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
     await admin.end();
   }
 }

@@ -78,7 +78,8 @@ for (const backend of backends) {
         protocolVersion: 5,
         clientId: `pub-conn-${backend.name}`,
       });
-    }, 30_000);
+      // PGlite's first open alone took 10–12 s on the shared 2-core box (load 6–13).
+    }, 60_000);
 
     afterEach(async () => {
       for (const c of running.splice(0)) await c.stop();

@@ -23,9 +23,9 @@ describe.each(backends)("result store on $name", (backend) => {
     await dispose();
   });
 
-  it("applies migrations 1 and 2 once; a second run applies nothing", async () => {
-    expect(firstMigration).toEqual({ applied: [1, 2, 3, 4], current: 4 });
-    expect(await store.migrate()).toEqual({ applied: [], current: 4 });
+  it("applies migrations 1 to 5 once; a second run applies nothing", async () => {
+    expect(firstMigration).toEqual({ applied: [1, 2, 3, 4, 5], current: 5 });
+    expect(await store.migrate()).toEqual({ applied: [], current: 5 });
   });
 
   it("stores a redelivered result once", async () => {
@@ -209,5 +209,29 @@ describe.each(backends)("result store on $name", (backend) => {
       payload: { state: "online" },
     });
     expect(site?.last_heartbeat?.toISOString()).toBe("2026-06-01T12:00:00.000Z");
+  });
+
+  it("keeps the hourly rollup in step with the windows as a window fills over three batches", async () => {
+    // Three 60 s intervals of one 5-minute window, one per batch: the window is measured (≥ 150 s of
+    // probes) only after the third; then a redelivery, which must change nothing.
+    const start = "2026-05-01T10:00:00.000Z";
+    const r = [0, 1, 2].map((i) =>
+      makeResult({ seq: 900 + i, testId: "hour-fill", intervalStart: at(start, i), sent: 60, received: 20 }),
+    );
+    const hour = Date.parse(start);
+    const measured = async (from_ms: number, to_ms: number) =>
+      (await store.queryAggregates({ bucket_starts: [from_ms], from_ms, to_ms }))
+        .filter((a) => a.test_id === "hour-fill")
+        .map((a) => [a.results, a.measured, a.available]);
+    await store.insertResults([r[0]!]);
+    await store.insertResults([r[1]!]);
+    // Whole UTC hours read window_hours; a range starting on the half hour reads the windows.
+    expect(await measured(hour, hour + 3_600_000)).toEqual([[2, 0, 0]]);
+    await store.insertResults([r[2]!]);
+    // 40 of 60 lost each minute: 66.7 % ≤ 75 %, so the measured window is available.
+    expect(await measured(hour, hour + 3_600_000)).toEqual([[3, 1, 1]]);
+    await store.insertResults([r[2]!, r[0]!]);
+    expect(await measured(hour, hour + 3_600_000)).toEqual([[3, 1, 1]]);
+    expect(await measured(hour - 1_800_000, hour + 1_800_000)).toEqual([[3, 1, 1]]);
   });
 });

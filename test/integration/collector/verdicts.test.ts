@@ -66,6 +66,23 @@ describe.each(backends)("verdicts from the store on $name", (backend) => {
     expect(faults?.map((f) => [f.code, f.count])).toEqual([["PORT_UNREACHABLE", 12]]);
   });
 
+  it("reads the window table where hours do not nest (Asia/Kolkata, +05:30) to the twin's figures", async () => {
+    // Bucket edges at :30 past a UTC hour: the hourly rollup cannot serve them, the windows must.
+    const opts = {
+      from_ms: HOUR_RANGE.from_ms - 30 * MIN,
+      to_ms: HOUR_RANGE.to_ms + 30 * MIN,
+      period: "hour" as const,
+      lang: "en" as const,
+      generated_at_ms: LATER,
+      timezone: "Asia/Kolkata",
+    };
+    const fromStore = await reportModelFromStore(store, { ...opts, format: "json", sites: [] });
+    expect(rounded(fromStore)).toEqual(rounded(buildReportFromResults(allStreams, opts)));
+    const route = fromStore.operators[0]?.sections[0]?.pairs.find((p) => p.test_id === "route-lost");
+    // The same hour of data, inside two hours asked for: 12 windows expected but never measured.
+    expect(route?.overall.availability).toMatchObject({ available: 7, unavailable: 5, unmeasured: 12 });
+  });
+
   it("cuts months in Asia/Shanghai: 2026-10-31T16:30Z is November's", async () => {
     const opts = {
       from_ms: Date.parse("2026-10-01T00:00:00+08:00"),

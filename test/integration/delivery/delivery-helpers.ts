@@ -16,8 +16,11 @@ export interface AgentStack {
   outbox: Outbox;
   publisher: MqttPublisher;
   receipts: AgentReceipts | null;
-  /** Append one valid result (site bj-01 of op-a) and resolve with its seq. */
-  produce(test?: string): Promise<number>;
+  /**
+   * Append one valid result (site bj-01 of op-a) and resolve with its seq. Each claims its own
+   * interval unless `intervalStart` is given (a second claim on one is refused by the store).
+   */
+  produce(test?: string, intervalStart?: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -67,10 +70,10 @@ export async function agentStack(opts: {
     outbox,
     publisher,
     receipts,
-    produce: (test = "bj-gz-stamp") => {
+    produce: (test = "bj-gz-stamp", at?: string) => {
       // Each result claims its own interval: the store refuses a second claim on one (issue 9).
       produced += 1;
-      const intervalStart = new Date(Date.UTC(2026, 10, 1) + produced * 60_000).toISOString();
+      const intervalStart = at ?? new Date(Date.UTC(2026, 10, 1) + produced * 60_000).toISOString();
       const msg = makeResult({ testId: test, site: opts.site, intervalStart });
       return outbox.append(resultTopic(msg), (seq) => Buffer.from(JSON.stringify({ ...msg, seq })));
     },

@@ -94,6 +94,25 @@ describe("store receipts and delivery (private Mosquitto, PostgreSQL)", () => {
     expect(await store.seqIslands(agentKey())).toEqual([[1, 3]]);
   }, 40_000);
 
+  it("receipts a result the store refused as a second interval claim: the outbox empties", async () => {
+    await collector("col");
+    const a = await stack("required", 1_000);
+    const at = "2026-11-01T08:00:00.000Z";
+    expect(await a.produce("bj-gz-stamp", at)).toBe(1);
+    // The same test and interval again under a new id: refused, kept in rejects with the reason.
+    expect(await a.produce("bj-gz-stamp", at)).toBe(2);
+    expect(await a.produce()).toBe(3);
+    await waitFor("all three receipted, the refused one as decided", () => a.outbox.depth() === 0);
+    expect(a.receipts?.counters().receipted).toBe(3);
+    expect(await store.seqIslands(agentKey())).toEqual([[1, 3]]);
+    const rejects = await store.queryRejects({ from: new Date(0), to: new Date(Date.now() + 60_000) });
+    expect(rejects.filter((r) => r.topic.includes(`/site-${group}/`)).map((r) => r.reason)).toEqual([
+      expect.stringMatching(
+        /^interval 2026-11-01T08:00:00.000Z of test bj-gz-stamp at op-a\/site-\d+ is already claimed by result /,
+      ),
+    ]);
+  }, 40_000);
+
   it("keeps a result the broker PUBACKs with reason code 16 (no matching subscribers) and retries it", async () => {
     const a = await stack("off");
     await a.produce();

@@ -11,6 +11,7 @@ import { Reflector } from "../../../agent/probe/stamp/reflector.js";
 import type { ResultMessage } from "../../../agent/publish/message.js";
 import { DeviceKeys, walkChains } from "../../../collector/evidence.js";
 import { Ingest } from "../../../collector/ingest.js";
+import { reportModelFromStore } from "../../../collector/report/from-store.js";
 import { renderHtml } from "../../../collector/report/html.js";
 import { buildReportFromResults, renderJson } from "../../../collector/report/model.js";
 import type { ResultStore } from "../../../collector/store/store.js";
@@ -149,6 +150,54 @@ heartbeat: { interval_s: 3600 }
       ],
     );
     expect(renderHtml(model).match(/data-testid="chain-break"/g)).toHaveLength(2);
+
+    // The store-backed report (aggregates only, no payloads) shows the same, from the chain tables
+    // kept at ingest (migration 004).
+    const storeEvidence = async () =>
+      (
+        await reportModelFromStore(store, {
+          from_ms: at - 60_000,
+          to_ms: at + 3_600_000,
+          period: "all",
+          lang: "en",
+          generated_at_ms: at + 3_600_000,
+          sites: [],
+          format: "json",
+        })
+      ).evidence;
+    const fromStore = await storeEvidence();
+    expect(fromStore?.map((e) => [e.site, e.results, e.signed, e.first_seq, e.last_seq, e.head])).toEqual([
+      ["bj-op-01", 4, 4, 1, 6, chain?.head],
+    ]);
+    expect(fromStore?.[0]?.breaks).toEqual(chain?.breaks);
+    const page = renderHtml(
+      await reportModelFromStore(store, {
+        from_ms: at - 60_000,
+        to_ms: at + 3_600_000,
+        period: "all",
+        lang: "en",
+        generated_at_ms: at + 3_600_000,
+        sites: [],
+        format: "html",
+      }),
+    );
+    expect(page.match(/data-testid="chain-break"/g)).toHaveLength(2);
+
+    // Late arrivals: the deleted seq 5, then the untouched seq 3, reach the store after all. Each
+    // closes its break; the chain is whole again.
+    const late = new Ingest({ store, log: silentLogger(), deviceKeys: keys, groupCommit: true });
+    late.start();
+    expect(await late.accept(relayed[4]!.topic, relayed[4]!.payload)).toBe("stored");
+    expect((await storeEvidence())?.[0]?.breaks.map((b) => [b.seq, b.kind, b.missing_seqs])).toEqual([
+      [4, "missing", { from: 3, to: 3 }],
+    ]);
+    expect(await late.accept(relayed[2]!.topic, relayed[2]!.payload)).toBe("stored");
+    await late.stop();
+    const whole = await storeEvidence();
+    expect(whole?.map((e) => [e.results, e.signed, e.first_seq, e.last_seq, e.breaks.length])).toEqual([
+      [6, 6, 1, 6, 0],
+    ]);
+    expect(whole?.[0]?.head).toBe(messageHash(relayed[5]!.msg as unknown as Record<string, unknown>));
   });
 
   it("qos-probe verify passes an untouched export and fails an edited one, naming the record", async () => {

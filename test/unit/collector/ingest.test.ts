@@ -45,6 +45,9 @@ class MemoryStore implements ResultStore {
   async queryAggregates() {
     return [];
   }
+  async queryEvidence() {
+    return [];
+  }
   async queryFaults() {
     return [];
   }

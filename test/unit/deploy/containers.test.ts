@@ -26,6 +26,7 @@ type Service = {
   profiles?: string[];
   environment?: Record<string, string>;
   command?: string[];
+  entrypoint?: string[];
   build?: string;
   user?: string;
 };
@@ -84,7 +85,13 @@ describe("docker-compose.yml", () => {
     const cfg = parseCollectorConfig(text, "deploy/collector.yaml", { QOSPROBE_MQTT_USER: "collector" });
     expect(cfg.mqtt.url).toBe("mqtts://mosquitto:8883");
     expect(cfg.database.url).toEqual({ file: "/run/secrets/db_url" });
-    expect(compose.services.collector?.environment?.NODE_OPTIONS).toBe("");
+    // The image's entrypoint carries the agent's Node.js flags; the collector's has none of them.
+    expect(compose.services.collector?.entrypoint).toEqual([
+      "/usr/bin/tini",
+      "--",
+      "node",
+      "dist/agent/cli.js",
+    ]);
   });
 });
 
@@ -112,7 +119,11 @@ describe("Dockerfile", () => {
 
   it("runs the agent with the same Node.js flags as the systemd unit and the bench", () => {
     const flags = AGENT_NODE_FLAGS.join(" ");
-    expect(text).toContain(`ENV NODE_OPTIONS="${flags}"`);
+    expect(text).toContain(
+      `ENTRYPOINT ${JSON.stringify(["/usr/bin/tini", "--", "node", ...AGENT_NODE_FLAGS, "dist/agent/cli.js"]).replaceAll(",", ", ")}`,
+    );
+    // Node.js refuses --no-turbofan/--no-maglev/--no-sparkplug in NODE_OPTIONS: they must not be put there.
+    expect(text).not.toMatch(/^ENV NODE_OPTIONS/m);
     expect(read("scripts/systemd/qos-probe.service")).toMatch(
       new RegExp(`^ExecStart=/usr/bin/node ${flags.replace(/[-=]/g, "\\$&")} /opt/qos-probe/`, "m"),
     );

@@ -28,6 +28,8 @@ describe("toClientOptions", () => {
         properties: { willDelayInterval: 5 },
       },
       rejectUnauthorized: true,
+      // no 65,536-Buffer number cache in mqtt-packet (≈ 6 MiB of agent heap)
+      writeCache: false,
       // one day = 24 · 3600 s
       properties: { sessionExpiryInterval: 86_400 },
     });

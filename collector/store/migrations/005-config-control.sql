@@ -1,4 +1,4 @@
--- qos-probe collector store: the regulator's view of the signed configuration (issue 11).
+-- qos-probe collector store, migration 5: the regulator's view of the signed configuration (issue 11).
 -- New tables only (nothing of earlier migrations is altered), one dialect for PostgreSQL and PGlite.
 
 -- Every decision an agent published on {root}/{operator}/{province}/{site}/config/ack (qosprobe.config-ack/1).
