@@ -460,6 +460,7 @@ export class Agent {
       this.clockSync = await readClockSync();
       const status = onlineStatus(this.identity, {
         at: new Date(this.clock.now()),
+        heartbeat_interval_s: this.config.heartbeat.interval_s,
         config_version: this.config.config_version ?? null,
         config_hash: this.configHash,
         config_loaded_at: new Date(this.configLoadedAt),
