@@ -16,8 +16,10 @@
  *
  * --optimize-for-size: V8 favours memory over speed in its heap sizing and garbage collection; without
  *   it the agent's heap commits ≈ 27 MiB to hold ≈ 18 MiB of live objects after 50 s.
- *   bench:agent, three alternating runs each, load average 2.7–7.6: peak RSS 77.4 / 79.2 / 79.3 MiB with
- *   it, 89.2 / 86.0 / 83.5 MiB without; CPU share 8.7 / 10.4 / 7.5 % against 8.7 / 7.8 / 7.5 %.
+ *   bench:agent, alternating runs on a shared 2-core machine (load average 2.7–7.6): peak RSS 77.4 /
+ *   79.2 / 79.3 / 79.2 MiB with it, 89.2 / 86.0 / 83.5 / 80.4 MiB without (and 79.4 in a lone run): it
+ *   mostly removes the high peaks, ≈ 1–10 MiB; CPU share 8.7 / 10.4 / 7.5 / 9.2 % against 8.7 / 7.8 /
+ *   7.5 / 8.2 %, within the noise. To be re-measured on a quiet machine.
  *
  * Node.js does not accept the last four V8 flags in NODE_OPTIONS: they go on the command line (the
  * unit's ExecStart, the image's ENTRYPOINT). (--no-turbofan is V8's name for the older --no-opt.)
