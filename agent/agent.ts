@@ -1,10 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { buildPublisher, buildReflector } from "./agent-parts.js";
+import { type ApplyPort, type ApplyReport, applyConfig } from "./apply-config.js";
 import { type Clock, systemClock } from "./clock.js";
 import { ownTests, siteById } from "./config/pairs.js";
 import type { AgentConfig } from "./config/schema.js";
 import type { AgentControl, BrokerAddress } from "./control/agent-control.js";
+import { type ControlPort, openControl, reloadLocal } from "./control-wiring.js";
 import { acquireDirLock, type DirLock } from "./dir-lock.js";
 import { ResultChain } from "./evidence/chain.js";
 import { loadOrCreateDeviceKey } from "./evidence/device-key.js";
@@ -25,12 +27,7 @@ import { receiptTopic, resultTopic, type SiteTopics, statusTopic } from "./publi
 import { type RunOrder, Scheduler } from "./schedule.js";
 import { VERSION } from "./version.js";
 
-/** What applyConfig did: part names applied, left alone, and why it refused (empty = applied). */
-export interface ApplyReport {
-  applied: string[];
-  unchanged: string[];
-  errors: string[];
-}
+export type { ApplyReport } from "./apply-config.js";
 
 export interface AgentOptions {
   /** A validated configuration (config/load.ts). */
@@ -239,87 +236,39 @@ export class Agent {
    * Returns what was applied (part names: "reflector", "mqtt", "test:<id>") and what was left alone.
    */
   async applyConfig(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
-    const previous = this.config;
-    const report: ApplyReport = { applied: [], unchanged: [], errors: [] };
-    if (next.agent.site !== previous.agent.site || next.agent.data_dir !== previous.agent.data_dir) {
-      report.errors.push("agent.site and agent.data_dir cannot change on reload: restart the agent instead");
-      return report;
-    }
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-    const siteSame = same(ownSite(previous), ownSite(next));
-    const reflectorSame = siteSame && same(previous.reflector, next.reflector);
-    const mqttSame =
-      siteSame && same(previous.mqtt, next.mqtt) && same(previous.embedded_broker, next.embedded_broker);
-
-    // The reflector first: its port is the one thing two configurations cannot hold at once.
-    if (!reflectorSame) {
-      const old = this.reflector;
-      try {
-        const fresh = buildReflector(next, () => this.clockSync, this.clock, this.env, this.log);
-        await old?.stop();
-        this.reflector = undefined;
-        if (fresh) await this.startReflectorPart(fresh);
-        report.applied.push("reflector");
-      } catch (err) {
-        report.errors.push(`reflector: ${(err as Error).message}`);
-        if (old && !this.reflector) {
-          await this.startReflectorPart(old).catch((e: unknown) => {
-            report.errors.push(`reflector could not be restored: ${(e as Error).message}`);
-          });
-        }
-        return this.refused(report, nextHash);
-      }
-    } else report.unchanged.push("reflector");
-
-    if (!mqttSame) {
-      try {
-        await this.replacePublishing(next);
-        report.applied.push("mqtt");
-      } catch (err) {
-        report.errors.push(`mqtt: ${(err as Error).message}`);
-        if (!reflectorSame) {
-          // Put the previous reflector back, so nothing of the refused configuration stays live.
-          const failed = this.reflector;
-          await failed?.stop();
-          this.reflector = undefined;
-          const back = buildReflector(previous, () => this.clockSync, this.clock, this.env, this.log);
-          if (back) {
-            await this.startReflectorPart(back).catch((e: unknown) => {
-              report.errors.push(`reflector could not be restored: ${(e as Error).message}`);
-            });
-          }
-        }
-        return this.refused(report, nextHash);
-      }
-    } else report.unchanged.push("mqtt");
-
-    this.config = next;
-    this.configHash = nextHash;
-    this.configLoadedAt = this.clock.now();
-    // A plan holds this site's entry too, so a change of identity restarts every test.
-    const plans = ownTests(next);
-    if (this.scheduler) {
-      const diff = await this.scheduler.apply(plans);
-      report.applied.push(...[...diff.restarted, ...diff.added, ...diff.removed].map((id) => `test:${id}`));
-      report.unchanged.push(...diff.kept.map((id) => `test:${id}`));
-    } else {
-      this.startScheduler();
-      report.applied.push(...plans.map((p) => `test:${p.test.id}`));
-    }
-    this.log.info(
-      { config_version: next.config_version, config_hash: nextHash, applied: report.applied },
-      "configuration applied",
-    );
-    await this.heartbeat();
-    return report;
+    return applyConfig(this.applyPort(), next, nextHash);
   }
 
-  private refused(report: ApplyReport, nextHash: string): ApplyReport {
-    this.log.error(
-      { errors: report.errors, config_hash: nextHash, live_config_hash: this.configHash },
-      "new configuration failed to apply; the previous one stays live",
-    );
-    return report;
+  /** The parts applyConfig (apply-config.ts) may swap. */
+  private applyPort(): ApplyPort {
+    return {
+      log: this.log,
+      live: () => ({ config: this.config, hash: this.configHash }),
+      adopt: (config, hash) => {
+        this.config = config;
+        this.configHash = hash;
+        this.configLoadedAt = this.clock.now();
+      },
+      reflector: () => this.reflector,
+      stopReflector: async () => {
+        const running = this.reflector;
+        await running?.stop();
+        this.reflector = undefined;
+      },
+      buildReflector: (config) =>
+        buildReflector(config, () => this.clockSync, this.clock, this.env, this.log),
+      startReflector: (reflector) => this.startReflectorPart(reflector),
+      replacePublishing: (config) => this.replacePublishing(config),
+      applyTests: async (config) => {
+        if (!this.scheduler) {
+          this.startScheduler();
+          return { changed: ownTests(config).map((p) => p.test.id), kept: [] };
+        }
+        const diff = await this.scheduler.apply(ownTests(config));
+        return { changed: [...diff.restarted, ...diff.added, ...diff.removed], kept: diff.kept };
+      },
+      heartbeat: () => this.heartbeat(),
+    };
   }
 
   /**
@@ -356,63 +305,39 @@ export class Agent {
     }
   }
 
-  /**
-   * The local file changed (SIGHUP). With a control section it is the bootstrap: its local sections
-   * (agent, mqtt, control) are merged with the live signed mesh before applying; without one, it is the
-   * whole configuration, as before.
-   */
+  /** The local file changed (SIGHUP): see control-wiring.ts. */
   async reloadLocal(next: AgentConfig, nextHash: string): Promise<ApplyReport> {
-    if (!this.control && !next.control) return this.applyConfig(next, nextHash);
-    if (!this.control) {
-      // A control section appears: its last-known-good (if any) applies at once.
-      const restored = await this.openControl(next, false);
-      const report = await this.applyConfig(restored?.config ?? next, restored?.hash ?? nextHash);
-      if (this.brokerAddress) (this.control as AgentControl | undefined)?.start(this.brokerAddress);
-      return report;
-    }
-    const effective = await this.control.localChanged(next, nextHash);
-    if (!next.control) {
-      this.control = undefined;
-      return this.applyConfig(next, nextHash);
-    }
-    try {
-      return await this.applyConfig(effective.config, effective.hash);
-    } finally {
-      this.control?.restart(this.brokerAddress);
-    }
+    return reloadLocal(this.controlPort(), next, nextHash);
   }
 
-  /** Pins and last-known-good: a reboot without a broker runs the last accepted signed configuration. */
-  private async openControl(
-    bootstrap: AgentConfig = this.config,
-    adopt = true,
-  ): Promise<{ config: AgentConfig; hash: string } | null | undefined> {
-    if (!bootstrap.control) return undefined;
-    // Loaded only with a control section: JWS (jose), the HTTPS source (undici) and the control MQTT
-    // channel are ≈ 5 MiB of heap an agent without a signed-configuration control plane never uses.
-    const { AgentControl } = await import("./control/agent-control.js");
-    this.control = new AgentControl({
-      bootstrap,
-      dataDir: this.dataDir,
-      identity: this.identity,
-      topics: this.topics,
+  private openControl(): Promise<unknown> {
+    return openControl(this.controlPort(), this.config);
+  }
+
+  /** What the control-plane wiring (control-wiring.ts) reads and sets of the agent. */
+  private controlPort(): ControlPort {
+    const agent = this;
+    return {
       log: this.log,
       clock: this.clock,
       env: this.env,
-      // The SIGHUP path's entry point (a diff: unchanged tests keep running); refused parts throw here
-      // so the signed configuration is rejected with their reason and the old one stays live.
-      apply: async (config, hash) => {
-        const report = await this.applyConfig(config, hash);
-        if (report.errors.length > 0) throw new Error(report.errors.join("; "));
+      dataDir: this.dataDir,
+      identity: this.identity,
+      topics: this.topics,
+      get control() {
+        return agent.control;
       },
-      decided: () => void this.heartbeat(),
-    });
-    const restored = await this.control.restore();
-    if (restored && adopt) {
-      this.config = restored.config;
-      this.configHash = restored.hash;
-    }
-    return restored;
+      set control(c) {
+        agent.control = c;
+      },
+      brokerAddress: () => this.brokerAddress,
+      adoptAtStart: (config, hash) => {
+        this.config = config;
+        this.configHash = hash;
+      },
+      applyConfig: (config, hash) => this.applyConfig(config, hash),
+      heartbeat: () => this.heartbeat(),
+    };
   }
 
   private async startPublishing(cfg: AgentConfig = this.config): Promise<void> {
@@ -535,6 +460,7 @@ export class Agent {
       this.clockSync = await readClockSync();
       const status = onlineStatus(this.identity, {
         at: new Date(this.clock.now()),
+        heartbeat_interval_s: this.config.heartbeat.interval_s,
         config_version: this.config.config_version ?? null,
         config_hash: this.configHash,
         config_loaded_at: new Date(this.configLoadedAt),
@@ -590,8 +516,4 @@ function identityOf(config: AgentConfig) {
 function topicsOf(config: AgentConfig): SiteTopics {
   const { site, operator, province } = identityOf(config);
   return { root: config.mqtt?.topic_root ?? "qosprobe/v1", operator, province, site };
-}
-
-function ownSite(config: AgentConfig) {
-  return siteById(config, config.agent.site);
 }

@@ -71,13 +71,13 @@ Examples:
   qos-probe test stamp://[2001:db8::7] --auth-key-file k.hex   authenticated STAMP over IPv6
   qos-probe test stamp://127.0.0.1:8620 --json | jq .rtt_ms   the result message for scripts
 
-Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault),
-2 usage error.`,
+Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault:
+one line on stderr says what and how to fix it; --json still prints the result), 2 usage error.`,
   )
   .action(async (target: string, o, cmd: Command) => {
     const { runOneShot } = await import("./oneshot.js");
     const log = createLogger({ level: cmd.optsWithGlobals().logLevel });
-    const { result, text } = await runOneShot(
+    const { result, text, failure } = await runOneShot(
       {
         target,
         count: o.count,
@@ -95,7 +95,8 @@ Exit status: 0 measured, 1 the probe could not run or the measurement failed (st
       },
       log,
     );
-    process.stdout.write(`${text}\n`);
+    if (text) process.stdout.write(`${text}\n`);
+    if (failure) process.stderr.write(`qos-probe: ${failure}\n`);
     if (result.status !== "ok") process.exitCode = 1;
   });
 
@@ -243,7 +244,10 @@ program
   .description("per agent, the result seqs missing from the collector's store, beside its heartbeat")
   .option("--config <file>", "collector configuration: the database")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
-  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option(
+    "--data-dir <dir>",
+    "PGlite directory (overrides the config; none of the three: /var/lib/qos-probe-collector/pglite, never created)",
+  )
   .option("--site <id>", "only this agent site")
   .option("--json", "one JSON object per agent, with every missing range")
   .addHelpText(
@@ -288,7 +292,10 @@ program
   .option("--timezone <zone>", "IANA zone for days and months (default: report.timezone, else Asia/Shanghai)")
   .option("--config <file>", "collector configuration: the database and the sites for the map")
   .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
-  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option(
+    "--data-dir <dir>",
+    "PGlite directory (overrides the config; none of the three: /var/lib/qos-probe-collector/pglite, never created)",
+  )
   .addOption(
     new Option("--format <f>", "output format (results: the signed result messages, JSON Lines, for verify)")
       .choices(["html", "csv", "json", "results"])
@@ -387,7 +394,9 @@ Exit status 1: each offending record is named (file:line, site, seq, id) with wh
 
 const configCmd = program
   .command("config")
-  .description("the regulator's signed configuration: keygen, sign, verify (JWS, EdDSA / Ed25519)")
+  .description(
+    "the regulator's signed configuration: keygen, sign, verify (JWS, EdDSA / Ed25519); status (who runs which)",
+  )
   .addHelpText(
     "after",
     `
@@ -460,6 +469,66 @@ configCmd
   .action(async (envelope: string, o) => {
     const { verify } = await import("./control/config-cli.js");
     await writeCli(await verify({ envelope, pub: o.pub, show: Boolean(o.show) }));
+  });
+
+configCmd
+  .command("status")
+  .description(
+    "the regulator's view, from the collector's store: per site the version it runs, and who is not on the expected one",
+  )
+  .option("--config <file>", "collector configuration: the database, and the registered sites")
+  .option("--database-url <url>", "PostgreSQL URL (overrides the config)")
+  .option("--data-dir <dir>", "PGlite directory (overrides the config)")
+  .option(
+    "--expect <n>",
+    "the config_version every site should run (default: the newest version any site acked or runs)",
+    int(1, Number.MAX_SAFE_INTEGER),
+  )
+  .option(
+    "--stale-after <time>",
+    "a heartbeat older than this is stale: 90s, 5m (default: 3 × each agent's own heartbeat interval)",
+    duration("s", { out: "s" }),
+  )
+  .option("--site <id>", "only this site")
+  .option("--json", "the whole view as JSON (qosprobe.config-status/1), with every site's last ack")
+  .addHelpText(
+    "after",
+    `
+The collector stores every agent's answer on {root}/{operator}/{province}/{site}/config/ack and the
+configuration its heartbeat says is live. Per site:
+  state      current      runs the expected version
+             rejected     refused it: the agent's reason follows (bad-signature, unknown-key, rollback, invalid…)
+             pending      answered earlier envelopes, not this one yet
+             never-acked  no ack ever stored from this site
+             ahead        runs a newer version than --expect
+  running    the signed config_version live (bootstrap: the agent's local file)
+  accepted at  when the agent made it live (agent clock, UTC)
+  heartbeat  age of the last heartbeat; STALE past --stale-after, offline after its Last Will
+The expected version is --expect, else the newest version any agent acked or runs: an ack carries a
+version only when the agent verified the signature against a pinned key, so a forged envelope never
+raises it. Sites come from heartbeats, acks and the collector config's sites.
+
+Exit status: 0 when every site runs the expected version and its heartbeat is fresh (no version known
+yet: when every heartbeat is fresh); 1 when some site is not on it, or is stale or offline (a cron job
+can alert on it); 2 on a usage error.
+
+Examples:
+  qos-probe config status --config /etc/qos-probe/collector.yaml
+  qos-probe config status --database-url postgres://qp@db/qosprobe --expect 8 --stale-after 5m --json`,
+  )
+  .action(async (o) => {
+    const { runConfigStatus } = await import("../collector/control-plane/status-role.js");
+    const { text, ok } = await runConfigStatus({
+      ...(o.config ? { config: o.config } : {}),
+      ...(o.databaseUrl ? { database_url: o.databaseUrl } : {}),
+      ...(o.dataDir ? { data_dir: o.dataDir } : {}),
+      ...(o.site ? { site: o.site } : {}),
+      ...(o.expect !== undefined ? { expect: o.expect } : {}),
+      ...(o.staleAfter !== undefined ? { stale_after_s: o.staleAfter } : {}),
+      ...(o.json ? { json: true } : {}),
+    });
+    process.stdout.write(`${text}\n`);
+    if (!ok) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -48,6 +48,15 @@ export interface ConfigIssue {
   hint?: string;
 }
 
+/**
+ * A rule that could not run because a value it reads has an error of its own: not a problem found,
+ * a promise that more checks follow once the listed errors are fixed (validate prints them last).
+ */
+export interface UncheckedRule {
+  path: string;
+  message: string;
+}
+
 export function formatConfigIssue(issue: ConfigIssue): string {
   const where = issue.path === "" ? "(root)" : issue.path;
   return `${issue.file}: ${where}: ${issue.message}${issue.hint ? ` (${issue.hint})` : ""}`;
@@ -55,10 +64,13 @@ export function formatConfigIssue(issue: ConfigIssue): string {
 
 export class ConfigError extends QosProbeError {
   readonly issues: ConfigIssue[];
-  constructor(issues: ConfigIssue[]) {
+  /** Rules skipped because of the issues (values they read did not parse). */
+  readonly unchecked: UncheckedRule[];
+  constructor(issues: ConfigIssue[], unchecked: UncheckedRule[] = []) {
     super("CONFIG_INVALID", issues.map(formatConfigIssue).join("\n"));
     this.name = "ConfigError";
     this.issues = issues;
+    this.unchecked = unchecked;
   }
 }
 

@@ -51,7 +51,7 @@ function verdictLine(r: ResultMessage, c: Colors): string {
         ? c.red("✘ FAIL")
         : v === "not-judged"
           ? c.yellow("– not judged")
-          : c.yellow("? insufficient");
+          : c.yellow("◔ insufficient data");
   const delayName =
     r.verdicts.delay_basis === "round-trip" ? "RTT" : `one-way delay (${r.verdicts.delay_basis})`;
   return (

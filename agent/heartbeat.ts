@@ -27,6 +27,8 @@ export function offlineStatus(id: Identity, reason: "will" | "shutdown", at?: Da
 
 export interface OnlineFacts {
   at: Date;
+  /** This agent's heartbeat period, seconds: the collector judges a heartbeat stale against it. */
+  heartbeat_interval_s: number;
   config_version: string | null;
   config_hash: string;
   /** When the live configuration was loaded (start or the last applied reload). */
@@ -60,6 +62,7 @@ export function onlineStatus(id: Identity, f: OnlineFacts): StatusMessage {
     province: id.province,
     version: id.version,
     at: f.at.toISOString(),
+    heartbeat_interval_s: f.heartbeat_interval_s,
     config_version: f.config_version,
     config_hash: f.config_hash,
     config_loaded_at: f.config_loaded_at.toISOString(),

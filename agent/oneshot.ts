@@ -6,6 +6,7 @@ import { readClockSync } from "./host/clock-sync.js";
 import type { Logger } from "./log.js";
 import { probers } from "./probe/index.js";
 import type { ProbeSpec, SendSchedule } from "./probe/prober.js";
+import { literalFamilyConflict } from "./probe/resolve.js";
 import { runProbe } from "./probe/runner.js";
 import { formatTarget, parseTarget } from "./probe/target.js";
 import { Progress } from "./progress.js";
@@ -33,11 +34,53 @@ export interface OneShotOptions {
  * `qos-probe test URL`: one measurement now. Always diagnostic: a one-shot run has no configured
  * pair, so it cannot claim the spec's pair rule, but it is judged against the profile for reference.
  */
+/**
+ * The fix for a failed one-shot run, by the result's error code, when the error brought no hint of its
+ * own (TCP refusals and TLS failures are recorded as faults, not thrown).
+ */
+const FIXES: Record<string, string> = {
+  TARGET_REFUSED: "nothing accepts connections there: check the address and port, and that the service runs",
+  NAME_UNRESOLVABLE:
+    "check the host name (getent hosts NAME shows what this host resolves), or give an IP address",
+  TLS_ERROR:
+    "the server's certificate is not trusted here: check that the URL's host name is in the certificate, or add its CA (NODE_EXTRA_CA_CERTS)",
+  PORT_UNREACHABLE:
+    "check that the peer's reflector runs (qos-probe reflect) and listens on this address family and port",
+  REFLECTOR_UNREACHABLE:
+    "check that the peer's reflector runs (qos-probe reflect) and listens on this address family and port",
+  AUTH_MISMATCH: "the sender's --auth-key-file and the reflector's key differ",
+  PROBE_TARGET: "check the target: stamp://HOST:PORT, icmp://HOST, tcp://HOST:PORT or https://HOST/PATH",
+};
+const FALLBACK_FIX = "run again with --log-level debug for the details";
+
+/**
+ * One line for a run that did not measure (status error or fault): target, code, message and the fix,
+ * e.g. `stamp://192.0.2.7:862: REFLECTOR_UNREACHABLE: … nothing listens there — fix: check that …`.
+ */
+export function failureLine(result: ResultMessage, thrown: unknown): string | undefined {
+  if (result.status === "ok") return undefined;
+  const code = result.error?.code ?? result.status.toUpperCase();
+  const message = result.error?.message ?? "the probe did not measure";
+  const own = thrown instanceof QosProbeError ? thrown.hint : undefined;
+  return `${result.test.target}: ${code}: ${message} — fix: ${own ?? FIXES[code] ?? FALLBACK_FIX}`;
+}
+
 export async function runOneShot(
   opts: OneShotOptions,
   log: Logger,
-): Promise<{ result: ResultMessage; text: string }> {
+): Promise<{ result: ResultMessage; text: string; failure?: string }> {
   const target = parseTarget(opts.target);
+  const literal = literalFamilyConflict(target.host, opts.family);
+  if (literal !== undefined) {
+    // Every method refuses it (STAMP would otherwise measure the literal's family regardless).
+    throw new QosProbeError(
+      "USAGE",
+      `--family ${opts.family} contradicts the target ${opts.target}: ${target.host} is an IPv${literal} address`,
+      {
+        hint: `drop --family, or give an IPv${opts.family} address or a host name that resolves to one`,
+      },
+    );
+  }
   const spec: ProbeSpec = {
     method: target.method,
     host: target.host,
@@ -59,6 +102,7 @@ export async function runOneShot(
     spec.auth_key = await readKeyFile(opts.auth_key_file);
   }
 
+  let thrown: unknown;
   const progress = new Progress(opts.count);
   const showProgress = opts.progress && progress.enabled;
   const result = await runProbe(
@@ -76,11 +120,18 @@ export async function runOneShot(
       log,
       clockSync: await readClockSync(),
       ...(showProgress ? { onSample: (s) => progress.onSample(s) } : {}),
+      onFailure: (err) => {
+        thrown = err;
+      },
     },
   );
   if (showProgress) progress.done();
+  const failure = failureLine(result, thrown);
+  // A run that did not measure is one line with its fix; --json keeps the whole result for scripts.
   const text = opts.json
     ? JSON.stringify(result, null, 2)
-    : formatResult(result, { color: Boolean(process.stdout.isTTY) });
-  return { result, text };
+    : failure
+      ? ""
+      : formatResult(result, { color: Boolean(process.stdout.isTTY) });
+  return { result, text, ...(failure ? { failure } : {}) };
 }

@@ -7,6 +7,12 @@ import type { Logger } from "../agent/log.js";
 import type { ResultMessage } from "../agent/publish/message.js";
 import { collectorSubscription, parseTopic } from "../agent/publish/topics.js";
 import type { CollectorConfig } from "./config.js";
+import {
+  type ControlPlaneCounters,
+  ControlPlaneIngest,
+  configAckSubscription,
+  zeroControlPlaneCounters,
+} from "./control-plane/ingest.js";
 import { DeviceKeys } from "./evidence.js";
 import { Ingest, type IngestCounters, type StoredBatch, zeroIngestCounters } from "./ingest.js";
 import { CollectorReceipts, type ReceiptCounters } from "./receipts.js";
@@ -41,7 +47,11 @@ export interface ConnectionCounters {
   deliveries: number;
 }
 
-export interface CollectorCounters extends IngestCounters, SubscriberCounters, ReceiptCounters {
+export interface CollectorCounters
+  extends IngestCounters,
+    SubscriberCounters,
+    ReceiptCounters,
+    ControlPlaneCounters {
   statuses: number;
   status_rejected: number;
   /** Deliveries on topics that are neither results nor status. */
@@ -79,6 +89,7 @@ export class Collector {
   private lastResultAt: number | null = null;
   private lastStatusAt: number | null = null;
   private staleLogged = false;
+  private controlPlane: ControlPlaneIngest | null = null;
 
   constructor(options: CollectorOptions) {
     this.options = options;
@@ -112,6 +123,12 @@ export class Collector {
     });
     this.ingest = ingest;
     ingest.start();
+    if (store.controlPlane)
+      this.controlPlane = new ControlPlaneIngest({
+        store: store.controlPlane,
+        rejects: store,
+        log: this.log,
+      });
 
     if (config.http.enabled) {
       const listen = parseHostPort(config.http.listen);
@@ -182,6 +199,7 @@ export class Collector {
     }
     return {
       ...(this.ingest?.counters() ?? zeroIngestCounters()),
+      ...(this.controlPlane?.counters() ?? zeroControlPlaneCounters()),
       ...sub,
       ...this.own,
       connected: connections.length > 0 && connections.every((c) => c.connected),
@@ -252,6 +270,8 @@ export class Collector {
       this.lastStatusAt = Date.now();
       return this.onStatus(topic, parsed, payload);
     }
+    if (parsed?.kind === "config-ack" && this.controlPlane)
+      return this.controlPlane.onAck(topic, parsed, payload);
     if (parsed === null || parsed.kind === "result") {
       this.lastResultAt = Date.now();
       // Results (and anything malformed that matched the result filter) go through validation,
@@ -274,6 +294,8 @@ export class Collector {
     try {
       if (verdict.ok === true) {
         await store.upsertStatus(verdict.status);
+        if (verdict.status.state === "online")
+          await this.controlPlane?.onHeartbeat(verdict.status.payload, new Date());
         this.own.statuses += 1;
         // A heartbeat (sent on every agent connect) gets the agent a receipt: it learns what to delete.
         if (verdict.status.state === "online") this.receipts?.noteAgent(verdict.status);
@@ -295,7 +317,7 @@ export class Collector {
   /**
    * One subscriber per connection. Each is its own share-group member with its own persistent session
    * (client id `<client_id>-<i>`; just `<client_id>` when there is one, as before connections existed).
-   * Status topics are not shared, so only the first connection subscribes to them.
+   * Status and config-ack topics are not shared, so only the first connection subscribes to them.
    */
   private mqttSettings(): Omit<SubscriberOptions, "handler">[] {
     const m = this.options.config.mqtt;
@@ -320,7 +342,14 @@ export class Collector {
     return Array.from({ length: m.connections }, (_, i) => ({
       ...common,
       clientId: m.connections === 1 ? m.client_id : `${m.client_id}-${i}`,
-      topics: i === 0 ? [results, `${m.topic_root}/+/+/+/status`] : [results],
+      topics:
+        i === 0
+          ? [
+              results,
+              `${m.topic_root}/+/+/+/status`,
+              ...(this.controlPlane ? [configAckSubscription(m.topic_root)] : []),
+            ]
+          : [results],
     }));
   }
 }

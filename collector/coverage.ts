@@ -15,7 +15,7 @@ import { type KeyAttributes, type RollupKey, WINDOW_MS } from "./windows.js";
 export const DEFAULT_COVERAGE_FLOOR = 0.9;
 
 export interface Coverage {
-  /** Aligned 5-minute windows in the bucket up to `now` (the future is not expected yet). */
+  /** Aligned 5-minute windows of the bucket that ended by `now` (the future is not expected yet). */
   expected: number;
   measured: number;
   /** measured / expected; null when nothing was expected (a bucket entirely in the future). */
@@ -25,15 +25,21 @@ export interface Coverage {
   sufficient: boolean;
 }
 
-/** Aligned window starts t with start ≤ t < min(end, now). */
+/**
+ * Windows the bucket [start, end) expects by `now`: aligned window starts t with start ≤ t < end whose
+ * window has ended, t + 5 min ≤ now. The period ends at min(end, now): a window still running (or
+ * wholly ahead) cannot have been measured yet, so counting it would read a fully measured pair as
+ * under-covered (a demo a minute old, a report of the current month).
+ */
 export function expectedWindows(start_ms: number, end_ms: number, now_ms: number): number {
-  const end = Math.min(end_ms, now_ms);
-  if (end <= start_ms) return 0;
-  return Math.max(0, Math.ceil(end / WINDOW_MS) - Math.ceil(start_ms / WINDOW_MS));
+  const first = Math.ceil(start_ms / WINDOW_MS);
+  const afterLast = Math.min(Math.ceil(end_ms / WINDOW_MS), Math.floor(now_ms / WINDOW_MS));
+  return Math.max(0, afterLast - first);
 }
 
 export function coverageOf(measured: number, expected: number, floor: number): Coverage {
-  // More measured than expected only happens for windows after `now` (an agent clock ahead): cap it.
+  // More measured than expected only happens for the window still running or later ones (an agent
+  // clock ahead): cap it.
   const m = Math.min(measured, expected);
   const ratio = expected > 0 ? m / expected : null;
   return { expected, measured: m, ratio, floor, sufficient: ratio !== null && ratio >= floor };

@@ -1,7 +1,6 @@
 import { type CollectorConfig, loadCollectorConfig } from "./config.js";
 import { type AgentGaps, formatGaps, gapsFromStore, unexplainedGap } from "./gaps.js";
-import { openForReport } from "./report-role.js";
-import type { DatabaseSettings } from "./store/open.js";
+import { openForReport, storeToRead } from "./report-role.js";
 
 export interface GapsRoleOptions {
   config?: string;
@@ -11,8 +10,6 @@ export interface GapsRoleOptions {
   json?: boolean;
 }
 
-const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
-
 /**
  * `qos-probe gaps`: per agent, the seqs missing from the store, next to what its last heartbeat says
  * (dropped, still in the outbox, produced so far). Returns the text to print and whether any agent has
@@ -20,12 +17,7 @@ const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
  */
 export async function runGaps(opts: GapsRoleOptions): Promise<{ text: string; unexplained: boolean }> {
   const config: CollectorConfig | undefined = opts.config ? loadCollectorConfig(opts.config) : undefined;
-  const database: DatabaseSettings = opts.database_url
-    ? { url: opts.database_url, data_dir: DEFAULT_PGLITE_DIR }
-    : opts.data_dir
-      ? { data_dir: opts.data_dir }
-      : (config?.database ?? { data_dir: DEFAULT_PGLITE_DIR });
-  const store = await openForReport(database, config);
+  const store = await openForReport(storeToRead("gaps", opts, config), config);
   let rows: AgentGaps[];
   try {
     await store.migrate();

@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { QosProbeError } from "../agent/errors.js";
 import { silentLogger } from "../agent/log.js";
 import { type CollectorConfig, loadCollectorConfig } from "./config.js";
@@ -33,7 +35,47 @@ export interface ReportRoleOptions {
   timezone?: string;
 }
 
-const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
+/** The collector's PGlite directory when its configuration names none (collector/config.ts). */
+export const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
+
+/** Where a read command (report, gaps) may look for the store. */
+export interface StoreFlags {
+  config?: string;
+  database_url?: string;
+  data_dir?: string;
+}
+
+/**
+ * The store a read command reads: --database-url, else --data-dir, else the config's database, else the
+ * collector's default PGlite directory. A read never creates state, so a PGlite directory that holds no
+ * database is refused (PGlite would create one there) with what was looked at and how to point at the
+ * real store: QosProbeError USAGE (exit 2).
+ */
+export function storeToRead(
+  command: string,
+  flags: StoreFlags,
+  config: CollectorConfig | undefined,
+): DatabaseSettings {
+  if (flags.database_url) return { url: flags.database_url, data_dir: DEFAULT_PGLITE_DIR };
+  const db: DatabaseSettings = flags.data_dir
+    ? { data_dir: flags.data_dir }
+    : (config?.database ?? { data_dir: DEFAULT_PGLITE_DIR });
+  if (db.url !== undefined) return db;
+  // PG_VERSION is the first file initdb writes: without it the directory is not a database yet.
+  if (existsSync(join(db.data_dir, "PG_VERSION"))) return db;
+  const source = flags.data_dir
+    ? "--data-dir"
+    : config
+      ? `database.data_dir of ${flags.config}`
+      : "the collector's default, as neither --config, --database-url nor --data-dir was given";
+  throw new QosProbeError(
+    "USAGE",
+    `qos-probe ${command} reads the collector's store: there is no PGlite database in ${db.data_dir} (${source}), and a read does not create one`,
+    {
+      hint: `point at the collector's store: --config collector.yaml (its database section), --database-url postgres://USER@HOST/DB, or --data-dir DIR (the collector's PGlite directory)`,
+    },
+  );
+}
 
 /**
  * `qos-probe report`: the compliance report for [from, to) straight from the store. Returns the
@@ -43,12 +85,7 @@ export async function runReport(opts: ReportRoleOptions, now: () => number = Dat
   const config: CollectorConfig | undefined = opts.config ? loadCollectorConfig(opts.config) : undefined;
   const zone = checkTimeZone(opts.timezone ?? config?.report.timezone ?? DEFAULT_TIMEZONE);
   const { from_ms, to_ms } = parseReportRange(opts.from, opts.to, zone);
-  const database: DatabaseSettings = opts.database_url
-    ? { url: opts.database_url, data_dir: DEFAULT_PGLITE_DIR }
-    : opts.data_dir
-      ? { data_dir: opts.data_dir }
-      : (config?.database ?? { data_dir: DEFAULT_PGLITE_DIR });
-  const store = await openForReport(database, config);
+  const store = await openForReport(storeToRead("report", opts, config), config);
   let body: string;
   try {
     body = await reportFromStore(store, {

@@ -1,6 +1,6 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type YAMLError } from "yaml";
 import { z } from "zod";
-import type { ConfigIssue } from "../errors.js";
+import type { ConfigIssue, UncheckedRule } from "../errors.js";
 import { SecretRef } from "./schema.js";
 import { closest } from "./suggest.js";
 
@@ -102,6 +102,9 @@ export function fromZodIssues(
       }
       continue;
     }
+    if (iss.code === "custom" && (iss.params as { unchecked?: unknown } | undefined)?.unchecked === true) {
+      continue; // not a problem: collected by uncheckedRules
+    }
     const hint = hintFor(iss, ctx.schema);
     out.push({
       file: ctx.file,
@@ -125,6 +128,15 @@ function hintFor(iss: z.core.$ZodIssue, schema: z.ZodType): string | undefined {
     return "the file must be a YAML mapping starting with version: 1";
   }
   return undefined;
+}
+
+/** The rules the rule phase had to skip (rules.ts `unchecked`), in file order of their paths. */
+export function uncheckedRules(issues: readonly z.core.$ZodIssue[]): UncheckedRule[] {
+  return issues
+    .filter(
+      (i) => i.code === "custom" && (i.params as { unchecked?: unknown } | undefined)?.unchecked === true,
+    )
+    .map((i) => ({ path: formatPath(i.path), message: i.message }));
 }
 
 const YAML_HINTS: Partial<Record<string, string>> = {

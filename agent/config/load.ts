@@ -3,7 +3,14 @@ import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, QosProbeError } from "../errors.js";
-import { configErrorMap, formatPath, fromYamlErrors, fromZodIssues, whereIs } from "./issues.js";
+import {
+  configErrorMap,
+  formatPath,
+  fromYamlErrors,
+  fromZodIssues,
+  uncheckedRules,
+  whereIs,
+} from "./issues.js";
 import { type AgentConfig, AgentConfigSchema } from "./schema.js";
 
 /**
@@ -102,7 +109,9 @@ export function parseYamlConfig<S extends z.ZodType>(
     ? []
     : fromZodIssues(result.error.issues, { file, doc, lines, schema }).filter((i) => !unexpanded.has(i.path));
   const issues = [...envIssues, ...zodIssues];
-  if (issues.length > 0 || !result.success) throw new ConfigError(sortByLine(issues));
+  if (issues.length > 0 || !result.success) {
+    throw new ConfigError(sortByLine(issues), result.success ? [] : uncheckedRules(result.error.issues));
+  }
   return result.data;
 }
 

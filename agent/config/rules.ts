@@ -11,6 +11,7 @@ import {
   ICMP_OVERHEAD_BYTES,
   MAX_RUN_PACKETS,
 } from "../probe/limits.js";
+import { literalFamilyConflict } from "../probe/resolve.js";
 import { MIN_POISSON_EXPECTED_PACKETS } from "../probe/send-times.js";
 import { parseTarget } from "../probe/target.js";
 import { checkPair, PAIR_MIN_DISTANCE_KM } from "./geo.js";
@@ -60,59 +61,102 @@ export function checkScheduled(s: { cron: string }, ctx: Ctx): void {
   );
 }
 
+/** Run `rule` unless a value it reads has a schema error of its own; remember what blocked it. */
+type When = (keys: readonly (keyof TestConfig)[], rule: () => void) => void;
+
+/**
+ * A rule the rule phase had to skip: not an issue (issues.ts leaves it out of them) but a promise that
+ * more checks follow, printed last by validate.
+ */
+function unchecked(ctx: Ctx, path: Path, message: string): void {
+  ctx.addIssue({ code: "custom", path, message, params: { unchecked: true } });
+}
+
 export function checkTest(t: TestConfig, ctx: Ctx): void {
-  if (t.to !== undefined && t.target !== undefined) {
-    issue(ctx, ["target"], "give either to (a site) or target (a URL), not both");
-  } else if (t.to === undefined && t.target === undefined) {
-    issue(
-      ctx,
-      [],
-      "a test needs to: SITE_ID or target: URL",
-      'e.g. to: gz-unicom-01 or target: "stamp://192.0.2.20:862"',
-    );
-  }
-  if (t.continuous !== undefined && t.scheduled !== undefined) {
-    issue(ctx, ["scheduled"], "give either continuous or scheduled, not both");
-  } else if (t.continuous === undefined && t.scheduled === undefined) {
-    issue(ctx, [], "a test needs continuous: { interval_s } or scheduled: { cron, duration_s }");
-  }
-  if (t.continuous && !intervalAligns(t.continuous.interval_s)) {
-    issue(
-      ctx,
-      ["continuous", "interval_s"],
-      `interval_s ${t.continuous.interval_s} does not align with the 5-minute availability windows`,
-      `use one of ${ALIGNED_INTERVALS.join(", ")}`,
-    );
-  }
+  // checkTest also runs on a test with schema errors (one pass reports both phases): the values that
+  // failed their own checks are not read; the rules needing them are named as not checked yet.
+  const bad = new Set(
+    ctx.issues
+      .filter((i) => i.code !== "unrecognized_keys" && i.code !== "custom")
+      .map((i) => String(i.path?.[0] ?? "")),
+  );
+  const blocked = new Set<string>();
+  const when: When = (keys, rule) => {
+    const hit = keys.filter((k) => bad.has(k));
+    if (hit.length === 0) rule();
+    else for (const k of hit) blocked.add(k);
+  };
+  when(["to", "target"], () => {
+    if (t.to !== undefined && t.target !== undefined) {
+      issue(ctx, ["target"], "give either to (a site) or target (a URL), not both");
+    } else if (t.to === undefined && t.target === undefined) {
+      issue(
+        ctx,
+        [],
+        "a test needs to: SITE_ID or target: URL",
+        'e.g. to: gz-unicom-01 or target: "stamp://192.0.2.20:862"',
+      );
+    }
+  });
+  when(["continuous", "scheduled"], () => {
+    if (t.continuous !== undefined && t.scheduled !== undefined) {
+      issue(ctx, ["scheduled"], "give either continuous or scheduled, not both");
+    } else if (t.continuous === undefined && t.scheduled === undefined) {
+      issue(ctx, [], "a test needs continuous: { interval_s } or scheduled: { cron, duration_s }");
+    }
+  });
+  when(["continuous"], () => {
+    if (t.continuous && !intervalAligns(t.continuous.interval_s)) {
+      issue(
+        ctx,
+        ["continuous", "interval_s"],
+        `interval_s ${t.continuous.interval_s} does not align with the 5-minute availability windows`,
+        `use one of ${ALIGNED_INTERVALS.join(", ")}`,
+      );
+    }
+  });
   const runSeconds = t.continuous?.interval_s ?? t.scheduled?.duration_s;
-  if (runSeconds !== undefined && t.rate_pps * runSeconds < 1) {
-    issue(
-      ctx,
-      ["rate_pps"],
-      `rate_pps ${t.rate_pps} sends no packet in a ${runSeconds} s run`,
-      `raise rate_pps to at least ${Math.ceil((1 / runSeconds) * 100) / 100}`,
-    );
+  when(["rate_pps", "continuous", "scheduled"], () => {
+    if (runSeconds !== undefined && t.rate_pps * runSeconds < 1) {
+      issue(
+        ctx,
+        ["rate_pps"],
+        `rate_pps ${t.rate_pps} sends no packet in a ${runSeconds} s run`,
+        `raise rate_pps to at least ${Math.ceil((1 / runSeconds) * 100) / 100}`,
+      );
+    }
+  });
+  when(["rate_pps", "continuous", "scheduled", "method"], () => {
+    if (runSeconds !== undefined) checkRunSize(t, runSeconds, ctx);
+  });
+  checkMethodLimits(t, ctx, when);
+  when(["schedule", "method", "rate_pps", "continuous", "scheduled"], () => checkPoisson(t, runSeconds, ctx));
+  when(["method", "packet_size_bytes"], () => {
+    if (t.method === "stamp" && t.packet_size_bytes < STAMP_MIN_PACKET) {
+      issue(
+        ctx,
+        ["packet_size_bytes"],
+        `${t.packet_size_bytes} bytes is smaller than a STAMP test packet (${STAMP_MIN_PACKET} bytes: 44 STAMP + 8 UDP + 20 IPv4)`,
+        `use at least ${STAMP_MIN_PACKET}`,
+      );
+    }
+  });
+  when(["to", "method"], () => {
+    if (t.to !== undefined && (t.method === "tcp" || t.method === "http")) {
+      issue(
+        ctx,
+        ["method"],
+        `method ${t.method} cannot measure a site: sites only declare a STAMP reflector`,
+        t.method === "tcp" ? "use target: tcp://HOST:PORT" : "use target: https://HOST/PATH",
+      );
+    }
+  });
+  when(["target"], () => {
+    if (t.target !== undefined) checkTarget(t.target, t, ctx, when);
+  });
+  if (blocked.size > 0) {
+    unchecked(ctx, [], `the rules of this test that read ${[...blocked].join(", ")}`);
   }
-  if (runSeconds !== undefined) checkRunSize(t, runSeconds, ctx);
-  checkMethodLimits(t, ctx);
-  checkPoisson(t, runSeconds, ctx);
-  if (t.method === "stamp" && t.packet_size_bytes < STAMP_MIN_PACKET) {
-    issue(
-      ctx,
-      ["packet_size_bytes"],
-      `${t.packet_size_bytes} bytes is smaller than a STAMP test packet (${STAMP_MIN_PACKET} bytes: 44 STAMP + 8 UDP + 20 IPv4)`,
-      `use at least ${STAMP_MIN_PACKET}`,
-    );
-  }
-  if (t.to !== undefined && (t.method === "tcp" || t.method === "http")) {
-    issue(
-      ctx,
-      ["method"],
-      `method ${t.method} cannot measure a site: sites only declare a STAMP reflector`,
-      t.method === "tcp" ? "use target: tcp://HOST:PORT" : "use target: https://HOST/PATH",
-    );
-  }
-  if (t.target !== undefined) checkTarget(t.target, t, ctx);
 }
 
 /**
@@ -157,35 +201,62 @@ function checkRunSize(t: TestConfig, runSeconds: number, ctx: Ctx): void {
 }
 
 /** Config-time twins of what the ICMP, TCP and HTTP probers refuse at run time. */
-function checkMethodLimits(t: TestConfig, ctx: Ctx): void {
+function checkMethodLimits(t: TestConfig, ctx: Ctx, when: When): void {
+  when(["method"], () => methodLimits(t, ctx, when));
+}
+
+function methodLimits(t: TestConfig, ctx: Ctx, when: When): void {
   if (t.method === "icmp") {
-    if (t.schedule !== "periodic") {
+    when(["schedule"], () => {
+      if (t.schedule !== "periodic") {
+        issue(
+          ctx,
+          ["schedule"],
+          "ICMP tests run the system ping, which can only send periodically",
+          "set schedule: periodic for icmp tests (poisson is available for stamp)",
+        );
+      }
+    });
+    when(["rate_pps"], () => {
+      if (t.rate_pps > ICMP_MAX_RATE_PPS) {
+        issue(
+          ctx,
+          ["rate_pps"],
+          `rate_pps ${t.rate_pps} is a ${Math.round((1000 / t.rate_pps) * 1000) / 1000} ms gap; ping allows a non-root user ${ICMP_MIN_USER_INTERVAL_MS} ms at least`,
+          `use rate_pps ${ICMP_MAX_RATE_PPS} or less for icmp tests`,
+        );
+      }
+    });
+    when(["packet_size_bytes", "target"], () => {
+      const family = t.target !== undefined ? targetFamily(t.target) : 4;
+      checkIcmpSize(t, family, ["packet_size_bytes"], ctx);
+    });
+  }
+  when(["dscp"], () => {
+    if ((t.method === "tcp" || t.method === "http") && t.dscp !== 0) {
       issue(
         ctx,
-        ["schedule"],
-        "ICMP tests run the system ping, which can only send periodically",
-        "set schedule: periodic for icmp tests (poisson is available for stamp)",
+        ["dscp"],
+        `${t.method} probes cannot set DSCP ${t.dscp}: Node sockets expose no IP_TOS`,
+        `set dscp: 0 for ${t.method} tests; measure a marked class with stamp (Linux, kernel socket) or icmp`,
       );
     }
-    if (t.rate_pps > ICMP_MAX_RATE_PPS) {
-      issue(
-        ctx,
-        ["rate_pps"],
-        `rate_pps ${t.rate_pps} is a ${Math.round((1000 / t.rate_pps) * 1000) / 1000} ms gap; ping allows a non-root user ${ICMP_MIN_USER_INTERVAL_MS} ms at least`,
-        `use rate_pps ${ICMP_MAX_RATE_PPS} or less for icmp tests`,
-      );
-    }
-    const family = t.target !== undefined ? targetFamily(t.target) : 4;
-    checkIcmpSize(t, family, ["packet_size_bytes"], ctx);
-  }
-  if ((t.method === "tcp" || t.method === "http") && t.dscp !== 0) {
-    issue(
-      ctx,
-      ["dscp"],
-      `${t.method} probes cannot set DSCP ${t.dscp}: Node sockets expose no IP_TOS`,
-      `set dscp: 0 for ${t.method} tests; measure a marked class with stamp (Linux, kernel socket) or icmp`,
-    );
-  }
+  });
+}
+
+/**
+ * Twin of resolve.resolveHost's literal check (and of `test --family`): a test's `family` that
+ * contradicts the address literal it measures would be refused (ICMP, TCP, HTTP) or ignored (STAMP).
+ */
+function checkFamily(t: TestConfig, host: string, what: string, path: Path, ctx: Ctx): void {
+  const literal = literalFamilyConflict(host, t.family);
+  if (literal === undefined) return;
+  issue(
+    ctx,
+    path,
+    `family ${t.family} contradicts ${what}: ${host} is an IPv${literal} address`,
+    `remove family, or measure an IPv${t.family} address or a host name that resolves to one`,
+  );
 }
 
 /** Twin of icmp.planPing's size check; `family` 6 when the target is an IPv6 literal. */
@@ -209,32 +280,38 @@ function targetFamily(text: string): 4 | 6 {
   }
 }
 
-function checkTarget(text: string, t: TestConfig, ctx: Ctx): void {
+function checkTarget(text: string, t: TestConfig, ctx: Ctx, when: When): void {
   let method: string;
+  let host: string;
   try {
-    method = parseTarget(text).method;
+    ({ method, host } = parseTarget(text));
   } catch (err) {
     const e = err instanceof QosProbeError ? err : undefined;
     issue(ctx, ["target"], e?.message ?? String(err), e?.hint);
     return;
   }
-  if (method !== t.method) {
-    issue(
-      ctx,
-      ["target"],
-      `target "${text}" is a ${method} target but method is ${t.method}`,
-      `set method: ${method}, or write the target as ${t.method}://…`,
-    );
-  }
+  when(["family"], () => checkFamily(t, host, `the target "${text}"`, ["family"], ctx));
+  when(["method"], () => {
+    if (method !== t.method) {
+      issue(
+        ctx,
+        ["target"],
+        `target "${text}" is a ${method} target but method is ${t.method}`,
+        `set method: ${method}, or write the target as ${t.method}://…`,
+      );
+    }
+  });
   // With both to and target given, the "not both" issue already says what to fix.
-  if (!t.diagnostic && t.to === undefined) {
-    issue(
-      ctx,
-      ["target"],
-      `a raw target has no peer site, so it cannot satisfy the spec 3.2.2 pair rule (profile ${t.profile})`,
-      `use to: SITE_ID (a site in another province over ${PAIR_MIN_DISTANCE_KM} km away), or set diagnostic: true`,
-    );
-  }
+  when(["diagnostic", "to", "profile"], () => {
+    if (!t.diagnostic && t.to === undefined) {
+      issue(
+        ctx,
+        ["target"],
+        `a raw target has no peer site, so it cannot satisfy the spec 3.2.2 pair rule (profile ${t.profile})`,
+        `use to: SITE_ID (a site in another province over ${PAIR_MIN_DISTANCE_KM} km away), or set diagnostic: true`,
+      );
+    }
+  });
 }
 
 export function checkMqtt(m: MqttSection, ctx: Ctx): void {
@@ -294,9 +371,14 @@ export function checkRoot(cfg: AgentConfigParsed, ctx: Ctx): void {
     if (first === undefined) siteIndex.set(id, i);
     else issue(ctx, ["sites", i, "id"], `duplicate site id "${id}"`, `first defined at sites[${first}]`);
   });
-  const cleanSite = (id: string): Site | undefined => {
+  // A site with errors only in values the pair rule does not read (a misspelt optional key, a bad
+  // device_key) is still checked; one whose position, operator or reflector failed is not.
+  const cleanSite = (id: string): PairSite => {
     const i = siteIndex.get(id);
-    return i === undefined || broken(["sites", i]) ? undefined : cfg.sites[i];
+    if (i === undefined) return undefined;
+    if (!broken(["sites", i])) return cfg.sites[i];
+    if (PAIR_SITE_KEYS.some((k) => broken(["sites", i, k]))) return { blocked: `sites[${i}]` };
+    return withCapital(cfg.sites[i] as Site);
   };
   const agentSite = (cfg.agent as { site?: unknown } | undefined)?.site;
   if (typeof agentSite === "string" && !broken(["agent", "site"]) && !siteIndex.has(agentSite)) {
@@ -319,17 +401,48 @@ export function checkRoot(cfg: AgentConfigParsed, ctx: Ctx): void {
         issue(ctx, ["tests", i, key], `unknown site "${ref}"`, knownSitesHint(ref, siteIndex.keys()));
       }
     }
-    if (broken(["tests", i])) return;
-    checkTestPair(cfg.tests[i] as TestConfig, i, cleanSite, ctx);
+    // The pair rule reads these values of the test; a rule finding elsewhere in it does not stop it.
+    const t = raw as TestConfig;
+    const bad = PAIR_TEST_KEYS.filter((key) =>
+      ctx.issues.some((iss) => iss.code !== "custom" && sameStart(iss.path, ["tests", i, key])),
+    );
+    if (bad.length === 0) checkTestPair(t, i, cleanSite, ctx);
+    else if (typeof t?.to === "string" && typeof t?.from === "string") {
+      const reads = bad.map((key) => `tests[${i}].${key}`).join(", ");
+      unchecked(ctx, ["tests", i, "to"], `the pair rule for ${t.from} → ${t.to}, which reads ${reads}`);
+    }
   });
 }
 
-function checkTestPair(
-  t: TestConfig,
-  i: number,
-  cleanSite: (id: string) => Site | undefined,
-  ctx: Ctx,
-): void {
+/** Values of a test the pair rule reads (checkTestPair). */
+const PAIR_TEST_KEYS = ["from", "to", "method", "packet_size_bytes", "diagnostic", "family"] as const;
+/** Values of a site the pair rule reads. */
+const PAIR_SITE_KEYS = ["id", "operator", "province", "latitude", "longitude", "reflector", "stamp_key"];
+
+/** A site for the pair rule: parsed, blocked by its own errors, or unknown (reported already). */
+type PairSite = Site | { blocked: string } | undefined;
+
+function sameStart(path: readonly PropertyKey[] | undefined, prefix: readonly PropertyKey[]): boolean {
+  return prefix.every((seg, n) => (path ?? [])[n] === seg);
+}
+
+/**
+ * A site's defaults from its province (city and coordinates of the capital): SiteSchema's transform,
+ * also applied here to a site whose transform did not run because of an error the pair rule ignores.
+ */
+export function withCapital<
+  S extends { province: string; city?: string; latitude?: number; longitude?: number },
+>(site: S): S & { city: string; latitude: number; longitude: number } {
+  const capital = findProvince(site.province)?.capital;
+  return {
+    ...site,
+    city: site.city ?? capital?.en ?? site.province,
+    latitude: site.latitude ?? capital?.latitude ?? 0,
+    longitude: site.longitude ?? capital?.longitude ?? 0,
+  };
+}
+
+function checkTestPair(t: TestConfig, i: number, cleanSite: (id: string) => PairSite, ctx: Ctx): void {
   if (t.to === undefined) return;
   if (t.to === t.from) {
     issue(ctx, ["tests", i, "to"], `test joins site "${t.from}" to itself`, "pick another site as to");
@@ -337,7 +450,13 @@ function checkTestPair(
   }
   const a = cleanSite(t.from);
   const b = cleanSite(t.to);
-  if (!a || !b) return;
+  if (a === undefined || b === undefined) return; // an unknown site: said already
+  if ("blocked" in a || "blocked" in b) {
+    const which = [a, b].flatMap((s) => ("blocked" in s ? [s.blocked] : [])).join(" and ");
+    unchecked(ctx, ["tests", i, "to"], `the pair rule for ${t.from} → ${t.to}, which reads ${which}`);
+    return;
+  }
+  checkFamily(t, b.reflector.host, `site "${b.id}"'s reflector.host`, ["tests", i, "family"], ctx);
   if (t.method === "stamp" && b.stamp_key !== undefined && t.packet_size_bytes < STAMP_AUTH_MIN_PACKET) {
     issue(
       ctx,

@@ -12,6 +12,7 @@ import {
   fillDerived,
   hasRootTypeError,
   parseListenHost,
+  withCapital,
 } from "./rules.js";
 import { closest } from "./suggest.js";
 
@@ -120,16 +121,8 @@ export const SiteSchema = SiteInput.superRefine((site, ctx) => {
       params: { hint: "give both, or neither to use the province capital's coordinates" },
     });
   }
-}).transform((site) => {
-  // The province transform already succeeded, so the lookup cannot miss.
-  const capital = findProvince(site.province)?.capital;
-  return {
-    ...site,
-    city: site.city ?? capital?.en ?? site.province,
-    latitude: site.latitude ?? capital?.latitude ?? 0,
-    longitude: site.longitude ?? capital?.longitude ?? 0,
-  };
-});
+  // The province transform already succeeded, so the capital's lookup cannot miss.
+}).transform((site) => withCapital(site));
 export type Site = z.infer<typeof SiteSchema>;
 
 export const ContinuousSchema = z.object({ interval_s: z.number().int().min(1) }).strict();
@@ -184,7 +177,9 @@ export const TestSchema = z
     ),
   })
   .strict()
-  .superRefine(checkTest);
+  // Also on a test with schema errors, so one pass reports both phases; checkTest skips the rules
+  // whose values did not parse.
+  .superRefine(checkTest, { when: (payload) => !hasRootTypeError(payload.issues) });
 export type TestConfig = z.infer<typeof TestSchema>;
 
 const AgentSection = z

@@ -35,7 +35,7 @@ export function validateFile(
   try {
     config = parseConfig(bytes, path, env);
   } catch (err) {
-    if (err instanceof ConfigError) return { ok: false, text: err.issues.map(formatConfigIssue).join("\n") };
+    if (err instanceof ConfigError) return { ok: false, text: configErrorText(err) };
     throw err;
   }
   const summary =
@@ -45,6 +45,23 @@ export function validateFile(
   const text = `${summary}\n${outboxLine(config)}`;
   if (config.tests.length === 0) return { ok: true, text: `${text}\nno tests defined` };
   return { ok: true, text: `${text}\n${pairTable(config.tests.map((t) => describeTest(config, t)))}` };
+}
+
+/**
+ * Every issue of both phases (schema, then rules), then the rules that could not run because a value
+ * they read has an error above: those are promised, not passed.
+ */
+export function configErrorText(err: ConfigError): string {
+  const file = err.issues[0]?.file ?? "";
+  const unchecked = err.unchecked.map((u) =>
+    formatConfigIssue({
+      file,
+      path: u.path,
+      message: `not checked yet: ${u.message}`,
+      hint: "fix the errors above and run validate again: more issues may follow",
+    }),
+  );
+  return [...err.issues.map(formatConfigIssue), ...unchecked].join("\n");
 }
 
 /** How long the outbox holds this agent's results: the figure an operator sizes a disk by. */

@@ -9,6 +9,16 @@ export interface ResolvedHost {
 }
 
 /**
+ * The family of an address literal that contradicts the asked `family`, or undefined (a name, no
+ * family asked, or the same family). Shared by resolveHost, `test --family` and validate, so the three
+ * refuse the same targets.
+ */
+export function literalFamilyConflict(host: string, family: 4 | 6 | undefined): 4 | 6 | undefined {
+  const literal = isIP(host);
+  return family !== undefined && (literal === 4 || literal === 6) && literal !== family ? literal : undefined;
+}
+
+/**
  * Resolve a probe target once, before measuring: name lookup time must not be counted as network
  * delay, and a bad name is a target error rather than a run of lost packets. Literals pass through;
  * a literal of the other family than `spec.family` asks for is refused.
@@ -19,7 +29,7 @@ export async function resolveHost(
 ): Promise<ResolvedHost> {
   const literal = isIP(spec.host);
   if (literal === 4 || literal === 6) {
-    if (spec.family !== undefined && spec.family !== literal) {
+    if (literalFamilyConflict(spec.host, spec.family) !== undefined) {
       throw new QosProbeError(
         "PROBE_TARGET",
         `${spec.host} is an IPv${literal} address but family is ${spec.family}`,

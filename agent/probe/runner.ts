@@ -47,6 +47,11 @@ export interface RunContext {
   /** Abort the run early (SIGTERM, reload); the result is flagged "aborted". */
   signal?: AbortSignal;
   onSample?: (s: Sample) => void;
+  /**
+   * The caller reports a failed run itself (the one-shot CLI prints one line with the fix): it gets the
+   * thrown error, and the runner logs it at debug instead of warn.
+   */
+  onFailure?: (err: unknown) => void;
 }
 
 /** Slack on top of the nominal run time before the runner gives up on a prober. */
@@ -126,7 +131,11 @@ export async function runProbe(prober: Prober, req: RunRequest, ctx: RunContext)
         message: err instanceof Error ? err.message : String(err),
       };
     }
-    log.warn({ err }, facts.fault ? "measurement fault" : "probe failed before measuring");
+    const what = facts.fault ? "measurement fault" : "probe failed before measuring";
+    if (ctx.onFailure) {
+      ctx.onFailure(err);
+      log.debug({ err }, what);
+    } else log.warn({ err }, what);
   }
   const loopDelayMs = loopWindow();
   const endedAt = ctx.clock.now();

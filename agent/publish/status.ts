@@ -16,6 +16,8 @@ export const StatusMessage = z.looseObject({
   /** "will": the broker published it for a vanished agent; "shutdown": the agent said goodbye. */
   reason: z.enum(["heartbeat", "will", "shutdown"]).optional(),
   at: z.string().optional(),
+  /** The agent's heartbeat period (heartbeat.interval_s), so a collector can tell a stale heartbeat. */
+  heartbeat_interval_s: z.number().optional(),
   config_version: z.string().nullable().optional(),
   config_hash: z.string().optional(),
   /** ISO 8601: when the configuration named by config_hash became live (start or SIGHUP). */

@@ -1,4 +1,5 @@
 import { QosProbeError } from "../../agent/errors.js";
+import { configStatusFromStore, registeredSites } from "../control-plane/from-store.js";
 import { DEFAULT_COVERAGE_FLOOR, type ExpectedTest } from "../coverage.js";
 import { gapsFromStore } from "../gaps.js";
 import { bucketCount, bucketsOf, type RollupPeriod } from "../rollup.js";
@@ -67,7 +68,8 @@ export function checkReportRequest(req: StoreReportRequest): void {
  * The report model for [from, to) from the store's aggregates: one query for window sums at the finest
  * bucket the rows or charts need (coarser levels are summed in memory: all sums are additive), one for
  * faults, per agent its stored seq islands (the delivery gaps, as `qos-probe gaps` lists them) and its
- * evidence chain as kept at ingest (store/chains.ts). Never reads result payloads.
+ * evidence chain as kept at ingest (store/chains.ts), and per site its configuration acks and heartbeat
+ * (as `qos-probe config status` lists them). Never reads result payloads.
  */
 export async function reportModelFromStore(
   store: ResultStore,
@@ -77,7 +79,7 @@ export async function reportModelFromStore(
   const zone = req.timezone ?? DEFAULT_TIMEZONE;
   const buckets = bucketsOf(finestPeriod(req.period, req.from_ms, req.to_ms), req.from_ms, req.to_ms, zone);
   const range = { from: new Date(req.from_ms), to: new Date(req.to_ms) };
-  const [aggregates, faults, gaps, evidence] = await Promise.all([
+  const [aggregates, faults, gaps, evidence, configuration] = await Promise.all([
     store.queryAggregates({
       bucket_starts: buckets.map((b) => b.start_ms),
       from_ms: req.from_ms,
@@ -86,9 +88,13 @@ export async function reportModelFromStore(
     store.queryFaults(range),
     gapsFromStore(store),
     store.queryEvidence(range),
+    // The regulator's view of the signed configuration, as of the report's generation time.
+    store.controlPlane
+      ? configStatusFromStore(store, { now_ms: req.generated_at_ms }, registeredSites(req.sites))
+      : undefined,
   ]);
   return buildReport(
-    { buckets, aggregates, faults, gaps, evidence },
+    { buckets, aggregates, faults, gaps, evidence, ...(configuration ? { configuration } : {}) },
     {
       from_ms: req.from_ms,
       to_ms: req.to_ms,

@@ -175,7 +175,18 @@ export function faultTable(op: ReportOperator, lang: Lang): string {
   return `<table class="compliance" data-testid="fault-table"><thead><tr>${head}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
-const MARK: Record<VerdictValue, string> = { pass: "✔", fail: "✘", insufficient: "?" };
+/** ◔ a circle partly filled: partly measured, not judged (a "?" read as a rendering fault). */
+const MARK: Record<VerdictValue, string> = { pass: "✔", fail: "✘", insufficient: "◔" };
+
+/** Why a verdict is insufficient, under the verdict: too little coverage, or nothing to judge. */
+function insufficientWhy(r: PairRollup, lang: Lang): string {
+  const c = r.coverage;
+  if (c.sufficient) return label(lang, "insufficient_no_interval");
+  return label(lang, "insufficient_coverage")
+    .replace("{measured}", String(c.measured))
+    .replace("{expected}", String(c.expected))
+    .replace("{floor}", formatPercent(c.floor, 0));
+}
 
 function verdictCell(c: ReportColumn, r: PairRollup, lang: Lang): string {
   const v = r.verdicts;
@@ -192,6 +203,8 @@ function verdictCell(c: ReportColumn, r: PairRollup, lang: Lang): string {
   }
   return (
     `<td class="verdict ${verdict}" data-testid="verdict-${c.indicator}" data-verdict="${verdict}">` +
-    `${MARK[verdict]} ${esc(verdictWord(lang, verdict))}</td>`
+    `${MARK[verdict]} ${esc(verdictWord(lang, verdict))}` +
+    (verdict === "insufficient" ? `<div class="detail">${esc(insufficientWhy(r, lang))}</div>` : "") +
+    "</td>"
   );
 }

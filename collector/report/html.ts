@@ -1,4 +1,5 @@
 import { PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
+import { configurationSection } from "./config-html.js";
 import { esc } from "./escape.js";
 import { evidenceSection } from "./evidence-html.js";
 import { gapsSection } from "./gaps-html.js";
@@ -32,8 +33,9 @@ export function renderHtml(model: ReportModel): string {
     `<dt>${esc(label(lang, "coverage_floor"))}</dt><dd>${esc(formatPercent(model.coverage_floor, 0))}</dd>` +
     `</dl><p class="note">${esc(label(lang, "times_in_zone"))}</p>` +
     `<p class="note">${esc(label(lang, "coverage_note"))}</p>` +
+    `<p class="note" data-testid="insufficient-note">${esc(label(lang, "insufficient_note"))}</p>` +
     `<p class="note">${esc(label(lang, "method_note"))}</p></header>` +
-    `<main>${body}${gapsSection(model.gaps, lang, zone)}${evidenceSection(model.evidence, lang)}</main></body></html>`
+    `<main>${body}${gapsSection(model.gaps, lang, zone)}${configurationSection(model.configuration, lang, zone)}${evidenceSection(model.evidence, lang)}</main></body></html>`
   );
 }
 

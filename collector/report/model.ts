@@ -1,6 +1,7 @@
 import { type IndicatorId, PROFILE_THRESHOLDS } from "../../agent/compliance/thresholds.js";
 import type { RollupVerdicts } from "../../agent/compliance/verdict.js";
 import type { ProfileId, ResultMessage, VerdictValue } from "../../agent/publish/message.js";
+import { type ConfigStatusReport, configStatusInZone } from "../control-plane/config-status.js";
 import { type Coverage, coverageOf, DEFAULT_COVERAGE_FLOOR, type ExpectedTest } from "../coverage.js";
 import { type AgentEvidence, walkChains } from "../evidence.js";
 import type { AgentGaps } from "../gaps.js";
@@ -141,6 +142,11 @@ export interface ReportModel {
    * over the agent's whole history (seqs are not tied to the period). Absent when not computed.
    */
   gaps?: ReportGapRow[];
+  /**
+   * The regulator's view of the signed configuration as of generated_at (collector/control-plane):
+   * per site the version it runs and who is not on the expected one. Absent when not computed.
+   */
+  configuration?: ConfigStatusReport;
 }
 
 /** collector/gaps.ts's AgentGaps, JSON-safe: the last heartbeat as ISO 8601 with the report zone's offset. */
@@ -157,6 +163,8 @@ export interface ReportInput {
   evidence?: readonly AgentEvidence[];
   /** Per agent, stored seqs against its heartbeat (collector/gaps.ts's gapsFromStore). */
   gaps?: readonly AgentGaps[];
+  /** Config acks and heartbeats (collector/control-plane/config-status.ts), as of generated_at. */
+  configuration?: ConfigStatusReport;
 }
 
 /** The one bucket size the store is asked for: the finest the rows or the chart need. */
@@ -254,6 +262,7 @@ export function buildReport(input: ReportInput, opts: ReportOptions): ReportMode
     ),
     ...(input.evidence ? { evidence: [...input.evidence] } : {}),
     ...(input.gaps ? { gaps: input.gaps.map((g) => gapRow(g, zone)) } : {}),
+    ...(input.configuration ? { configuration: configStatusInZone(input.configuration, zone) } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { QosProbeError } from "../../agent/errors.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
+import { type ControlPlaneStore, SqlControlPlaneStore } from "../control-plane/store.js";
 import { type AgentEvidence, chainHash } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
 import { CHAINS_UPSERT_FROM_INS, queryEvidence, updateChains } from "./chains.js";
@@ -174,6 +175,7 @@ export class SqlResultStore implements ResultStore {
   private readonly reportDb: SqlClient;
   /** Months whose results partition is known to exist ("YYYY-MM-01T00:00:00Z"). */
   private readonly partitions = new Set<string>();
+  readonly controlPlane: ControlPlaneStore;
 
   constructor(
     db: SqlDatabase,
@@ -183,6 +185,7 @@ export class SqlResultStore implements ResultStore {
     this.reportDb = options.reportDb ?? db;
     this.migrationsDir = options.migrationsDir;
     this.onClose = options.onClose ?? (async () => {});
+    this.controlPlane = new SqlControlPlaneStore(this.db, this.reportDb);
   }
 
   migrate(): Promise<MigrationReport> {

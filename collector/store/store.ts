@@ -1,4 +1,5 @@
 import type { ResultMessage } from "../../agent/publish/message.js";
+import type { ControlPlaneStore } from "../control-plane/store.js";
 import type { AgentEvidence } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
 import type { AgentKey, SeqIsland } from "./seqs.js";
@@ -40,6 +41,11 @@ export interface ResultStore {
   storedSeqs(agent: AgentKey): Promise<SeqIsland[]>;
   /** The same over the whole history, without touching the watermark (gap listings). */
   seqIslands(agent: AgentKey): Promise<SeqIsland[]>;
+  /**
+   * Config acks and the heartbeats' control-plane facts (issue 11): collector/control-plane/store.ts.
+   * Every SQL store has it; optional so in-memory test doubles of the result path need not.
+   */
+  readonly controlPlane?: ControlPlaneStore;
   close(): Promise<void>;
 }
 

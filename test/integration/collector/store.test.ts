@@ -23,9 +23,9 @@ describe.each(backends)("result store on $name", (backend) => {
     await dispose();
   });
 
-  it("applies migrations 1 to 4 once; a second run applies nothing", async () => {
-    expect(firstMigration).toEqual({ applied: [1, 2, 3, 4], current: 4 });
-    expect(await store.migrate()).toEqual({ applied: [], current: 4 });
+  it("applies migrations 1 to 5 once; a second run applies nothing", async () => {
+    expect(firstMigration).toEqual({ applied: [1, 2, 3, 4, 5], current: 5 });
+    expect(await store.migrate()).toEqual({ applied: [], current: 5 });
   });
 
   it("stores a redelivered result once", async () => {

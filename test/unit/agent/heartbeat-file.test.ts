@@ -9,6 +9,7 @@ const ID = { site: "bj-01", operator: "op", province: "110000", version: "0.1.0"
 function status(at: Date, depth: number) {
   return onlineStatus(ID, {
     at,
+    heartbeat_interval_s: 60,
     config_version: "v7",
     config_hash: "abcdef012345",
     config_loaded_at: new Date(Date.UTC(2026, 10, 30, 12, 0, 0)),

@@ -3,6 +3,7 @@ import { renderHtml } from "../../../collector/report/html.js";
 import { buildReportFromResults, type ReportOptions } from "../../../collector/report/model.js";
 import { lineChart, niceTicks, project, timeTicks } from "../../../collector/report/svg.js";
 import { REPORT_T0, reportFixture } from "../../helpers/rollup-fixtures.js";
+import { HOUR_RANGE, underFloor } from "../../helpers/verdict-streams.js";
 
 const HOUR = 3_600_000;
 const opts = (lang: "zh" | "en"): ReportOptions => ({
@@ -188,5 +189,30 @@ describe("svg helpers", () => {
     expect(d.match(/M/g)).toHaveLength(2);
     expect(d).not.toContain("L");
     expect(svg.match(/<circle/g)).toHaveLength(2);
+  });
+});
+
+describe("renderHtml: insufficient data", () => {
+  const hour = { ...HOUR_RANGE, period: "all" as const, generated_at_ms: HOUR_RANGE.to_ms + HOUR };
+  const en = renderHtml(buildReportFromResults(underFloor, { ...hour, lang: "en", timezone: "UTC" }));
+  const zh = renderHtml(buildReportFromResults(underFloor, { ...hour, lang: "zh", timezone: "UTC" }));
+
+  it("marks it with a partly filled circle and its word, and says why under it", () => {
+    // 10 of 12 windows measured: 83.3 % < 90 %, every verdict insufficient.
+    const cells = [...en.matchAll(/data-verdict="insufficient">([^<]*)<div class="detail">([^<]*)<\/div>/g)];
+    expect(cells).toHaveLength(4);
+    for (const [, mark, why] of cells) {
+      expect(mark).toBe("◔ insufficient data");
+      expect(why).toBe("only 10 of 12 windows measured, under the 90% floor");
+    }
+    expect(zh).toContain('◔ 数据不足<div class="detail">仅测量 10 / 12 个时段，低于 90% 下限</div>');
+    expect(en).not.toMatch(/data-verdict="insufficient">\?/);
+  });
+
+  it("explains the mark once in the header, in both languages", () => {
+    expect(en).toContain(
+      '<p class="note" data-testid="insufficient-note">◔ insufficient data: fewer 5-minute windows were measured than the coverage floor asks',
+    );
+    expect(zh).toContain('<p class="note" data-testid="insufficient-note">◔ 数据不足：');
   });
 });

@@ -11,8 +11,10 @@ import {
   flagged,
   HOUR_RANGE,
   halfMeasured,
+  interval,
   keyMismatch,
   loss75,
+  MIN,
   monthBoundary,
   onePacket,
   refusedPort,
@@ -199,6 +201,33 @@ describe("coverage", () => {
     expect(expectedWindows(t, t + 3_600_000, t + 7_200_000)).toBe(12);
     expect(expectedWindows(t, t + 3_600_000, t + 30 * 60_000)).toBe(6);
     expect(expectedWindows(t + 1, t + 600_000, Number.POSITIVE_INFINITY)).toBe(1);
+  });
+
+  it("ends the expected windows at now: the window still running and later ones are not expected", () => {
+    const t = Date.UTC(2026, 0, 1);
+    // now = t + 32.5 min: windows 0..5 ended, window 6 (t+30 → t+35) is running, 7..11 are ahead.
+    expect(expectedWindows(t, t + 3_600_000, t + 32 * MIN + 30_000)).toBe(6);
+    expect(expectedWindows(t, t + 3_600_000, t + 35 * MIN)).toBe(7);
+    expect(expectedWindows(t + 40 * MIN, t + 3_600_000, t + 32 * MIN)).toBe(0);
+  });
+
+  it("a pair measured every minute up to now is fully covered in a period partly in the future", () => {
+    // The hour [T0, T0 + 1 h) at T0 + 32.5 min, one-minute results from T0 to T0 + 32 min.
+    const now = HOUR_RANGE.from_ms + 32 * MIN + 30_000;
+    const results = Array.from({ length: 32 }, (_, m) =>
+      interval({ test: "up-to-now", start_ms: HOUR_RANGE.from_ms + m * MIN, dur_ms: MIN }),
+    );
+    const model = buildReportFromResults(results, {
+      ...HOUR_RANGE,
+      period: "all",
+      lang: "en",
+      generated_at_ms: now,
+      timezone: "UTC",
+    });
+    const r = pair(model, "up-to-now").overall;
+    expect(r.coverage).toEqual({ expected: 6, measured: 6, ratio: 1, floor: 0.9, sufficient: true });
+    expect(r.availability).toMatchObject({ windows: 6, unmeasured: 0 });
+    expect(model.operators[0]?.coverage).toMatchObject({ expected: 6, measured: 6, ratio: 1 });
   });
 
   it("is sufficient at exactly the floor, insufficient just below", () => {

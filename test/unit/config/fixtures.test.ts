@@ -9,6 +9,8 @@ import { validateFile } from "../../../agent/config/validate.js";
  */
 const DIR = "test/fixtures/config";
 const PAIR_HINT = "(pick a site in another province over 1000 km away, or set diagnostic: true)";
+/** After the issues, the rules that could not run because a value they read has an error above. */
+const NOT_CHECKED = "(fix the errors above and run validate again: more issues may follow)";
 
 const EXPECTED: Record<string, string[]> = {
   "invalid-agent-site.yaml": ['agent.site: unknown site "sh-01" at line 3:16 (known sites: bj-01)'],
@@ -43,6 +45,8 @@ const EXPECTED: Record<string, string[]> = {
     'tests[1].method: Invalid option: expected one of "stamp"|"icmp"|"tcp"|"http" at line 11:22',
     "tests[2].to: bj-01 → tj-01 breaks the spec 3.2.2 pair rule (different provinces, over 1000 km): " +
       `only 114 km apart at line 12:46 ${PAIR_HINT}`,
+    `tests[1]: not checked yet: the rules of this test that read method ${NOT_CHECKED}`,
+    `tests[1].to: not checked yet: the pair rule for bj-01 → gz-01, which reads tests[1].method ${NOT_CHECKED}`,
   ],
   "invalid-method-scheme.yaml": [
     'tests[0].target: target "tcp://198.51.100.5:443" is a tcp target but method is icmp at line 17:13 ' +
@@ -68,19 +72,39 @@ const EXPECTED: Record<string, string[]> = {
   "invalid-province.yaml": [
     'sites[0].province: unknown province "Guangdon" at line 5:46 (did you mean "Guangdong"?)',
   ],
-  "invalid-family.yaml": ["tests[0].family: family must be 4 (IPv4) or 6 (IPv6) at line 18:13"],
+  "invalid-family.yaml": [
+    "tests[0].family: family must be 4 (IPv4) or 6 (IPv6) at line 18:13",
+    `tests[0].to: not checked yet: the pair rule for bj-01 → gz-01, which reads tests[0].family ${NOT_CHECKED}`,
+  ],
   // 0.1 pps × 60 s = 6 expected packets < 20; 20 / 60 = 0.333… → 0.34.
   "invalid-poisson-few.yaml": [
     "tests[0].schedule: a Poisson run of 60 s at 0.1 pps expects 6 packets; the count varies and needs at " +
       "least 20 expected at line 19:15 (raise rate_pps to at least 0.34, or use schedule: periodic)",
   ],
-  "invalid-rate.yaml": ["tests[0].rate_pps: Too big: expected number to be <=1000 at line 18:15"],
+  "invalid-rate.yaml": [
+    "tests[0].rate_pps: Too big: expected number to be <=1000 at line 18:15",
+    `tests[0]: not checked yet: the rules of this test that read rate_pps ${NOT_CHECKED}`,
+  ],
   "invalid-raw-target.yaml": [
     "tests[0].target: a raw target has no peer site, so it cannot satisfy the spec 3.2.2 pair rule " +
       "(profile internet-3.2.2) at line 17:13 " +
       "(use to: SITE_ID (a site in another province over 1000 km away), or set diagnostic: true)",
   ],
   // 112 (authenticated STAMP) + 8 (UDP) + 20 (IPv4) = 140 > the 128-byte default
+  // Both phases in one pass: before, only the three schema lines were printed.
+  "invalid-schema-and-rules.yaml": [
+    'sites[1].lattitude: unknown key "lattitude" at line 9:89 (did you mean "latitude"?)',
+    'tests[0].method: Invalid option: expected one of "stamp"|"icmp"|"tcp"|"http" at line 12:22',
+    "tests[0].continuous.interval_s: interval_s 7 does not align with the 5-minute availability windows " +
+      "at line 12:77 (use one of 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 25, 30, 50, 60, 75, 100, 150, 300, 600, 900, " +
+      "1200, 1800, 3600)",
+    "tests[1].to: bj-01 → tj-01 breaks the spec 3.2.2 pair rule (different provinces, over 1000 km): " +
+      `only 114 km apart at line 13:46 ${PAIR_HINT}`,
+    "tests[1].rate_pps: Invalid input: expected number, received string at line 13:63",
+    `tests[0]: not checked yet: the rules of this test that read method ${NOT_CHECKED}`,
+    `tests[1]: not checked yet: the rules of this test that read rate_pps ${NOT_CHECKED}`,
+    `tests[0].to: not checked yet: the pair rule for bj-01 → gz-01, which reads tests[0].method ${NOT_CHECKED}`,
+  ],
   "invalid-stamp-auth-size.yaml": [
     "tests[0].packet_size_bytes: 128 bytes is smaller than an authenticated STAMP test packet " +
       '(140 bytes: 112 STAMP + 8 UDP + 20 IPv4); site "gz-01" has a stamp_key at line 14:5 (use at least 140)',

@@ -6,6 +6,7 @@ import { ConfigError, type ConfigIssue } from "../../../agent/errors.js";
 import { targetUrl } from "../../../agent/probe/http.js";
 import { pingFailure, planPing } from "../../../agent/probe/icmp.js";
 import type { ProbeSpec } from "../../../agent/probe/prober.js";
+import { resolveHost } from "../../../agent/probe/resolve.js";
 import { checkRunSize } from "../../../agent/probe/runner.js";
 import { parseTarget } from "../../../agent/probe/target.js";
 import { checkTcpSpec } from "../../../agent/probe/tcp.js";
@@ -153,8 +154,11 @@ const CHECKS: RuntimeCheck[] = [
   {
     file: "resolve.ts",
     match: "address but family is",
-    not_config:
-      "no configuration key sets the address family of a test yet (spec.family comes from none); a tests[].family must bring its twin",
+    twin: {
+      test: { method: "icmp", target: "icmp://192.0.2.1", family: 6 },
+      path: "tests[0].family",
+      runtime: () => resolveHost({ host: "192.0.2.1", family: 6 }, AbortSignal.timeout(1000)),
+    },
   },
   { file: "resolve.ts", match: "cannot resolve", not_config: NET },
   // tcp.ts, http.ts
@@ -376,5 +380,20 @@ describe("validate ≡ runtime: every run-time refusal has a config-time twin", 
       expect(e?.code, `${c.file}: ${c.match}`).toBe(site?.code);
       expect(e?.message ?? "", `${c.file}: ${c.match}`).toContain(c.match.replace(/\\/g, ""));
     }
+  });
+});
+
+describe("family against an address literal (twin of resolveHost and of test --family)", () => {
+  it("refuses family 6 for a site whose reflector.host is an IPv4 literal, at tests[0].family", () => {
+    const issues = issuesOf(configWith({ test: { family: 6 }, path: "" }));
+    expect(issues).toEqual([
+      {
+        file: "twin.yaml",
+        path: "tests[0].family",
+        message: `family 6 contradicts site "gz-01"'s reflector.host: 192.0.2.20 is an IPv4 address at line 7:114`,
+        hint: "remove family, or measure an IPv6 address or a host name that resolves to one",
+      },
+    ]);
+    expect(issuesOf(configWith({ test: { family: 4 }, path: "" }))).toEqual([]);
   });
 });

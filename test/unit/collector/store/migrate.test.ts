@@ -13,13 +13,14 @@ describe("loadMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains", async () => {
+  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane", async () => {
     const shipped = await loadMigrations();
     expect(shipped.map((m) => [m.version, m.name])).toEqual([
       [1, "initial"],
       [2, "agent-seqs"],
       [3, "partitions-windows"],
       [4, "hours-evidence"],
+      [5, "config-control"],
     ]);
     const creates = (i: number) =>
       [...(shipped[i]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
@@ -27,6 +28,7 @@ describe("loadMigrations", () => {
     expect(creates(1)).toEqual(["agent_seqs"]);
     expect(creates(2)).toEqual(["results", "windows", "fault_windows"]);
     expect(creates(3)).toEqual(["window_hours", "evidence_chains", "evidence_breaks", "rejected_seqs"]);
+    expect(creates(4)).toEqual(["config_acks", "site_control"]);
   });
 
   it("orders by version and ignores files that are not .sql", async () => {
