@@ -17,7 +17,12 @@ const ACL = new URL("../../../scripts/mosquitto/acl", import.meta.url);
 const ROOT = "qosprobe/v1";
 const BJ = "unicom/110000/bj-unicom-01";
 const GZ = "unicom/440000/gz-unicom-01";
-const PASSWORDS: Record<string, string> = { [BJ]: "bj-secret", [GZ]: "gz-secret", collector: "c-secret" };
+const PASSWORDS: Record<string, string> = {
+  [BJ]: "bj-secret",
+  [GZ]: "gz-secret",
+  collector: "c-secret",
+  regulator: "r-secret",
+};
 
 let broker: PrivateMosquitto;
 let tlsPort: number;
@@ -95,12 +100,12 @@ async function agent(username: string): Promise<MqttClient> {
   return client;
 }
 
-async function collector(): Promise<MqttClient> {
+async function collector(username = "collector"): Promise<MqttClient> {
   const client = await connectAsync(broker.url, {
     protocolVersion: 5,
-    clientId: "test-collector",
-    username: "collector",
-    password: PASSWORDS.collector,
+    clientId: `test-${username}`,
+    username,
+    password: PASSWORDS[username],
     reconnectPeriod: 0,
   });
   clients.push(client);
@@ -203,5 +208,20 @@ describe("scripts/mosquitto production configuration", () => {
     await until(() => bjGot.length >= 1 && gzGot.length >= 1, "both agents' receipts");
     expect(bjGot.map((m) => m.body)).toEqual(["bj receipt"]);
     expect(gzGot.map((m) => m.body)).toEqual(["gz receipt"]);
+  });
+
+  it("lets the regulator publish retained site and operator-wide configuration, and agents read it", async () => {
+    const regulator = await collector("regulator");
+    expect(await pubackCode(regulator, `${ROOT}/unicom/config`, "operator-wide v7", true)).toBe(0);
+    expect(await pubackCode(regulator, `${ROOT}/${BJ}/config`, "bj v7", true)).toBe(0);
+    const bj = await agent(BJ);
+    // An agent may not publish the operator-wide envelope either.
+    expect(await pubackCode(bj, `${ROOT}/unicom/config`, "forged operator-wide")).toBe(0x87);
+    const got = inbox(bj);
+    await bj.subscribeAsync([`${ROOT}/unicom/config`, `${ROOT}/${BJ}/config`], { qos: 1 });
+    await until(() => got.length >= 2, "both retained configurations");
+    expect(got.map((m) => m.body).sort()).toEqual(["bj v7", "operator-wide v7"]);
+    await pubackCode(regulator, `${ROOT}/unicom/config`, "", true);
+    await pubackCode(regulator, `${ROOT}/${BJ}/config`, "", true);
   });
 });
