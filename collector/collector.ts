@@ -14,7 +14,7 @@ import {
   zeroControlPlaneCounters,
 } from "./control-plane/ingest.js";
 import { DeviceKeys } from "./evidence.js";
-import { Ingest, type IngestCounters, zeroIngestCounters } from "./ingest.js";
+import { Ingest, type IngestCounters, type StoredBatch, zeroIngestCounters } from "./ingest.js";
 import { CollectorReceipts, type ReceiptCounters } from "./receipts.js";
 import { ReportServer } from "./report/server.js";
 import { parseStatus } from "./status.js";
@@ -114,7 +114,7 @@ export class Collector {
       maxPending: Math.max(20 * config.ingest.batch_size, config.mqtt.connections * IN_FLIGHT),
       // Each delivery's PUBACK waits for its write: write what arrived as soon as the turn ends.
       groupCommit: true,
-      onStored: (msgs) => this.onStored(msgs),
+      onStored: (msgs, batch) => this.onStored(msgs, batch),
       // A rejected result is decided too: its agent's next receipt covers the seq (issue 7).
       onRejected: (agents) => {
         for (const a of agents) this.receipts?.noteAgent(a);
@@ -227,22 +227,30 @@ export class Collector {
     return stale;
   }
 
-  /** Committed: one log line per result (to trace it end to end), and a receipt for its agent. */
-  private onStored(msgs: readonly ResultMessage[]): void {
-    for (const m of msgs) {
-      this.log.info(
-        {
-          id: m.id,
-          seq: m.seq,
-          operator: m.agent.operator,
-          site: m.agent.site,
-          test: m.test.id,
-          interval: m.interval,
-          status: m.status,
-        },
-        "result stored",
-      );
+  /**
+   * Committed: one info line per batch (how many, each agent's stored seq ranges, how long the write
+   * took), each result at debug (to trace it end to end); then a receipt for its agent. A line per
+   * result at info was a pino write per result on the ingest event loop.
+   */
+  private onStored(msgs: readonly ResultMessage[], batch: StoredBatch): void {
+    if (this.log.isLevelEnabled("debug")) {
+      for (const m of msgs) {
+        this.log.debug(
+          {
+            id: m.id,
+            seq: m.seq,
+            operator: m.agent.operator,
+            site: m.agent.site,
+            test: m.test.id,
+            interval: m.interval,
+            status: m.status,
+          },
+          "result stored",
+        );
+      }
     }
+    if (msgs.length > 0)
+      this.log.info({ stored: msgs.length, seqs: seqRanges(msgs), ms: batch.ms }, "results stored");
     this.receipts?.noteStored(msgs);
   }
 
@@ -344,4 +352,36 @@ export class Collector {
           : [results],
     }));
   }
+}
+
+/**
+ * Each agent's seqs in a stored batch as inclusive ranges, for the batch's log line:
+ * `{ "op/site": "5-9,12" }`. Seqs are integers ≥ 0 (the result schema); the order of `msgs` is not assumed.
+ */
+export function seqRanges(msgs: readonly ResultMessage[]): Record<string, string> {
+  const byAgent = new Map<string, number[]>();
+  for (const m of msgs) {
+    const k = `${m.agent.operator}/${m.agent.site}`;
+    const list = byAgent.get(k);
+    if (list) list.push(m.seq);
+    else byAgent.set(k, [m.seq]);
+  }
+  const out: Record<string, string> = {};
+  for (const [k, seqs] of byAgent) {
+    seqs.sort((a, b) => a - b);
+    const parts: string[] = [];
+    let from = seqs[0] as number;
+    let to = from;
+    for (const s of seqs.slice(1)) {
+      if (s <= to + 1) to = Math.max(to, s);
+      else {
+        parts.push(from === to ? `${from}` : `${from}-${to}`);
+        from = s;
+        to = s;
+      }
+    }
+    parts.push(from === to ? `${from}` : `${from}-${to}`);
+    out[k] = parts.join(",");
+  }
+  return out;
 }

@@ -77,7 +77,13 @@ export function chainHash(message: ResultMessage): string | null {
 function verifySealed(message: ResultMessage, key: KeyObject): boolean {
   const sig = message.sig;
   if (typeof sig !== "string" || !/^[A-Za-z0-9_-]{86}$/.test(sig)) return false;
-  const full = canonicalize(message);
+  let full: string | undefined;
+  try {
+    // canonicalize throws on what RFC 8785 cannot encode (a lone surrogate): such a message was not sealed.
+    full = canonicalize(message);
+  } catch {
+    return false;
+  }
   if (full === undefined) return false;
   const bytes = Buffer.from(full, "utf8");
   digests.set(message, createHash("sha256").update(bytes).digest("base64url"));

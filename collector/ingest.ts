@@ -21,8 +21,8 @@ export interface IngestOptions {
    * write runs, goes into one INSERT. For callers that wait on `accept` before acknowledging.
    */
   groupCommit?: boolean;
-  /** Called after each committed batch of results (store receipts, the per-result log line). */
-  onStored?: (msgs: readonly ResultMessage[]) => void;
+  /** Called after each committed batch of results (store receipts, the batch's log line). */
+  onStored?: (msgs: readonly ResultMessage[], batch: StoredBatch) => void;
   /**
    * Called after refused interval claims are committed as rejects: those seqs are decided, so their
    * agents get a store receipt covering them (issue 7).
@@ -37,6 +37,12 @@ export interface IngestOptions {
  * it is recorded in `rejects`; "unstored" means the store could not take it, so the MQTT layer should
  * not acknowledge it and the broker will deliver it again.
  */
+/** About one committed batch, for its log line. */
+export interface StoredBatch {
+  /** Milliseconds the store write took (results, rollups and chains in one transaction), wall clock. */
+  ms: number;
+}
+
 export type AcceptOutcome = "stored" | "rejected" | "unstored";
 
 export interface IngestCounters {
@@ -82,7 +88,7 @@ export class Ingest {
   private readonly flushIntervalMs: number;
   private readonly maxPending: number;
   private readonly groupCommit: boolean;
-  private readonly onStored: ((msgs: readonly ResultMessage[]) => void) | undefined;
+  private readonly onStored: IngestOptions["onStored"];
   private readonly onRejected: IngestOptions["onRejected"];
   private readonly deviceKeys: DeviceKeys | undefined;
   /** A group-commit flush is already scheduled for the end of this turn. */
@@ -200,7 +206,9 @@ export class Ingest {
       const rejects = this.rejects.splice(0, this.batchSize - results.length);
       try {
         if (results.length > 0) {
+          const started = performance.now();
           const report = await this.store.insertResults(results.map((w) => w.item));
+          const ms = Math.round(performance.now() - started);
           this.count.stored += report.inserted;
           this.count.duplicates += report.duplicates;
           // A second result claiming a stored interval under another id: kept as a reject, with why.
@@ -223,7 +231,10 @@ export class Ingest {
             );
           }
           for (const w of results) w.settle(refused.has(w.item.id) ? "rejected" : "stored");
-          this.notifyStored(results.filter((w) => !refused.has(w.item.id)).map((w) => w.item));
+          this.notifyStored(
+            results.filter((w) => !refused.has(w.item.id)).map((w) => w.item),
+            { ms },
+          );
           results.length = 0;
         }
         if (rejects.length > 0) {
@@ -252,9 +263,9 @@ export class Ingest {
     }
   }
 
-  private notifyStored(msgs: readonly ResultMessage[]): void {
+  private notifyStored(msgs: readonly ResultMessage[], batch: StoredBatch): void {
     try {
-      this.onStored?.(msgs);
+      this.onStored?.(msgs, batch);
     } catch (err) {
       this.log.error({ err }, "ingest: onStored hook threw");
     }

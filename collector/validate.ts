@@ -59,6 +59,19 @@ export function validateResult(topic: string, payload: Uint8Array | string): Val
     const schema = typeof body.schema === "string" ? body.schema : JSON.stringify(body.schema);
     return { ok: false, reason: `unsupported schema ${schema}` };
   }
+  // "\u0000" and lone surrogates ("\ud800") are valid JSON but PostgreSQL's jsonb refuses them, and
+  // RFC 8785 (the evidence digest) has no bytes for a lone surrogate: such a result could never be
+  // stored, and in a batch it failed the whole INSERT on every retry, stalling ingest for everyone.
+  // Only an escape can carry them (the UTF-8 decode above is fatal, raw control characters are not JSON),
+  // so ordinary payloads pay one indexOf.
+  if (text.includes("\\u")) {
+    const path = unstorableString(body, []);
+    if (path !== null)
+      return {
+        ok: false,
+        reason: `${path}: a NUL character (\\u0000) or a lone UTF-16 surrogate cannot be stored (PostgreSQL jsonb) or signed (RFC 8785); send well-formed text`,
+      };
+  }
   const parsed = ResultMessage.safeParse(body);
   if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error) };
   const msg = parsed.data;
@@ -75,4 +88,28 @@ export function validateResult(topic: string, payload: Uint8Array | string): Val
     }
   }
   return { ok: true, message: msg };
+}
+
+/** NUL, or a UTF-16 surrogate not in a pair (with the u flag, a pair reads as one astral code point). */
+const UNSTORABLE = /[\0\p{Cs}]/u;
+
+/** The JSON path (`error.message`, `quality.flags[0]`) of the first key or string value PostgreSQL's jsonb cannot hold, or null. */
+function unstorableString(value: unknown, path: readonly string[]): string | null {
+  if (typeof value === "string") return UNSTORABLE.test(value) ? path.join(".") || "(payload)" : null;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const at = [...path.slice(0, -1), `${path.at(-1) ?? ""}[${i}]`];
+      const found = unstorableString(v, at);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (typeof value === "object" && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (UNSTORABLE.test(k)) return [...path, JSON.stringify(k)].join(".");
+      const found = unstorableString(v, [...path, k]);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }

@@ -184,6 +184,28 @@ describe.each(backends)("result store on $name", (backend) => {
     expect(rows[1]?.raw_size).toBe(Buffer.byteLength(newer));
   });
 
+  it("rejects a result with a NUL escape and stores the rest of its batch (jsonb refused the whole batch)", async () => {
+    const ingest = new Ingest({ store, log: silentLogger(), batchSize: 10 });
+    const good = makeResult({ operator: "op-nul", seq: 1 });
+    const bad = makeResult({ operator: "op-nul", seq: 2, intervalStart: at(good.interval.start, 1) });
+    const topic = resultTopic(good);
+    const badText = JSON.stringify({ ...bad, agent: { ...bad.agent, version: "1\u0000" } });
+    expect(badText).toContain("\\u0000");
+    const outcomes = await Promise.all([
+      ingest.accept(topic, Buffer.from(badText)),
+      ingest.accept(topic, Buffer.from(JSON.stringify(good))),
+      ingest.stop(),
+    ]);
+    expect(outcomes.slice(0, 2)).toEqual(["rejected", "stored"]);
+    expect(ingest.counters()).toMatchObject({ stored: 1, rejected: 1, store_errors: 0 });
+    const now = Date.now();
+    const rows = (
+      await store.queryRejects({ from: new Date(now - 3_600_000), to: new Date(now + 3_600_000) })
+    ).filter((r) => r.topic === topic);
+    expect(rows.map((r) => r.reason.split(":")[0])).toEqual(["agent.version"]);
+    expect(Buffer.from(rows[0]?.raw ?? []).toString()).toBe(badText);
+  });
+
   it("keeps a site's last heartbeat when its Last Will marks it offline", async () => {
     const heartbeat = new Date("2026-06-01T12:00:00.000Z");
     await store.upsertStatus({

@@ -104,6 +104,23 @@ describe("Ingest", () => {
     });
   });
 
+  it("hands each committed batch to onStored once, with the write's duration in ms", async () => {
+    const store = new MemoryStore();
+    const calls: { seqs: number[]; ms: number }[] = [];
+    ingest = new Ingest({
+      store,
+      log: silentLogger(),
+      clock: new FakeClock(),
+      batchSize: 2,
+      onStored: (msgs, batch) => calls.push({ seqs: msgs.map((m) => m.seq), ms: batch.ms }),
+    });
+    const msgs = [makeResult({ seq: 7 }), makeResult({ seq: 8 })];
+    await Promise.all(msgs.map((m) => ingest?.accept(resultTopic(m), body(m))));
+    expect(calls.map((c) => c.seqs)).toEqual([[7, 8]]);
+    expect(Number.isInteger(calls[0]?.ms)).toBe(true);
+    expect(calls[0]?.ms).toBeGreaterThanOrEqual(0);
+  });
+
   it("writes what waits every flushIntervalMs once started", async () => {
     const store = new MemoryStore();
     const clock = new FakeClock();

@@ -87,6 +87,28 @@ describe("validateResult", () => {
     });
   });
 
+  it("refuses a NUL or a lone surrogate escape with its path (jsonb cannot hold them; they failed whole batches)", () => {
+    const topic = resultTopic(msg);
+    /** The message as JSON text with agent.version written as `json` (raw JSON string text). */
+    const withVersion = (json: string) =>
+      JSON.stringify({ ...msg, agent: { ...msg.agent, version: "VERSION" } }).replace('"VERSION"', json);
+    expect(validateResult(topic, withVersion('"1\\u0000"'))).toEqual({
+      ok: false,
+      reason:
+        "agent.version: a NUL character (\\u0000) or a lone UTF-16 surrogate cannot be stored (PostgreSQL jsonb) or signed (RFC 8785); send well-formed text",
+    });
+    const lone = validateResult(topic, withVersion('"1\\ud800"'));
+    expect(lone.ok === false && lone.reason.split(":")[0]).toBe("agent.version");
+    const flagged = validateResult(
+      topic,
+      JSON.stringify({ ...msg, quality: { ...msg.quality, flags: ["F"] } }).replace('"F"', '"\\udc00"'),
+    );
+    expect(flagged.ok === false && flagged.reason.split(":")[0]).toBe("quality.flags[0]");
+    // A surrogate pair written as escapes is one character (U+1F600), and an escaped backslash before a u is text.
+    const pair = validateResult(topic, withVersion('"1 \\ud83d\\ude00 C:\\\\users"'));
+    expect(pair.ok && pair.message.agent.version).toBe("1 \u{1F600} C:\\users");
+  });
+
   it("rejects a message on a topic that is not a result topic", () => {
     expect(validateResult("qosprobe/v1/op-a/BJ/bj-01/status", JSON.stringify(msg))).toEqual({
       ok: false,
