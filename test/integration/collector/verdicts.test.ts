@@ -21,7 +21,8 @@ const LATER = Date.UTC(2027, 0, 1);
  * each path's own tests cover them (report-gaps.test.ts, evidence tests).
  */
 function rounded(model: ReportModel): unknown {
-  const { evidence: _evidence, gaps: _gaps, ...verdicts } = model;
+  // Evidence, gaps and configuration come from store tables the results-based twin has no input for.
+  const { evidence: _evidence, gaps: _gaps, configuration: _configuration, ...verdicts } = model;
   return JSON.parse(JSON.stringify(verdicts), (_k, v) =>
     typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1e9) / 1e9 : v,
   );
