@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from "commander";
 import { duration, exitCodeFor, int, jsonError, nonNegative } from "./cli-args.js";
 import { QosProbeError } from "./errors.js";
 import { createLogger } from "./log.js";
+import { timestampsSwitchProblem } from "./net/libc.js";
 import { MAX_RUN_PACKETS } from "./probe/limits.js";
 import { PROFILES } from "./publish/message.js";
 import { VERSION } from "./version.js";
@@ -17,8 +18,9 @@ import { VERSION } from "./version.js";
 const program = new Command()
   .name("qos-probe")
   .description(
-    "Active network test probe: RTT, delay variation and loss between access points, judged against the\n" +
-      "national telecom service specification (3.2.2 Internet, 4.2 IP telephony) and published over MQTT.",
+    "Active network test probe: RTT, delay variation and loss between access points,\n" +
+      "judged against the national telecom service specification (3.2.2 Internet,\n" +
+      "4.2 IP telephony) and published over MQTT.",
   )
   .version(VERSION)
   .option("--log-level <level>", "trace | debug | info | warn | error", "info")
@@ -531,28 +533,35 @@ Examples:
     if (!ok) process.exitCode = 1;
   });
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  const json = process.argv.includes("--json");
-  if (err instanceof CommanderError) {
-    // Commander has printed its message (or the help / version) already.
-    if (err.exitCode === 0) return;
-    if (json)
-      process.stdout.write(`${jsonError({ code: "USAGE", message: err.message.replace(/^error: /, "") })}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  if (err instanceof QosProbeError) {
-    process.stderr.write(`qos-probe: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ""}\n`);
-    if (json) process.stdout.write(`${jsonError(err)}\n`);
-    process.exitCode = exitCodeFor(err);
-    return;
-  }
-  process.stderr.write(
-    `qos-probe: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  if (json)
-    process.stdout.write(
-      `${jsonError({ code: "INTERNAL", message: String((err as Error)?.message ?? err) })}\n`,
+const switchProblem = timestampsSwitchProblem(process.env);
+if (switchProblem) {
+  process.stderr.write(`qos-probe: ${switchProblem}`);
+  process.exitCode = 2;
+} else
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    const json = process.argv.includes("--json");
+    if (err instanceof CommanderError) {
+      // Commander has printed its message (or the help / version) already.
+      if (err.exitCode === 0) return;
+      if (json)
+        process.stdout.write(
+          `${jsonError({ code: "USAGE", message: err.message.replace(/^error: /, "") })}\n`,
+        );
+      process.exitCode = 2;
+      return;
+    }
+    if (err instanceof QosProbeError) {
+      process.stderr.write(`qos-probe: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ""}\n`);
+      if (json) process.stdout.write(`${jsonError(err)}\n`);
+      process.exitCode = exitCodeFor(err);
+      return;
+    }
+    process.stderr.write(
+      `qos-probe: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
-  process.exitCode = 1;
-});
+    if (json)
+      process.stdout.write(
+        `${jsonError({ code: "INTERNAL", message: String((err as Error)?.message ?? err) })}\n`,
+      );
+    process.exitCode = 1;
+  });

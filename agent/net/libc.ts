@@ -36,6 +36,19 @@ export interface Libc {
   errno(): number;
 }
 
+/** The values QOSPROBE_TIMESTAMPS takes: kernel (the default, where koffi loads) or user. */
+const TIMESTAMP_MODES = ["kernel", "user"];
+
+/**
+ * A message for a QOSPROBE_TIMESTAMPS value that is neither mode, or undefined. A typo must not fall
+ * silently into kernel mode: the operator meant something else.
+ */
+export function timestampsSwitchProblem(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env.QOSPROBE_TIMESTAMPS;
+  if (value === undefined || value === "" || TIMESTAMP_MODES.includes(value)) return undefined;
+  return `QOSPROBE_TIMESTAMPS=${value} is not a timestamp mode\n  hint: use kernel (the default: kernel packet timestamps where the FFI loads) or user (user-space timestamps, no FFI), or unset it\n`;
+}
+
 /** True when the environment asks for no FFI at all (see the switch above). */
 export function ffiDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.QOSPROBE_TIMESTAMPS === "user" || env.QOSPROBE_NO_FFI === "1";

@@ -21,6 +21,20 @@ describe("qos-probe CLI, newcomer findings", () => {
     return dir;
   }
 
+  it("a QOSPROBE_TIMESTAMPS value that is neither mode is refused (exit 2), not run as kernel mode", async () => {
+    const r = await runCli(["test", "stamp://127.0.0.1:9", "-c", "1"], {
+      env: { ...process.env, QOSPROBE_TIMESTAMPS: "kernal" },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("qos-probe: QOSPROBE_TIMESTAMPS=kernal is not a timestamp mode");
+    expect(r.stderr).toContain("hint: use kernel");
+    for (const mode of ["kernel", "user", ""]) {
+      const ok = await runCli(["--version"], { env: { ...process.env, QOSPROBE_TIMESTAMPS: mode } });
+      expect(ok.code, mode).toBe(0);
+    }
+  });
+
   it("report without a store creates nothing: exit 2, names the store it looked for and the flags", async () => {
     expect(
       existsSync(DEFAULT_PGLITE_DIR),
