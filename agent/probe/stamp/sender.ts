@@ -2,7 +2,7 @@ import { lookup } from "node:dns/promises";
 import { ProbeFaultError, QosProbeError } from "../../errors.js";
 import type { ReceivedDatagram, SocketFault, TimestampedUdpSocket } from "../../net/udp.js";
 import { openTimestampedUdp } from "../../net/udp.js";
-import type { ProbeContext, Prober, ProbeSpec, Sample } from "../prober.js";
+import { type ProbeContext, type Prober, type ProbeSpec, reportFault, type Sample } from "../prober.js";
 import { sendOffsets } from "../send-times.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
 import { type NtpTime, ntpFromNs } from "./ntp.js";
@@ -57,7 +57,8 @@ const OUTAGE_CODES = new Set(["ENETUNREACH", "EHOSTUNREACH", "ENETDOWN"]);
  * CLOCK_REALTIME; replies and stamps are read whenever the main loop gets to them, which moves no
  * timestamp. User mode (dgram): T1/T4 from one wall anchor plus monotonic deltas, as before.
  *
- * Faults of the measurement (issue 9) are thrown as `fault` errors, never reported as path loss:
+ * Faults of the measurement (issue 9) are thrown as `fault` errors, never reported as path loss (a
+ * reflector that answered some packets and refused others is reported as a fault with its samples kept):
  * REFLECTOR_UNREACHABLE (ICMP port unreachable from the reflector: nothing listens there) and
  * STAMP_AUTH (replies came but none passed the HMAC check: the keys differ).
  */
@@ -80,7 +81,14 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   const errorEstimate = encodeErrorEstimate(errorEstimateFromSync(ctx.clockSync));
   const book = new SessionBook(spec.loss_timeout_ms, ctx.clockSync.synced, ctx.onSample);
   const counts: Record<
-    ReplyVerdict | "malformed" | "auth_failed" | "refused" | "send_failed" | "kernel_drops",
+    | ReplyVerdict
+    | "malformed"
+    | "auth_failed"
+    | "refused_icmp"
+    | "refused_send"
+    | "refused_recv"
+    | "send_failed"
+    | "kernel_drops",
     number
   > = {
     matched: 0,
@@ -90,7 +98,9 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     "mismatched-timestamp": 0,
     malformed: 0,
     auth_failed: 0,
-    refused: 0,
+    refused_icmp: 0,
+    refused_send: 0,
+    refused_recv: 0,
     send_failed: 0,
     kernel_drops: 0,
   };
@@ -141,8 +151,11 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   const onFault = (f: SocketFault) => {
     // ECONNREFUSED: an ICMP port unreachable, from the reflector's address (the kernel socket names the
     // offender; a connected dgram socket only hears about its own peer).
+    // The kernel socket hears one port unreachable twice: on its error queue (kind "icmp") and as the
+    // socket's pending error, taken by the next send() (that packet is not sent) or recvmsg(). The dgram
+    // socket hears only the second. Counted apart, the refusals are the largest count, not the sum.
     if (f.code === "ECONNREFUSED" && (f.offender === undefined || sameAddress(f.offender, target.address))) {
-      counts.refused += 1;
+      counts[f.kind === "send" ? "refused_send" : f.kind === "icmp" ? "refused_icmp" : "refused_recv"] += 1;
     }
     if (f.kind === "send" && f.tag !== undefined) {
       book.sendFailed(f.tag, f.code);
@@ -221,10 +234,21 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     { ...counts, pending: book.pendingCount, timestamps: socket.timestamps },
     "stamp session done",
   );
-  if (counts.refused > 0) {
+  const refused = Math.max(counts.refused_icmp, counts.refused_send, counts.refused_recv);
+  if (refused > 0 && counts.matched > 0) {
+    // It answered, then refused (stopped or restarted mid-interval), or the reverse: still a fault of
+    // the measurement, but what was measured stays in the result (issue 9: sent and received as they
+    // were, never "sent 0").
+    reportFault(ctx.facts, {
+      code: "REFLECTOR_UNREACHABLE",
+      message: `the reflector ${target.address} port ${target.port} answered ${counts.matched} packets and refused others with ICMP port unreachable (${refused}×): it stopped or restarted during the interval`,
+    });
+    return book.samples();
+  }
+  if (refused > 0) {
     throw new QosProbeError(
       "REFLECTOR_UNREACHABLE",
-      `the reflector ${target.address} port ${target.port} answered ICMP port unreachable (${counts.refused}×): nothing listens there`,
+      `the reflector ${target.address} port ${target.port} answered ICMP port unreachable (${refused}×): nothing listens there`,
       {
         fault: true,
         hint: "check that the peer's reflector runs and listens on this address family and port",

@@ -84,6 +84,31 @@ describe(`STAMP faults and facts (${expectedMode} timestamps)`, () => {
     expect(result.quality.flags).toContain("fault");
   });
 
+  it("a reflector that stops mid-interval: fault, with what it measured kept and each refusal counted once", async () => {
+    const r = await reflector();
+    // 30 packets at 20 ms; the reflector stops after about 10 of them were answered.
+    const stopping = new Promise<void>((resolve) => setTimeout(() => void r.stop().then(resolve), 200));
+    const result = await run(
+      probeSpec(r.address().port, { count: 30, interval_ms: 20, loss_timeout_ms: 200 }),
+    );
+    await stopping;
+    expect(result.status).toBe("fault");
+    expect(result.error?.code).toBe("REFLECTOR_UNREACHABLE");
+    // Not "sent 0": the packets went out and the answered ones are in the result.
+    expect(result.packets.sent).toBe(30);
+    expect(result.packets.received).toBeGreaterThan(0);
+    expect(result.packets.received).toBeLessThan(30);
+    const m = /answered (\d+) packets and refused others with ICMP port unreachable \((\d+)×\)/.exec(
+      result.error?.message ?? "",
+    );
+    expect(m, result.error?.message).not.toBeNull();
+    expect(Number(m?.[1])).toBe(result.packets.received);
+    // One refusal per packet at most (the kernel socket hears each twice: error queue and next send).
+    expect(Number(m?.[2])).toBeGreaterThan(0);
+    expect(Number(m?.[2])).toBeLessThanOrEqual(30 - result.packets.received);
+    expect(result.verdicts.not_judged).toContain("fault");
+  });
+
   it("replies that all fail the HMAC check: fault STAMP_AUTH", async () => {
     // A reflector configured with another key: well-formed authenticated replies, wrong HMAC.
     const peer = await udpPeer((msg, rinfo, sock) => {
