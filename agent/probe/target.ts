@@ -20,6 +20,13 @@ export function parseTarget(text: string): Target {
   try {
     url = new URL(text);
   } catch {
+    // WHATWG URL refuses a port over 65535 as an invalid URL: name the port, not the whole URL.
+    const port = /^[a-z][a-z0-9+.-]*:\/\/(?:\[[^\]]*\]|[^/:?#]*):(\d+)(?:[/?#]|$)/i.exec(text)?.[1];
+    if (port !== undefined && Number(port) > 65_535) {
+      throw new QosProbeError("PROBE_TARGET", `port ${port} in "${text}" is not a UDP/TCP port (1–65535)`, {
+        hint: `give the port the target listens on (STAMP's well-known port is ${STAMP_DEFAULT_PORT})`,
+      });
+    }
     throw new QosProbeError("PROBE_TARGET", `not a target URL: "${text}"`, {
       hint: "write it as stamp://HOST:PORT, icmp://HOST, tcp://HOST:PORT or https://HOST/PATH",
     });

@@ -30,6 +30,18 @@ describe("parseTarget", () => {
     expect(() => parseTarget("ftp://x")).toThrow(/unknown target scheme "ftp:"/);
     expect(() => parseTarget("127.0.0.1")).toThrow(/not a target URL/);
   });
+  it("names a port over 65535 instead of calling the URL malformed", () => {
+    for (const t of ["stamp://127.0.0.1:99999", "tcp://[2001:db8::20]:70000/"]) {
+      const port = t.includes("99999") ? "99999" : "70000";
+      expect(() => parseTarget(t)).toThrow(
+        expect.objectContaining({
+          code: "PROBE_TARGET",
+          message: `port ${port} in "${t}" is not a UDP/TCP port (1–65535)`,
+        }),
+      );
+    }
+    expect(() => parseTarget("stamp://127.0.0.1:65535")).not.toThrow();
+  });
   it("refuses port 0 and prints IPv6 hints in brackets, as URLs the CLI accepts again", () => {
     expect(() => parseTarget("stamp://127.0.0.1:0")).toThrow(
       expect.objectContaining({
