@@ -29,9 +29,12 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
           `reverse mean ${n(r.one_way_ms.reverse.mean)} (max−min ${n(r.one_way_ms.reverse.max_minus_min)})`
         : `not reported (${r.quality.clock.one_way_withheld ?? "needs synchronised clocks at both ends"})`),
     `${label("sender")}schedule error p50 ${n(r.quality.send_error_ms.p50)} ms  p99 ${n(r.quality.send_error_ms.p99)} ms  ` +
-      `clock ${r.quality.clock.synced ? "synchronised" : "NOT synchronised"} (${r.quality.clock.source}` +
-      (r.quality.clock.error_bound_ms !== undefined ? `, ±${n(r.quality.clock.error_bound_ms)} ms` : "") +
-      ")" +
+      // "unknown" source: nothing could tell (no adjtimex, no timedatectl), which is not "not synchronised".
+      (r.quality.clock.source === "unknown"
+        ? "clock sync unknown (no adjtimex or timedatectl here)"
+        : `clock ${r.quality.clock.synced ? "synchronised" : "NOT synchronised"} (${r.quality.clock.source}` +
+          (r.quality.clock.error_bound_ms !== undefined ? `, ±${n(r.quality.clock.error_bound_ms)} ms` : "") +
+          ")") +
       (r.quality.timestamps ? `  timestamps ${r.quality.timestamps}` : "") +
       (r.quality.timing_error_ms ? `  timing error ≤ ${n(r.quality.timing_error_ms.bound)} ms` : ""),
     `${label("verdict")}${verdictLine(r, c)}`,

@@ -106,4 +106,17 @@ describe("human-readable output", () => {
     );
     expect(text).toContain("packets       sent 2  received 2  lost 0 (0.00 %)");
   });
+
+  it("says the clock's sync state is unknown when nothing could tell, not that it is unsynchronised", () => {
+    expect(formatResult(result)).toContain("clock synchronised (chrony)");
+    const unknown = buildResult(req, samples, { ...facts, clockSync: { synced: false, source: "unknown" } });
+    const text = formatResult(unknown);
+    expect(text).toContain("clock sync unknown (no adjtimex or timedatectl here)");
+    expect(text).not.toContain("NOT synchronised");
+    const unsynced = buildResult(req, samples, {
+      ...facts,
+      clockSync: { synced: false, source: "adjtimex", max_error_ms: 16000 },
+    });
+    expect(formatResult(unsynced)).toContain("clock NOT synchronised (adjtimex");
+  });
 });
