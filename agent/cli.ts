@@ -385,7 +385,9 @@ program
   qos-probe verify nov.jsonl --keys mesh.yaml
 
 Exit status 0: every result is signed by its site's registered key and every chain is unbroken.
-Exit status 1: each offending record is named (file:line, site, seq, id) with what is wrong.`,
+Exit status 1: each offending record is named (file:line, site, seq, id) with what is wrong; or some
+  results could not be checked because their site has no device key in --keys (the sites are named:
+  register them as sites[].device_key).`,
   )
   .action(async (file: string, o) => {
     const { readRegisteredKeys, verifyExport } = await import("../collector/verify.js");

@@ -30,13 +30,18 @@ export class DeviceKeys {
     return this.keys.size;
   }
 
+  /** Whether a device key is registered for the agent's site (else its signatures cannot be checked). */
+  has(operator: string, site: string): boolean {
+    return this.keyFor(operator, site) !== undefined;
+  }
+
   private keyFor(operator: string, site: string): KeyObject | undefined {
     return this.keys.get(keyOf(operator, site)) ?? this.keys.get(keyOf(undefined, site));
   }
 
   /**
-   * Null when the result may be stored: its site has no registered key (nothing to check against), or
-   * its signature verifies. Otherwise the reason it goes to rejects.
+   * Null when the result may be stored: its site has no registered key (nothing to check against: NOT
+   * checked, see `signatureChecked`), or its signature verifies. Otherwise the reason it goes to rejects.
    */
   check(message: ResultMessage): string | null {
     const key = this.keyFor(message.agent.operator, message.agent.site);
@@ -46,8 +51,21 @@ export class DeviceKeys {
       return `evidence: unsigned result (seq ${message.seq}) from ${site}, which has a registered device key`;
     if (!verifySealed(message, key))
       return `evidence: signature of seq ${message.seq} from ${site} does not verify with its registered device key (altered in transit, or signed by another key)`;
+    checked.add(message);
     return null;
   }
+}
+
+/** Messages whose signature DeviceKeys.check verified against a registered key (issue 11). */
+const checked = new WeakSet<object>();
+
+/**
+ * Whether this very message object's signature was verified by DeviceKeys.check against its site's
+ * registered device key. False for a result stored because its site has no key, or unsigned: the store
+ * counts these apart (evidence_chains.checked, migration 006), so "signed" never reads as "checked".
+ */
+export function signatureChecked(message: ResultMessage): boolean {
+  return checked.has(message);
 }
 
 /** Chain digests already computed while checking a signature, for the store to reuse. */
@@ -119,6 +137,17 @@ export interface AgentEvidence {
   site: string;
   results: number;
   signed: number;
+  /**
+   * Of `signed`, how many had their signature verified at ingest against the site's registered device
+   * key; the rest were stored unchecked (no key registered then). Absent when not known (a report
+   * walked from payloads). Store scope only; 0 for results stored before migration 006.
+   */
+  checked?: number;
+  /**
+   * Results stored without a signature check (store scope): `no_key` = signed - checked (their site had
+   * no registered device key), `unsigned` = results - signed. Absent when `checked` is.
+   */
+  unchecked?: { no_key: number; unsigned: number };
   first_seq: number | null;
   last_seq: number | null;
   /** Digest of the last result: a published figure can be tied to the chain up to here. */

@@ -9,7 +9,8 @@ import { DeviceKeys, type RegisteredSite, walkChains } from "./evidence.js";
  * one result message per line, as `qos-probe report --format results` writes; or a JSON array). Each
  * record's signature is checked against the device key registered for its site in the mesh, and each
  * agent's chain is walked. The first thing wrong names the record (line, site, seq, id); all problems
- * are listed.
+ * are listed. A result whose site has no registered device key (signed or not) cannot be checked: the
+ * export is then NOT verified (ok false), and the sites to register are named with their counts.
  */
 
 export interface VerifyOutput {
@@ -90,11 +91,17 @@ export async function verifyExport(file: string, keys: DeviceKeys): Promise<Veri
   const name = (r: Numbered) =>
     `${file}:${r.line}: ${r.message.agent.operator}/${r.message.agent.site} seq ${r.message.seq} id ${r.message.id}`;
   const good: ResultMessage[] = [];
+  // Results whose site has no registered device key: their signature (if any) cannot be checked, so
+  // they are NOT verified, and the export does not pass (exit 1): an audit must not pass what it could
+  // not check (issue 11). Counted per site, named in the summary.
+  const unchecked = new Map<string, number>();
   for (const r of records) {
+    if (!keys.has(r.message.agent.operator, r.message.agent.site)) {
+      unchecked.set(r.message.agent.site, (unchecked.get(r.message.agent.site) ?? 0) + 1);
+      continue;
+    }
     const why = keys.check(r.message);
     if (why) problems.push(`${name(r)}: ${why.replace(/^evidence: /, "")}`);
-    else if (r.message.sig === undefined)
-      problems.push(`${name(r)}: unsigned, and its site has no registered device key: cannot be audited`);
     else good.push(r.message);
   }
   const lineOf = new Map(records.map((r) => [r.message.id, r.line]));
@@ -110,11 +117,20 @@ export async function verifyExport(file: string, keys: DeviceKeys): Promise<Veri
     (c) =>
       `  ${c.operator}/${c.site}: ${c.results} results, seq ${c.first_seq}–${c.last_seq}, head ${c.head}`,
   );
+  const nUnchecked = [...unchecked.values()].reduce((a, b) => a + b, 0);
+  if (nUnchecked > 0) {
+    const sites = [...unchecked.keys()].sort();
+    problems.push(
+      `signatures not checked: no device key registered for ${sites.join(", ")} — register them in the mesh (sites[].device_key)\n` +
+        sites.map((s) => `  ${s}: ${unchecked.get(s)} results not checked`).join("\n"),
+    );
+  }
   if (problems.length > 0) {
-    return {
-      ok: false,
-      text: `${file}: NOT verified: ${problems.length} problem(s)\n${problems.join("\n")}`,
-    };
+    const head =
+      nUnchecked > 0
+        ? `${file}: NOT verified: ${nUnchecked} of ${records.length} results not checked (no registered device key)${problems.length > 1 ? `, ${problems.length - 1} other problem(s)` : ""}`
+        : `${file}: NOT verified: ${problems.length} problem(s)`;
+    return { ok: false, text: `${head}\n${problems.join("\n")}` };
   }
   return {
     ok: true,

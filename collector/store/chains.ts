@@ -18,17 +18,19 @@ import type { SqlClient } from "./sql.js";
 
 /**
  * Per agent among the rows just inserted (`ins`, ingest's INSERT … RETURNING): counts, seq range,
- * interval span and the head candidate (the digest at the highest seq). A CTE of that statement.
+ * interval span and the head candidate (the digest at the highest seq). A CTE of that statement;
+ * $3 is the ids whose signature ingest verified against a registered device key (migration 006).
  */
 export const CHAINS_UPSERT_FROM_INS = `
-INSERT INTO evidence_chains AS c (operator, site, results, signed, first_seq, last_seq, head_hash, first_at, last_at, updated_at)
-SELECT operator, agent_site, count(*), count(chain_hash), min(seq), max(seq),
+INSERT INTO evidence_chains AS c (operator, site, results, signed, checked, first_seq, last_seq, head_hash, first_at, last_at, updated_at)
+SELECT operator, agent_site, count(*), count(chain_hash), count(*) FILTER (WHERE id = ANY($3::uuid[])), min(seq), max(seq),
   (array_agg(chain_hash ORDER BY seq DESC))[1], min(interval_start), max(interval_start), now()
 FROM ins
 GROUP BY operator, agent_site
 ON CONFLICT (operator, site) DO UPDATE SET
   results = c.results + EXCLUDED.results,
   signed = c.signed + EXCLUDED.signed,
+  checked = c.checked + EXCLUDED.checked,
   head_hash = CASE WHEN EXCLUDED.last_seq >= c.last_seq THEN EXCLUDED.head_hash ELSE c.head_hash END,
   first_seq = least(c.first_seq, EXCLUDED.first_seq),
   last_seq = greatest(c.last_seq, EXCLUDED.last_seq),
@@ -162,11 +164,12 @@ export async function queryEvidence(
     site: string;
     results: string | number;
     signed: string | number;
+    checked: string | number;
     first_seq: string | number | null;
     last_seq: string | number | null;
     head_hash: string | null;
   }>(
-    `SELECT operator, site, results, signed, first_seq, last_seq, head_hash FROM evidence_chains
+    `SELECT operator, site, results, signed, checked, first_seq, last_seq, head_hash FROM evidence_chains
      WHERE last_at >= $1::timestamptz AND first_at < $2::timestamptz ORDER BY operator, site`,
     params,
   );
@@ -204,6 +207,11 @@ export async function queryEvidence(
     site: c.site,
     results: Number(c.results),
     signed: Number(c.signed),
+    checked: Number(c.checked),
+    unchecked: {
+      no_key: Number(c.signed) - Number(c.checked),
+      unsigned: Number(c.results) - Number(c.signed),
+    },
     first_seq: c.first_seq === null ? null : Number(c.first_seq),
     last_seq: c.last_seq === null ? null : Number(c.last_seq),
     head: c.head_hash,

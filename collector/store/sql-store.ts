@@ -1,7 +1,7 @@
 import { QosProbeError } from "../../agent/errors.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
 import { type ControlPlaneStore, SqlControlPlaneStore } from "../control-plane/store.js";
-import { type AgentEvidence, chainHash } from "../evidence.js";
+import { type AgentEvidence, chainHash, signatureChecked } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
 import { CHAINS_UPSERT_FROM_INS, queryEvidence, updateChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
@@ -208,7 +208,12 @@ export class SqlResultStore implements ResultStore {
       if (msgs.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
       await this.ensurePartitions(msgs.map((m) => Date.parse(m.interval.start)));
       const hashes = chainHashes(msgs);
-      const params = [JSON.stringify(msgs), msgs.map((m) => hashes.get(m.id) ?? null)];
+      const params = [
+        JSON.stringify(msgs),
+        msgs.map((m) => hashes.get(m.id) ?? null),
+        // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
+        msgs.filter(signatureChecked).map((m) => m.id),
+      ];
       // Results, windows, hours, faults and the evidence chains commit together, or not at all.
       const inserted = await this.db.transaction(async (tx) => {
         const rows = await tx.query<{ id: string }>(INSERT_RESULTS_SQL, params, {

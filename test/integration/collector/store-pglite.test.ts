@@ -42,7 +42,7 @@ describe("PGlite store directory", () => {
     open.pop();
     const reopened = await openPgliteStore({ dataDir });
     open.push(reopened);
-    expect(await reopened.migrate()).toEqual({ applied: [], current: 5 });
+    expect(await reopened.migrate()).toEqual({ applied: [], current: 6 });
     const rows = await reopened.queryResults({
       from: new Date("2026-07-01T00:00:00Z"),
       to: new Date("2026-07-02T00:00:00Z"),

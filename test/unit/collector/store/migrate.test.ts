@@ -13,7 +13,7 @@ describe("loadMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane", async () => {
+  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count", async () => {
     const shipped = await loadMigrations();
     expect(shipped.map((m) => [m.version, m.name])).toEqual([
       [1, "initial"],
@@ -21,6 +21,7 @@ describe("loadMigrations", () => {
       [3, "partitions-windows"],
       [4, "hours-evidence"],
       [5, "config-control"],
+      [6, "evidence-checked"],
     ]);
     const creates = (i: number) =>
       [...(shipped[i]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
