@@ -147,7 +147,32 @@ describe("qos-probe config status reads, never writes", () => {
       generated_at: "2026-11-30T00:00:00Z",
       expected_version: null,
       expected_from: "none",
-      sites: [],
+      // One site on its bootstrap file with a fresh heartbeat: ok, yet no version to be "on".
+      sites: [
+        {
+          operator: "cmcc",
+          province: "bj",
+          site: "bj-01",
+          state: "no-expected",
+          ok: true,
+          running_version: null,
+          running_hash: null,
+          accepted_at: null,
+          config_label: "local",
+          heartbeat: {
+            last: "2026-11-29T23:59:30Z",
+            age_s: 30,
+            stale_after_s: 90,
+            stale: false,
+            state: "online",
+          },
+          device_key_id: null,
+          rejection: null,
+          last_ack: null,
+          acks: { accepted: 0, rejected: 0 },
+          detail: "bootstrap file, heartbeat fresh",
+        },
+      ],
       not_ok: 0,
     };
     const en = configurationSection(none, "en", "UTC");
