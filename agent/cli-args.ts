@@ -24,20 +24,20 @@ export function nonNegative(value: string): number {
   return n;
 }
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /**
- * A duration with an optional unit suffix — "20ms", "1.5s", "2m" — or a bare number in `bare` units
+ * A duration with an optional unit suffix — "20ms", "1.5s", "2m", "1h", "1d" — or a bare number in `bare` units
  * (the option's historical unit, so existing scripts keep working). Returns milliseconds, or seconds
  * when `out` is "s". `allowZero`: 0 is a valid value (help says "0 = never").
  */
 export function duration(bare: "ms" | "s", opts: { out?: "ms" | "s"; allowZero?: boolean } = {}) {
   return (value: string): number => {
-    const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m)?\s*$/.exec(value);
+    const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)?\s*$/.exec(value);
     const ms = m ? Number(m[1]) * UNIT_MS[(m[2] as keyof typeof UNIT_MS | undefined) ?? bare] : Number.NaN;
     if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && !opts.allowZero)) {
       throw new InvalidArgumentError(
-        `expected a ${opts.allowZero ? "" : "positive "}duration like 20ms, 1.5s or 2m (a bare number is ${bare === "ms" ? "milliseconds" : "seconds"}), got "${value}"`,
+        `expected a ${opts.allowZero ? "" : "positive "}duration like 20ms, 1.5s, 2m or 1h (a bare number is ${bare === "ms" ? "milliseconds" : "seconds"}), got "${value}"`,
       );
     }
     return opts.out === "s" ? ms / 1000 : ms;

@@ -490,7 +490,7 @@ configCmd
   )
   .option(
     "--stale-after <time>",
-    "a heartbeat older than this is stale: 90s, 5m (default: 3 × each agent's own heartbeat interval)",
+    "a heartbeat older than this is stale: 90s, 5m, 1h (default: 3 × each agent's own heartbeat interval)",
     duration("s", { out: "s" }),
   )
   .option("--site <id>", "only this site")

@@ -20,7 +20,6 @@ export async function runGaps(opts: GapsRoleOptions): Promise<{ text: string; un
   const store = await openForReport(storeToRead("gaps", opts, config), config);
   let rows: AgentGaps[];
   try {
-    await store.migrate();
     rows = await gapsFromStore(store, opts.site ? { site: opts.site } : {});
   } finally {
     await store.close();

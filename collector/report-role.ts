@@ -13,7 +13,7 @@ import {
 } from "./report/from-store.js";
 import type { Lang } from "./report/i18n.js";
 import type { RollupPeriod } from "./rollup.js";
-import { type DatabaseSettings, openConfiguredStore } from "./store/open.js";
+import { type DatabaseSettings, describeDatabase, openConfiguredStore } from "./store/open.js";
 import type { ResultStore } from "./store/store.js";
 import { checkTimeZone, DEFAULT_TIMEZONE } from "./timezone.js";
 
@@ -38,7 +38,7 @@ export interface ReportRoleOptions {
 /** The collector's PGlite directory when its configuration names none (collector/config.ts). */
 export const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
 
-/** Where a read command (report, gaps) may look for the store. */
+/** Where a read command (report, gaps, config status) may look for the store. */
 export interface StoreFlags {
   config?: string;
   database_url?: string;
@@ -119,8 +119,9 @@ export async function openForReport(
   db: DatabaseSettings,
   config: CollectorConfig | undefined,
 ): Promise<ResultStore> {
+  let store: ResultStore;
   try {
-    return await openConfiguredStore(db, silentLogger());
+    store = await openConfiguredStore(db, silentLogger());
   } catch (err) {
     if (db.url === undefined && err instanceof QosProbeError && /already open/.test(err.message)) {
       const http = config?.http.enabled ? `http://${config.http.listen}/` : "the collector's report server";
@@ -135,4 +136,24 @@ export async function openForReport(
     }
     throw err;
   }
+  // A read never migrates (that is the collector's job, under its lock): a schema that is missing or
+  // behind this program is refused, naming what was found and what is needed.
+  let schema: { current: number; needed: number };
+  try {
+    schema = await store.schemaVersion();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  if (schema.current < schema.needed) {
+    await store.close();
+    const found =
+      schema.current === 0
+        ? `this database has no qos-probe store (this version needs migration ${schema.needed})`
+        : `this database's qos-probe store is at migration ${schema.current}, this version needs ${schema.needed}`;
+    throw new QosProbeError("USAGE", `${describeDatabase(db)}: ${found}, and a read does not migrate`, {
+      hint: "point at the collector's database, or start the collector once to migrate it",
+    });
+  }
+  return store;
 }

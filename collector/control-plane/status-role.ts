@@ -1,6 +1,6 @@
+import { QosProbeError } from "../../agent/errors.js";
 import { type CollectorConfig, loadCollectorConfig } from "../config.js";
-import { openForReport } from "../report-role.js";
-import type { DatabaseSettings } from "../store/open.js";
+import { openForReport, storeToRead } from "../report-role.js";
 import type { ConfigStatusReport, SiteConfigStatus } from "./config-status.js";
 import { configStatusFromStore, registeredSites } from "./from-store.js";
 
@@ -16,8 +16,6 @@ export interface ConfigStatusRoleOptions {
   json?: boolean;
 }
 
-const DEFAULT_PGLITE_DIR = "/var/lib/qos-probe-collector/pglite";
-
 /**
  * `qos-probe config status`: per site, the version it runs and who is not on the expected one. Returns
  * the text to print and whether every site is on the expected version with a fresh heartbeat (the
@@ -28,25 +26,30 @@ export async function runConfigStatus(
   now: () => number = Date.now,
 ): Promise<{ text: string; ok: boolean }> {
   const config: CollectorConfig | undefined = opts.config ? loadCollectorConfig(opts.config) : undefined;
-  const database: DatabaseSettings = opts.database_url
-    ? { url: opts.database_url, data_dir: DEFAULT_PGLITE_DIR }
-    : opts.data_dir
-      ? { data_dir: opts.data_dir }
-      : (config?.database ?? { data_dir: DEFAULT_PGLITE_DIR });
-  const store = await openForReport(database, config);
+  const store = await openForReport(storeToRead("config status", opts, config), config);
   let report: ConfigStatusReport;
   try {
-    await store.migrate();
+    const registered = registeredSites(config?.sites ?? []);
+    const query = {
+      now_ms: now(),
+      ...(opts.expect !== undefined ? { expect: opts.expect } : {}),
+      ...(opts.stale_after_s !== undefined ? { stale_after_s: opts.stale_after_s } : {}),
+    };
     report = await configStatusFromStore(
       store,
-      {
-        now_ms: now(),
-        ...(opts.site !== undefined ? { site: opts.site } : {}),
-        ...(opts.expect !== undefined ? { expect: opts.expect } : {}),
-        ...(opts.stale_after_s !== undefined ? { stale_after_s: opts.stale_after_s } : {}),
-      },
-      registeredSites(config?.sites ?? []),
+      { ...query, ...(opts.site !== undefined ? { site: opts.site } : {}) },
+      registered,
     );
+    if (opts.site !== undefined && report.sites.length === 0) {
+      // An unknown site is a usage error (a typo must not read as "all fine"): name the known ones.
+      const known = [
+        ...new Set((await configStatusFromStore(store, query, registered)).sites.map((s) => s.site)),
+      ];
+      const which = known.length === 0 ? "no site is known yet" : `known sites: ${known.sort().join(", ")}`;
+      throw new QosProbeError("USAGE", `config status: no site "${opts.site}" in this store (${which})`, {
+        hint: "give --site one of the known sites; sites appear with their first heartbeat or ack, or from the collector config's sites",
+      });
+    }
   } finally {
     await store.close();
   }

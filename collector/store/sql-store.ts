@@ -188,6 +188,20 @@ export class SqlResultStore implements ResultStore {
     this.controlPlane = new SqlControlPlaneStore(this.db, this.reportDb);
   }
 
+  schemaVersion(): Promise<{ current: number; needed: number }> {
+    return guard("read schema version", async () => {
+      const needed = (await loadMigrations(this.migrationsDir)).at(-1)?.version ?? 0;
+      const table = await this.reportDb.query<{ t: string | null }>(
+        "SELECT to_regclass('schema_migrations')::text AS t",
+      );
+      if (!table[0]?.t) return { current: 0, needed };
+      const rows = await this.reportDb.query<{ v: number | null }>(
+        "SELECT max(version) AS v FROM schema_migrations",
+      );
+      return { current: rows[0]?.v ?? 0, needed };
+    });
+  }
+
   migrate(): Promise<MigrationReport> {
     return guard("migrate", async () => {
       const report = await runMigrations(this.db, await loadMigrations(this.migrationsDir));

@@ -14,6 +14,12 @@ export interface ResultStore {
   /** Apply pending migrations (each once, in its own transaction). Safe to call on every start. */
   migrate(): Promise<MigrationReport>;
   /**
+   * The schema as found, without changing it (for read commands, which never migrate): `current` is the
+   * highest migration applied (0: no schema_migrations table, i.e. no qos-probe store), `needed` the
+   * highest this program ships.
+   */
+  schemaVersion(): Promise<{ current: number; needed: number }>;
+  /**
    * Store results and add them to the 5-minute window and fault tables in one statement. A stored id is
    * a duplicate (nothing added); another id claiming a stored (operator, site, test, interval start) is
    * refused with a reason, for the caller to record as a reject.

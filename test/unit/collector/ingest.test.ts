@@ -27,6 +27,9 @@ class MemoryStore implements ResultStore {
   async migrate() {
     return { applied: [], current: 1 };
   }
+  async schemaVersion() {
+    return { current: 1, needed: 1 };
+  }
   async insertResults(msgs: readonly ResultMessage[]): Promise<InsertReport> {
     if (this.failNext > 0) {
       this.failNext -= 1;
