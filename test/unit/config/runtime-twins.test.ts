@@ -101,6 +101,15 @@ const CHECKS: RuntimeCheck[] = [
   },
   {
     file: "target.ts",
+    match: "is not a UDP/TCP port (1–65535)",
+    twin: {
+      test: { target: "stamp://192.0.2.1:99999" },
+      path: "tests[0].target",
+      runtime: () => parseTarget("stamp://192.0.2.1:99999"),
+    },
+  },
+  {
+    file: "target.ts",
     match: "not a listen address",
     twin: { yaml: 'reflector: { listen: "0.0.0.0:99999" }', path: "reflector.listen" },
   },
