@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { CONFIG_ACK_SCHEMA_ID } from "../../agent/control/ack.js";
+import { ConfigAck } from "../../agent/control/ack.js";
 import type { SiteTopics } from "../../agent/publish/topics.js";
 
 /**
@@ -37,20 +37,9 @@ export interface ConfigAckRecord {
   payload: unknown;
 }
 
-const AckBody = z.looseObject({
-  schema: z.literal(CONFIG_ACK_SCHEMA_ID),
-  site: z.string().min(1),
-  operator: z.string().min(1),
-  province: z.string().min(1),
-  at: z.iso.datetime({ offset: true }),
-  decision: z.enum(["accepted", "rejected"]),
-  config_version: z.number().int().nullable(),
-  config_hash: z.string().nullable(),
-  key_id: z.string().nullable(),
-  reason: z.string().nullable(),
-  source: z.string(),
-  live_version: z.number().int().nullable(),
-});
+// The agent's own schema (agent/control/ack.ts), read leniently: unknown fields from a newer agent are
+// kept, and a time with any offset is accepted.
+const AckBody = ConfigAck.loose().extend({ at: z.iso.datetime({ offset: true }) });
 
 export type AckParse = { ok: true; ack: ConfigAckRecord } | { ok: false; reason: string };
 
