@@ -54,15 +54,98 @@ export class DeviceKeys {
     checked.add(message);
     return null;
   }
+
+  /**
+   * `check` for a batch, most signatures replaced by the hash chain (issue 9). Per message, in order:
+   * null (may be stored) or the reason `check` would give.
+   *
+   * Why a chain link authenticates (agent/evidence/seal.ts): sig(N) = Ed25519(key, JCS(N − sig)) and
+   * N.prev is inside the signed bytes; hash(N−1) = SHA-256(JCS(N−1), sig included). So when N's
+   * signature verifies against the registered key and N.prev equals the digest of the N−1 we received,
+   * the key holder chained exactly those bytes of N−1 (SHA-256 second-preimage resistance): N−1 is
+   * authenticated against the same key without verifying its own signature, and by induction so is
+   * every earlier result of an unbroken run. Each agent's results are sorted by seq and cut into runs
+   * of consecutive seqs whose links hold; the last of each run is verified, and the run counts as
+   * checked (`signatureChecked`) only when it verifies. When it does not, every result of the run is
+   * verified on its own, so a forged or altered result is rejected with `check`'s reason and its
+   * genuine neighbours are still stored. A result whose successor is not in the batch is the last of
+   * its run: verified on its own, as `check` does. A seq present twice is verified on its own.
+   */
+  checkBatch(messages: readonly ResultMessage[]): Array<string | null> {
+    const out: Array<string | null> = new Array(messages.length).fill(null);
+    // Per registered key holder: the indexes of its signed messages (everything else: `check`).
+    const groups = new Map<string, number[]>();
+    messages.forEach((m, i) => {
+      const key = this.keyFor(m.agent.operator, m.agent.site);
+      if (!key || typeof m.sig !== "string") {
+        out[i] = this.check(m);
+        return;
+      }
+      const g = `${m.agent.operator}\u0000${m.agent.site}`;
+      const list = groups.get(g);
+      if (list) list.push(i);
+      else groups.set(g, [i]);
+    });
+    for (const list of groups.values()) {
+      const first = messages[list[0] as number] as ResultMessage;
+      const key = this.keyFor(first.agent.operator, first.agent.site) as KeyObject;
+      const seqCount = new Map<number, number>();
+      for (const i of list) {
+        const seq = (messages[i] as ResultMessage).seq;
+        seqCount.set(seq, (seqCount.get(seq) ?? 0) + 1);
+      }
+      const alone = (i: number) => {
+        out[i] = this.check(messages[i] as ResultMessage);
+      };
+      const chained: number[] = [];
+      for (const i of list) {
+        if (seqCount.get((messages[i] as ResultMessage).seq) !== 1) alone(i);
+        else chained.push(i);
+      }
+      chained.sort((a, b) => (messages[a] as ResultMessage).seq - (messages[b] as ResultMessage).seq);
+      let run: number[] = [];
+      const closeRun = () => {
+        if (run.length === 0) return;
+        const lastIndex = run[run.length - 1] as number;
+        if (run.length > 1 && verifySealed(messages[lastIndex] as ResultMessage, key)) {
+          for (const i of run) checked.add(messages[i] as ResultMessage);
+        } else {
+          for (const i of run) alone(i);
+        }
+        run = [];
+      };
+      for (const i of chained) {
+        const m = messages[i] as ResultMessage;
+        const before = run.length > 0 ? (messages[run[run.length - 1] as number] as ResultMessage) : null;
+        // The link before → m holds: consecutive seqs and m.prev is the digest of what we received.
+        const linked =
+          before !== null &&
+          m.seq === before.seq + 1 &&
+          typeof m.prev === "string" &&
+          m.prev === sealedDigest(before);
+        if (!linked) closeRun();
+        run.push(i);
+      }
+      closeRun();
+    }
+    return out;
+  }
 }
 
-/** Messages whose signature DeviceKeys.check verified against a registered key (issue 11). */
+/**
+ * Messages authenticated against a registered key (issue 11): their own signature verified
+ * (DeviceKeys.check), or covered by the hash chain up to a successor whose signature verified
+ * (DeviceKeys.checkBatch, issue 9; the construction is in its docstring).
+ */
 const checked = new WeakSet<object>();
 
 /**
- * Whether this very message object's signature was verified by DeviceKeys.check against its site's
- * registered device key. False for a result stored because its site has no key, or unsigned: the store
- * counts these apart (evidence_chains.checked, migration 006), so "signed" never reads as "checked".
+ * Whether this very message object was authenticated against its site's registered device key: its
+ * signature verified by DeviceKeys.check, or (DeviceKeys.checkBatch) its bytes fixed by the hash chain
+ * of a successor in the same batch whose signature verified, which authenticates it just as well
+ * (SHA-256 of its RFC 8785 bytes, sig included, is inside the successor's signed bytes). False for a
+ * result stored because its site has no key, or unsigned: the store counts these apart
+ * (evidence_chains.checked, migration 006), so "signed" never reads as "checked".
  */
 export function signatureChecked(message: ResultMessage): boolean {
   return checked.has(message);
@@ -86,6 +169,34 @@ export function chainHash(message: ResultMessage): string | null {
 }
 
 /**
+ * The RFC 8785 text of a sealed message and its chain digest (seal.ts messageHash), computed once per
+ * message object and kept for chainHash; null when it cannot be canonicalized (a lone surrogate:
+ * RFC 8785 has no bytes for it, so such a message was not sealed).
+ */
+function canonical(message: ResultMessage): { full: string; hash: string } | null {
+  const known = forms.get(message);
+  if (known !== undefined) return known;
+  let full: string | undefined;
+  try {
+    full = canonicalize(message);
+  } catch {
+    full = undefined;
+  }
+  const form =
+    full === undefined ? null : { full, hash: createHash("sha256").update(full, "utf8").digest("base64url") };
+  forms.set(message, form);
+  if (form) digests.set(message, form.hash);
+  return form;
+}
+
+const forms = new WeakMap<object, { full: string; hash: string } | null>();
+
+/** The chain digest of what was received (canonical() above), undefined when it has none. */
+function sealedDigest(message: ResultMessage): string | undefined {
+  return canonical(message)?.hash;
+}
+
+/**
  * seal.ts verifySeal with one canonicalization instead of two: the RFC 8785 bytes of the whole message
  * give the chain digest, and without their `,"sig":"…"` member they are exactly the signed bytes
  * (members are sorted and "sig" is never first; inside a JSON string every quote is escaped, so the
@@ -95,16 +206,9 @@ export function chainHash(message: ResultMessage): string | null {
 function verifySealed(message: ResultMessage, key: KeyObject): boolean {
   const sig = message.sig;
   if (typeof sig !== "string" || !/^[A-Za-z0-9_-]{86}$/.test(sig)) return false;
-  let full: string | undefined;
-  try {
-    // canonicalize throws on what RFC 8785 cannot encode (a lone surrogate): such a message was not sealed.
-    full = canonicalize(message);
-  } catch {
-    return false;
-  }
-  if (full === undefined) return false;
-  const bytes = Buffer.from(full, "utf8");
-  digests.set(message, createHash("sha256").update(bytes).digest("base64url"));
+  const form = canonical(message);
+  if (form === null) return false;
+  const { full } = form;
   const member = `,"sig":"${sig}"`;
   const at = full.indexOf(member);
   const signed =

@@ -94,6 +94,10 @@ export class Ingest {
   /** A group-commit flush is already scheduled for the end of this turn. */
   private scheduled = false;
   private results: Waiting<ResultMessage>[] = [];
+  /** Valid results from sites with a registered device key, their signatures not yet checked. */
+  private unchecked: Waiting<ResultMessage>[] = [];
+  /** A checkEvidence is already scheduled for the end of this turn. */
+  private evidenceScheduled = false;
   private rejects: Waiting<RejectInput>[] = [];
   private flushing: Promise<void> = Promise.resolve();
   /** A flush waiting behind the running one: later callers share it instead of queueing more. */
@@ -133,9 +137,10 @@ export class Ingest {
     this.abort?.abort();
     await this.loop;
     await this.flush();
-    const left = [...this.results, ...this.rejects];
+    const left = [...this.results, ...this.rejects, ...this.unchecked];
     this.results = [];
     this.rejects = [];
+    this.unchecked = [];
     for (const w of left) w.settle("unstored");
     if (left.length > 0)
       this.log.error({ unstored: left.length }, "ingest: stopped with messages not stored");
@@ -147,7 +152,7 @@ export class Ingest {
 
   /** Messages waiting to be written. */
   pending(): number {
-    return this.results.length + this.rejects.length;
+    return this.results.length + this.rejects.length + this.unchecked.length;
   }
 
   accept(topic: string, payload: Uint8Array | string): Promise<AcceptOutcome> {
@@ -155,25 +160,67 @@ export class Ingest {
       this.count.refused += 1;
       return Promise.resolve("unstored");
     }
-    let verdict = validateResult(topic, payload);
-    const evidence = verdict.ok ? this.deviceKeys?.check(verdict.message) : null;
-    // A result refused for its evidence is NOT decided: what arrived is not what the agent sealed (a
-    // relay could otherwise make agents delete genuine results by altering them), so no receipt covers
-    // it and the agent keeps republishing its own copy.
-    if (evidence) verdict = { ok: false, reason: evidence };
+    const verdict = validateResult(topic, payload);
     return new Promise<AcceptOutcome>((settle) => {
-      if (verdict.ok) {
-        this.count.accepted += 1;
-        this.results.push({ item: verdict.message, settle, topic, raw: payload });
-      } else {
+      if (!verdict.ok) {
         this.count.rejected += 1;
         this.log.warn({ topic, reason: verdict.reason }, "ingest: message rejected");
         this.rejects.push({ item: { topic, reason: verdict.reason, raw: payload }, settle });
+      } else if (this.deviceKeys?.has(verdict.message.agent.operator, verdict.message.agent.site)) {
+        // Its evidence is checked with the rest of this turn's arrivals (checkEvidence), so one
+        // signature can cover a run of the agent's results through the hash chain.
+        this.unchecked.push({ item: verdict.message, settle, topic, raw: payload });
+        this.scheduleEvidence();
+        return;
+      } else {
+        this.count.accepted += 1;
+        this.results.push({ item: verdict.message, settle, topic, raw: payload });
       }
-      if (this.failing) return;
-      if (this.pending() >= this.batchSize) void this.flush();
-      else if (this.groupCommit) this.scheduleFlush();
+      this.afterArrival();
     });
+  }
+
+  private afterArrival(): void {
+    if (this.failing) return;
+    if (this.pending() >= this.batchSize) void this.flush();
+    else if (this.groupCommit) this.scheduleFlush();
+  }
+
+  private scheduleEvidence(): void {
+    if (this.evidenceScheduled) return;
+    this.evidenceScheduled = true;
+    // Like scheduleFlush: after every delivery parsed from the same socket read has been accepted,
+    // and before the group commit's flush (scheduled later in the same turn, or by a later arrival).
+    setImmediate(() => {
+      this.evidenceScheduled = false;
+      if (this.checkEvidence()) this.afterArrival();
+    });
+  }
+
+  /**
+   * Check the signatures of the results waiting for it, as one batch (DeviceKeys.checkBatch: one
+   * Ed25519 verification per unbroken run of an agent's chain). What verifies joins the results to
+   * store; the rest goes to rejects. A result refused for its evidence is NOT decided: what arrived is
+   * not what the agent sealed (a relay could otherwise make agents delete genuine results by altering
+   * them), so no receipt covers it and the agent keeps republishing its own copy. True when any moved.
+   */
+  private checkEvidence(): boolean {
+    if (this.unchecked.length === 0 || !this.deviceKeys) return false;
+    const waiting = this.unchecked;
+    this.unchecked = [];
+    const reasons = this.deviceKeys.checkBatch(waiting.map((w) => w.item));
+    waiting.forEach((w, i) => {
+      const reason = reasons[i];
+      if (reason === null || reason === undefined) {
+        this.count.accepted += 1;
+        this.results.push(w);
+        return;
+      }
+      this.count.rejected += 1;
+      this.log.warn({ topic: w.topic, reason }, "ingest: message rejected");
+      this.rejects.push({ item: { topic: w.topic ?? "", reason, raw: w.raw ?? "" }, settle: w.settle });
+    });
+    return true;
   }
 
   private scheduleFlush(): void {
@@ -200,7 +247,10 @@ export class Ingest {
   }
 
   private async drain(): Promise<void> {
-    while (this.pending() > 0) {
+    for (;;) {
+      // Arrivals whose evidence is not checked yet (this very turn's) go into this write too.
+      this.checkEvidence();
+      if (this.results.length + this.rejects.length === 0) return;
       this.failing = false;
       const results = this.results.splice(0, this.batchSize);
       const rejects = this.rejects.splice(0, this.batchSize - results.length);
