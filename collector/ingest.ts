@@ -30,6 +30,11 @@ export interface IngestOptions {
   onRejected?: (agents: ReadonlyArray<NonNullable<RejectInput["agent"]>>) => void;
   /** Registered device keys: a result from such a site must carry a signature that verifies. */
   deviceKeys?: DeviceKeys;
+  /**
+   * Batches written at once, each in its own transaction (default 2): while one commits (WAL flush)
+   * the other's statement runs. bench:report, 2 cores: see the commit that made it.
+   */
+  writeConcurrency?: number;
 }
 
 /**
@@ -99,9 +104,9 @@ export class Ingest {
   /** A checkEvidence is already scheduled for the end of this turn. */
   private evidenceScheduled = false;
   private rejects: Waiting<RejectInput>[] = [];
-  private flushing: Promise<void> = Promise.resolve();
-  /** A flush waiting behind the running one: later callers share it instead of queueing more. */
-  private queued: Promise<void> | undefined;
+  /** Writes running (at most writeConcurrency). */
+  private readonly lanes = new Set<Promise<void>>();
+  private readonly writeConcurrency: number;
   /** After a failed write only the timer retries, so a stream of arrivals cannot hammer a sick store. */
   private failing = false;
   private loop: Promise<void> | undefined;
@@ -120,6 +125,7 @@ export class Ingest {
     this.onStored = options.onStored;
     this.onRejected = options.onRejected;
     this.deviceKeys = options.deviceKeys;
+    this.writeConcurrency = Math.max(1, options.writeConcurrency ?? 2);
   }
 
   /** Start the periodic flush. */
@@ -234,74 +240,94 @@ export class Ingest {
     });
   }
 
-  /** Write everything waiting, one batch at a time; flushes never overlap. Never rejects. */
+  /**
+   * Write everything waiting, in batches of at most batchSize, up to `writeConcurrency` batches at
+   * once (each in its own transaction on its own connection). Resolves when nothing waits, or when a
+   * write failed (the timer's next flush tries again). Never rejects.
+   */
   flush(): Promise<void> {
-    if (this.queued) return this.queued;
-    const next = this.flushing.then(() => {
-      this.queued = undefined;
-      return this.drain();
-    });
-    this.queued = next;
-    this.flushing = next;
-    return next;
+    // A flush (the timer's, stop's, or an arrival's) is a retry after a failed write.
+    this.failing = false;
+    this.checkEvidence();
+    while (this.lanes.size < this.writeConcurrency && this.results.length + this.rejects.length > 0) {
+      const lane: Promise<void> = this.lane().finally(() => this.lanes.delete(lane));
+      this.lanes.add(lane);
+    }
+    return this.idle();
   }
 
-  private async drain(): Promise<void> {
+  /** Resolves when no write is running (lanes started meanwhile included). */
+  private async idle(): Promise<void> {
+    while (this.lanes.size > 0) await Promise.all([...this.lanes]);
+  }
+
+  /**
+   * One writer: batch after batch until nothing waits or a write fails. Two lanes keep PostgreSQL
+   * busy while the other's transaction commits (WAL flush) or its results travel; concurrent
+   * transactions take their row locks in key order (sql-store.ts, windows-sql.ts), as concurrent
+   * collectors on one database do.
+   */
+  private async lane(): Promise<void> {
     for (;;) {
       // Arrivals whose evidence is not checked yet (this very turn's) go into this write too.
       this.checkEvidence();
-      if (this.results.length + this.rejects.length === 0) return;
-      this.failing = false;
-      const results = this.results.splice(0, this.batchSize);
-      const rejects = this.rejects.splice(0, this.batchSize - results.length);
-      try {
-        if (results.length > 0) {
-          const started = performance.now();
-          const report = await this.store.insertResults(results.map((w) => w.item));
-          const ms = Math.round(performance.now() - started);
-          this.count.stored += report.inserted;
-          this.count.duplicates += report.duplicates;
-          // A second result claiming a stored interval under another id: kept as a reject, with why.
-          const refused = new Map(report.refused.map((r) => [r.id, r.reason]));
-          if (refused.size > 0) {
-            const claims = results.filter((w) => refused.has(w.item.id));
-            await this.store.insertRejects(
-              claims.map((w) => ({
-                topic: w.topic ?? "",
-                reason: refused.get(w.item.id) ?? "",
-                raw: w.raw ?? "",
-                agent: agentSeq(w.item),
-              })),
-            );
-            this.notifyRejected(claims.map((w) => agentSeq(w.item)));
-            this.count.rejected += claims.length;
-            this.log.warn(
-              { refused: claims.length, reason: report.refused[0]?.reason },
-              "ingest: interval claimed twice",
-            );
-          }
-          for (const w of results) w.settle(refused.has(w.item.id) ? "rejected" : "stored");
-          this.notifyStored(
-            results.filter((w) => !refused.has(w.item.id)).map((w) => w.item),
-            { ms },
-          );
-          results.length = 0;
-        }
-        if (rejects.length > 0) {
-          await this.store.insertRejects(rejects.map((w) => w.item));
-          for (const w of rejects) w.settle("rejected");
-          this.notifyRejected(rejects.flatMap((w) => (w.item.agent ? [w.item.agent] : [])));
-        }
-      } catch (err) {
-        // Put the batch back in front, in order; the next flush tries again.
-        this.results.unshift(...results);
-        this.rejects.unshift(...rejects);
-        this.count.store_errors += 1;
-        this.failing = true;
-        this.log.warn({ err: (err as Error).message, waiting: this.pending() }, "ingest: store write failed");
-        return;
-      }
+      if (this.failing || this.results.length + this.rejects.length === 0) return;
+      if (!(await this.write())) return;
     }
+  }
+
+  /** Take one batch and write it; false when the store failed (the batch is back in front). */
+  private async write(): Promise<boolean> {
+    const results = this.results.splice(0, this.batchSize);
+    const rejects = this.rejects.splice(0, this.batchSize - results.length);
+    try {
+      if (results.length > 0) {
+        const started = performance.now();
+        const report = await this.store.insertResults(results.map((w) => w.item));
+        const ms = Math.round(performance.now() - started);
+        this.count.stored += report.inserted;
+        this.count.duplicates += report.duplicates;
+        // A second result claiming a stored interval under another id: kept as a reject, with why.
+        const refused = new Map(report.refused.map((r) => [r.id, r.reason]));
+        if (refused.size > 0) {
+          const claims = results.filter((w) => refused.has(w.item.id));
+          await this.store.insertRejects(
+            claims.map((w) => ({
+              topic: w.topic ?? "",
+              reason: refused.get(w.item.id) ?? "",
+              raw: w.raw ?? "",
+              agent: agentSeq(w.item),
+            })),
+          );
+          this.notifyRejected(claims.map((w) => agentSeq(w.item)));
+          this.count.rejected += claims.length;
+          this.log.warn(
+            { refused: claims.length, reason: report.refused[0]?.reason },
+            "ingest: interval claimed twice",
+          );
+        }
+        for (const w of results) w.settle(refused.has(w.item.id) ? "rejected" : "stored");
+        this.notifyStored(
+          results.filter((w) => !refused.has(w.item.id)).map((w) => w.item),
+          { ms },
+        );
+        results.length = 0;
+      }
+      if (rejects.length > 0) {
+        await this.store.insertRejects(rejects.map((w) => w.item));
+        for (const w of rejects) w.settle("rejected");
+        this.notifyRejected(rejects.flatMap((w) => (w.item.agent ? [w.item.agent] : [])));
+      }
+    } catch (err) {
+      // Put the batch back in front, in order; the next flush tries again.
+      this.results.unshift(...results);
+      this.rejects.unshift(...rejects);
+      this.count.store_errors += 1;
+      this.failing = true;
+      this.log.warn({ err: (err as Error).message, waiting: this.pending() }, "ingest: store write failed");
+      return false;
+    }
+    return true;
   }
 
   private notifyRejected(agents: ReadonlyArray<NonNullable<RejectInput["agent"]>>): void {

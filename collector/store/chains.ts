@@ -27,6 +27,7 @@ SELECT operator, agent_site, count(*), count(chain_hash), count(*) FILTER (WHERE
   (array_agg(chain_hash ORDER BY seq DESC))[1], min(interval_start), max(interval_start), now()
 FROM ins
 GROUP BY operator, agent_site
+ORDER BY operator, agent_site
 ON CONFLICT (operator, site) DO UPDATE SET
   results = c.results + EXCLUDED.results,
   signed = c.signed + EXCLUDED.signed,

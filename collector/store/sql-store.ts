@@ -138,6 +138,9 @@ WITH ins AS (
   INSERT INTO results (${COLUMN_LIST})
   SELECT ${RESULT_COLUMNS.map(columnSql).join(", ")}
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(p, i)
+  -- In claim-key order: concurrent batches (ingest.ts writeConcurrency, or collectors) holding the
+  -- same key wait for each other in the same order instead of deadlocking.
+  ORDER BY e.p->'agent'->>'operator', e.p->'agent'->>'site', e.p->'test'->>'id', e.p->'interval'->>'start'
   ON CONFLICT DO NOTHING
   RETURNING id, seq, chain_hash, ${WINDOW_SOURCE_COLUMNS.join(", ")}
 ),

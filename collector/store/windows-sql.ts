@@ -171,6 +171,9 @@ const HOUR_OF = (col: string) => `date_bin('1 hour', ${col}, ${WINDOW_ORIGIN})`;
  * counts move when one of its windows crosses a threshold: the upsert RETURNs each window's new probed
  * time and packet counts, the values before are those minus this statement's contribution (exact, all
  * integers; the row lock of ON CONFLICT orders concurrent collectors), and the hour gets the difference.
+ * Every upsert here takes its rows in key order (ORDER BY): concurrent statements (two collectors, or
+ * one collector's concurrent batches, ingest.ts writeConcurrency) that share rows lock them in the same
+ * order, so one waits for the other instead of deadlocking.
  */
 export function windowCtes(source: string, options: { hours?: boolean } = {}): string {
   const add = [...SUMS.map(([c]) => c), "probed_ms", "w_sent", "w_lost"]
@@ -180,6 +183,7 @@ export function windowCtes(source: string, options: { hours?: boolean } = {}): s
   win AS (
     INSERT INTO windows (${WINDOW_COLUMNS.join(", ")})
     SELECT ${WINDOW_COLUMNS.join(", ")} FROM wsel
+    ORDER BY ${KEY}, window_start
     ON CONFLICT (${KEY}, window_start) DO UPDATE SET
       agent_province = EXCLUDED.agent_province, to_kind = EXCLUDED.to_kind, peer_province = EXCLUDED.peer_province,
       profile = EXCLUDED.profile, distance_km = coalesce(EXCLUDED.distance_km, windows.distance_km),
@@ -201,6 +205,7 @@ export function windowCtes(source: string, options: { hours?: boolean } = {}): s
       sum(${availableSql("w.probed_ms", "w.w_sent", "w.w_lost")} - ${availableSql("(w.probed_ms - s.probed_ms)", "(w.w_sent - s.w_sent)", "(w.w_lost - s.w_lost)")})
     FROM wsel s JOIN win w USING (${KEY}, window_start)
     GROUP BY ${keyCols.map((c) => `s.${c}`).join(", ")}, ${HOUR_OF("s.window_start")}
+    ORDER BY ${keyCols.map((c) => `s.${c}`).join(", ")}, ${HOUR_OF("s.window_start")}
     ON CONFLICT (${KEY}, hour_start) DO UPDATE SET
       agent_province = EXCLUDED.agent_province, to_kind = EXCLUDED.to_kind, peer_province = EXCLUDED.peer_province,
       profile = EXCLUDED.profile, distance_km = coalesce(EXCLUDED.distance_km, window_hours.distance_km),
@@ -240,6 +245,7 @@ FROM (
   WHERE status <> 'ok' AND NOT (diagnostic OR 'diagnostic' = ANY(flags))
 ) f
 GROUP BY ${KEY}, window_start, status, code
+ORDER BY ${KEY}, window_start, status, code
 ON CONFLICT (${KEY}, window_start, status, code) DO UPDATE SET
   n = fault_windows.n + EXCLUDED.n,
   last_message = CASE WHEN EXCLUDED.last_at >= fault_windows.last_at THEN EXCLUDED.last_message ELSE fault_windows.last_message END,

@@ -285,7 +285,10 @@ async function ingestRate(
   const stored = settled.filter((o) => o === "stored").length;
   if (stored !== payloads.length)
     throw new Error(`ingest: ${stored} of ${payloads.length} stored (${JSON.stringify(ingest.counters())})`);
-  console.log(`ingest: ${stored} stored in ${seconds.toFixed(1)} s (${deviceKeys ? "signed" : "unsigned"})`);
+  const { store_errors } = ingest.counters();
+  console.log(
+    `ingest: ${stored} stored in ${seconds.toFixed(1)} s (${deviceKeys ? "signed" : "unsigned"}; ${store_errors} failed writes retried)`,
+  );
   return { stored, seconds };
 }
 

@@ -221,6 +221,7 @@ describe("Ingest", () => {
       clock: new FakeClock(),
       batchSize: 100,
       groupCommit: true,
+      writeConcurrency: 1,
     });
     const first = [1, 2, 3].map((seq) => makeResult({ seq }));
     const firstOut = first.map((m) => ingest?.accept(resultTopic(m), body(m)));
@@ -234,5 +235,33 @@ describe("Ingest", () => {
     expect(await Promise.all([...firstOut, ...laterOut])).toEqual(Array(5).fill("stored"));
     // 2 writes for 5 messages: [1, 2, 3] then [4, 5]
     expect(store.resultBatches).toEqual([first.map((m) => m.id), later.map((m) => m.id)]);
+  });
+
+  it("writes two batches at once by default; a third turn's arrivals wait for a free writer", async () => {
+    const store = new MemoryStore();
+    let open: () => void = () => {};
+    store.gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    ingest = new Ingest({
+      store,
+      log: silentLogger(),
+      clock: new FakeClock(),
+      batchSize: 100,
+      groupCommit: true,
+    });
+    const turns = [[1, 2, 3], [4, 5], [6]].map((seqs) => seqs.map((seq) => makeResult({ seq })));
+    const outcomes: Promise<string>[] = [];
+    const batches: number[] = [];
+    for (const turn of turns) {
+      for (const m of turn) outcomes.push(ingest.accept(resultTopic(m), body(m)));
+      await settle();
+      batches.push(store.resultBatches.length);
+    }
+    // Both writers hang on the gate: turn 1 and turn 2 are written at once, turn 3 waits.
+    expect(batches).toEqual([1, 2, 2]);
+    open();
+    expect(await Promise.all(outcomes)).toEqual(Array(6).fill("stored"));
+    expect(store.resultBatches).toEqual(turns.map((t) => t.map((m) => m.id)));
   });
 });
