@@ -3,6 +3,7 @@ import type { ResultMessage } from "../../agent/publish/message.js";
 import { type ControlPlaneStore, SqlControlPlaneStore } from "../control-plane/store.js";
 import { type AgentEvidence, chainHash, signatureChecked } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
+import { messageJson } from "../validate.js";
 import { CHAINS_UPSERT_FROM_INS, queryEvidence, updateChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
@@ -226,7 +227,7 @@ export class SqlResultStore implements ResultStore {
       await this.ensurePartitions(msgs.map((m) => Date.parse(m.interval.start)));
       const hashes = chainHashes(msgs);
       const params = [
-        JSON.stringify(msgs),
+        `[${msgs.map(messageJson).join(",")}]`,
         msgs.map((m) => hashes.get(m.id) ?? null),
         // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
         msgs.filter(signatureChecked).map((m) => m.id),
