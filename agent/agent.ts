@@ -427,7 +427,7 @@ export class Agent {
     }
     const chain = this.chain;
     const seq = await outbox.append(resultTopic(this.topics, plan.test.id), (s) =>
-      Buffer.from(JSON.stringify(chain ? chain.next({ ...result, seq: s }) : { ...result, seq: s })),
+      chain ? chain.nextPayload({ ...result, seq: s }) : Buffer.from(JSON.stringify({ ...result, seq: s })),
     );
     this.results += 1;
     this.log.info(

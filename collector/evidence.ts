@@ -3,6 +3,7 @@ import canonicalize from "canonicalize";
 import { parsePublicKey } from "../agent/control/keys.js";
 import { messageHash, signedBytes } from "../agent/evidence/seal.js";
 import type { ResultMessage } from "../agent/publish/message.js";
+import { receivedText } from "./validate.js";
 
 /**
  * The collector's (and an auditor's) side of the result evidence: signatures checked against the
@@ -104,25 +105,39 @@ export class DeviceKeys {
       }
       chained.sort((a, b) => (messages[a] as ResultMessage).seq - (messages[b] as ResultMessage).seq);
       let run: number[] = [];
+      /** Every link of the run held on the received bytes (the agent published RFC 8785 bytes). */
+      let rawRun = true;
       const closeRun = () => {
         if (run.length === 0) return;
-        const lastIndex = run[run.length - 1] as number;
-        if (run.length > 1 && verifySealed(messages[lastIndex] as ResultMessage, key)) {
+        const last = messages[run[run.length - 1] as number] as ResultMessage;
+        const verified = run.length > 1 && ((rawRun && verifyReceived(last, key)) || verifySealed(last, key));
+        if (verified) {
           for (const i of run) checked.add(messages[i] as ResultMessage);
         } else {
           for (const i of run) alone(i);
         }
         run = [];
+        rawRun = true;
       };
       for (const i of chained) {
         const m = messages[i] as ResultMessage;
         const before = run.length > 0 ? (messages[run[run.length - 1] as number] as ResultMessage) : null;
-        // The link before → m holds: consecutive seqs and m.prev is the digest of what we received.
-        const linked =
-          before !== null &&
-          m.seq === before.seq + 1 &&
-          typeof m.prev === "string" &&
-          m.prev === sealedDigest(before);
+        // The link before → m holds: consecutive seqs and m.prev is the digest of what we received:
+        // of the bytes as received (an agent publishes RFC 8785 bytes: seal.ts sealedPayload), else of
+        // their RFC 8785 form (a message re-serialized on the way).
+        let linked = before !== null && m.seq === before.seq + 1 && typeof m.prev === "string";
+        if (linked && before !== null) {
+          const raw = receivedDigest(before);
+          if (raw !== undefined && m.prev === raw) {
+            // N.prev is the agent's digest of N−1's RFC 8785 bytes and equals the SHA-256 of the bytes
+            // received: those bytes are the RFC 8785 form, so this is N−1's chain digest.
+            digests.set(before, raw);
+          } else {
+            linked = m.prev === sealedDigest(before);
+            // Holds on the RFC 8785 form only: the bytes were re-serialized on the way.
+            if (linked) rawRun = false;
+          }
+        }
         if (!linked) closeRun();
         run.push(i);
       }
@@ -194,6 +209,41 @@ const forms = new WeakMap<object, { full: string; hash: string } | null>();
 /** The chain digest of what was received (canonical() above), undefined when it has none. */
 function sealedDigest(message: ResultMessage): string | undefined {
   return canonical(message)?.hash;
+}
+
+/** SHA-256 (base64url) of the text a message was validated from, once per message; undefined when none. */
+function receivedDigest(message: ResultMessage): string | undefined {
+  let hash = received.get(message);
+  if (hash === undefined) {
+    const text = receivedText(message);
+    if (text === undefined) return undefined;
+    hash = createHash("sha256").update(text, "utf8").digest("base64url");
+    received.set(message, hash);
+  }
+  return hash;
+}
+
+const received = new WeakMap<object, string>();
+
+/**
+ * The signature checked over the bytes received without their `,"sig":"…"` member: when the agent
+ * published RFC 8785 bytes (seal.ts sealedPayload) these are exactly the signed bytes, with no
+ * canonicalization here. False when they are not (the caller then tries verifySealed): a false
+ * negative only costs time, a true result means the key holder signed exactly those bytes.
+ */
+function verifyReceived(message: ResultMessage, key: KeyObject): boolean {
+  const sig = message.sig;
+  const text = receivedText(message);
+  if (text === undefined || typeof sig !== "string" || !/^[A-Za-z0-9_-]{86}$/.test(sig)) return false;
+  const member = `,"sig":"${sig}"`;
+  const at = text.indexOf(member);
+  if (at <= 0 || text.lastIndexOf(member) !== at) return false;
+  try {
+    const signed = Buffer.from(text.slice(0, at) + text.slice(at + member.length), "utf8");
+    return verify(null, signed, key, Buffer.from(sig, "base64url"));
+  } catch {
+    return false;
+  }
 }
 
 /**

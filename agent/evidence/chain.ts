@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { DeviceKey } from "./device-key.js";
-import { messageHash, type Sealed, seal } from "./seal.js";
+import { type Sealed, seal, sealedPayload } from "./seal.js";
 
 /**
  * This agent's hash chain over its results. The head (digest of the last sealed result) is written
@@ -34,11 +34,23 @@ export class ResultChain {
 
   /** Seal the next result (synchronously: called inside the outbox's append, in seq order). */
   next<T extends Record<string, unknown>>(message: T): T & Sealed {
+    return this.advance(message).sealed;
+  }
+
+  /**
+   * Seal the next result and give the bytes to publish: its RFC 8785 canonical JSON, whose SHA-256 is
+   * the chain digest (seal.ts sealedPayload), so the collector hashes what it receives as it is.
+   */
+  nextPayload(message: Record<string, unknown>): Buffer {
+    return this.advance(message).bytes;
+  }
+
+  private advance<T extends Record<string, unknown>>(message: T): { sealed: T & Sealed; bytes: Buffer } {
     const sealed = seal(message, this.head, this.key.privateKey);
-    const hash = messageHash(sealed);
-    writeHead(this.path, { hash, seq: typeof message.seq === "number" ? message.seq : null });
-    this.head = hash;
-    return sealed;
+    const { bytes, digest } = sealedPayload(sealed);
+    writeHead(this.path, { hash: digest, seq: typeof message.seq === "number" ? message.seq : null });
+    this.head = digest;
+    return { sealed, bytes };
   }
 }
 

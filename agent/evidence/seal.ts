@@ -44,7 +44,21 @@ export function seal<T extends Record<string, unknown>>(
 
 /** The chain digest of a sealed message (sig included). */
 export function messageHash(message: Record<string, unknown>): string {
-  return createHash("sha256").update(jcs(message)).digest("base64url");
+  return digestOf(jcs(message));
+}
+
+/**
+ * What an agent publishes for a sealed message: its RFC 8785 bytes, the very bytes its chain digest is
+ * taken over (`digest` = messageHash). A collector can then hash what it received without
+ * canonicalizing it again (collector/evidence.ts checkBatch); any JSON reader reads it as before.
+ */
+export function sealedPayload(message: Record<string, unknown>): { bytes: Buffer; digest: string } {
+  const bytes = jcs(message);
+  return { bytes, digest: digestOf(bytes) };
+}
+
+function digestOf(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("base64url");
 }
 
 /** true when `sig` verifies with `publicKey` over the message's canonical bytes. */

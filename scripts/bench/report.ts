@@ -2,7 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { messageHash, seal } from "../../agent/evidence/seal.js";
+import { seal, sealedPayload } from "../../agent/evidence/seal.js";
 import { silentLogger } from "../../agent/log.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
 import { DeviceKeys } from "../../collector/evidence.js";
@@ -23,9 +23,11 @@ import { table } from "./common.js";
  *    window, hour and fault upserts in one statement): the first BENCH_SAMPLE_MINUTES of the month for
  *    every pair, as result messages, fed as the collector's MQTT reads deliver them (BENCH_CHUNK
  *    messages per event-loop turn, group commit, batches of BENCH_BATCH as collector.yaml's
- *    ingest.batch_size). The first half unsigned; the second half sealed by each site's device key
- *    (Ed25519 over RFC 8785 bytes, hash chain) with the keys registered, so every result's signature is
- *    verified and its chain link recorded, as a regulator's collector does.
+ *    ingest.batch_size). The first half unsigned (JSON.stringify, as an agent without a device key
+ *    publishes); the second half sealed by each site's device key (Ed25519 over RFC 8785 bytes, hash
+ *    chain) and published as the agent does (its RFC 8785 bytes, chain.ts nextPayload), with the keys
+ *    registered, so every result is authenticated (its own signature, or a successor's through the
+ *    chain: evidence.ts checkBatch) and its chain link recorded, as a regulator's collector does.
  * 3. The rest of the month by bulk SQL (generate_series rows with the columns of `results`, payload
  *    reduced to the key fields): the first BENCH_STORE_DAYS days stored in `results` and their windows
  *    rebuilt with ingest's SQL (`rebuildWindows`); the later days fed to the same window and fault SQL
@@ -242,14 +244,15 @@ function samplePayloads(
       // Seqs per agent (site), from 1, continuing across calls.
       const seq = (seqs.get(site) ?? 0) + 1;
       seqs.set(site, seq);
-      let m: ResultMessage = sampleResult(p, minute, seq);
+      const m: ResultMessage = sampleResult(p, minute, seq);
       const key = keys?.get(site);
       if (key) {
+        // As the agent publishes a sealed result (agent/evidence/chain.ts nextPayload): RFC 8785 bytes.
         const sealed = seal(m as unknown as Record<string, unknown>, prev.get(site) ?? null, key);
-        prev.set(site, messageHash(sealed));
-        m = sealed as unknown as ResultMessage;
-      }
-      out.push([resultTopic(m), Buffer.from(JSON.stringify(m))]);
+        const { bytes, digest } = sealedPayload(sealed);
+        prev.set(site, digest);
+        out.push([resultTopic(m), bytes]);
+      } else out.push([resultTopic(m), Buffer.from(JSON.stringify(m))]);
     }
   }
   return out;

@@ -1,11 +1,13 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import canonicalize from "canonicalize";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { messageHash, seal } from "../../../agent/evidence/seal.js";
+import { messageHash, seal, sealedPayload } from "../../../agent/evidence/seal.js";
 import { silentLogger } from "../../../agent/log.js";
 import type { ResultMessage } from "../../../agent/publish/message.js";
-import { DeviceKeys, signatureChecked } from "../../../collector/evidence.js";
+import { chainHash, DeviceKeys, signatureChecked } from "../../../collector/evidence.js";
 import { type AcceptOutcome, Ingest } from "../../../collector/ingest.js";
 import type { ResultStore } from "../../../collector/store/store.js";
+import { validateResult } from "../../../collector/validate.js";
 import { makeResult, resultTopic } from "../../helpers/result-factory.js";
 import { backends, type TestBackend } from "../../helpers/store-backends.js";
 
@@ -15,6 +17,13 @@ import { backends, type TestBackend } from "../../helpers/store-backends.js";
  * failure every result of the run is verified on its own (DeviceKeys.check, spied on here to count
  * the results that took the individual path). What is stored is counted as checked either way.
  */
+
+// Every call of the RFC 8785 canonicalizer, counted (the fast path hashes the bytes received instead).
+vi.mock("canonicalize", async (original) => {
+  const real = ((await original()) as { default: (v: unknown) => string | undefined }).default;
+  return { default: vi.fn(real) };
+});
+const canonicalizeCalls = () => (canonicalize as unknown as { mock: { calls: unknown[] } }).mock.calls.length;
 
 const START = Date.parse("2026-11-02T08:00:00.000Z");
 const SITE = "bj-demo-01";
@@ -135,6 +144,57 @@ describe("DeviceKeys.checkBatch: one signature per unbroken run of the chain", (
       null,
     ]);
     expect(r.checked).toEqual([true, true, false, false]);
+  });
+});
+
+describe("DeviceKeys.checkBatch on the bytes received (the agent publishes RFC 8785 bytes)", () => {
+  /** Each message as the collector gets it: validated from `bytes(m)`. */
+  const received = (msgs: readonly ResultMessage[], bytes: (m: ResultMessage) => Buffer) =>
+    msgs.map((m) => {
+      const v = validateResult(resultTopic(m), bytes(m));
+      if (!v.ok) throw new Error(v.reason);
+      return v.message;
+    });
+
+  it("agent-published bytes: the links and the last signature are checked without canonicalizing", () => {
+    const msgs = received(chain(6, agentKey.priv), (m) => sealedPayload(m as never).bytes);
+    const before = canonicalizeCalls();
+    const r = checkBatch(msgs);
+    expect(canonicalizeCalls() - before).toBe(0);
+    expect(r.reasons).toEqual([null, null, null, null, null, null]);
+    expect(r.individually).toEqual([]);
+    expect(r.checked).toEqual([true, true, true, true, true, true]);
+    // The stored digests are the chain's (seal.ts messageHash), whichever way they were computed.
+    const sealed = chain(2, agentKey.priv);
+    const [one, two] = received(sealed, (m) => sealedPayload(m as never).bytes) as [
+      ResultMessage,
+      ResultMessage,
+    ];
+    registered().checkBatch([one, two]);
+    expect(chainHash(one)).toBe(messageHash(sealed[0] as never));
+    expect(chainHash(two)).toBe(messageHash(sealed[1] as never));
+  });
+
+  it("re-serialized on the way (JSON.stringify order): the same results verify on the slow path", () => {
+    const msgs = received(chain(6, agentKey.priv), (m) => Buffer.from(JSON.stringify(m)));
+    const before = canonicalizeCalls();
+    const r = checkBatch(msgs);
+    // Five links judged on the RFC 8785 form, and the last signature on it.
+    expect(canonicalizeCalls() - before).toBe(6);
+    expect(r.reasons).toEqual([null, null, null, null, null, null]);
+    expect(r.individually).toEqual([]);
+    expect(r.checked).toEqual([true, true, true, true, true, true]);
+  });
+
+  it("agent-published bytes with an altered middle result: rejected as on the slow path, neighbours checked", () => {
+    const sealed = chain(6, agentKey.priv);
+    const msgs = received(sealed, (m) =>
+      m.seq === 3 ? Buffer.from(canonicalize(altered(m)) as string) : sealedPayload(m as never).bytes,
+    );
+    const r = checkBatch(msgs);
+    expect(r.reasons).toEqual([null, null, BAD_SIG(3), null, null, null]);
+    expect(r.individually).toEqual([1, 2, 3]);
+    expect(r.checked).toEqual([true, true, false, true, true, true]);
   });
 });
 

@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import canonicalize from "canonicalize";
 import { connect } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../../agent/agent.js";
@@ -108,6 +109,8 @@ heartbeat: { interval_s: 3600 }
       expect(msgs[i]?.prev).toBe(messageHash(msgs[i - 1] as unknown as Record<string, unknown>));
     }
     for (const m of msgs) expect(verifySeal(m as unknown as Record<string, unknown>, key)).toBe(true);
+    // Published as their RFC 8785 bytes (chain.ts nextPayload): the collector hashes them as received.
+    for (const r of first6()) expect(r.payload.toString("utf8")).toBe(canonicalize(r.msg));
   });
 
   it("the collector rejects a result altered in transit and shows a deleted one as a chain break", async () => {
