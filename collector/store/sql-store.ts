@@ -139,9 +139,10 @@ WITH ins AS (
   INSERT INTO results (${COLUMN_LIST})
   SELECT ${RESULT_COLUMNS.map(columnSql).join(", ")}
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(p, i)
-  -- In claim-key order: concurrent batches (ingest.ts writeConcurrency, or collectors) holding the
-  -- same key wait for each other in the same order instead of deadlocking.
-  ORDER BY e.p->'agent'->>'operator', e.p->'agent'->>'site', e.p->'test'->>'id', e.p->'interval'->>'start'
+  -- In array order, which insertResults sorts by claim key (byClaimKey): concurrent batches (ingest.ts
+  -- writeConcurrency, or collectors) holding the same key wait for each other in the same order
+  -- instead of deadlocking. (Sorting here in SQL cost ~5 µs of server CPU per result; in JS ~1.)
+  ORDER BY e.i
   ON CONFLICT DO NOTHING
   RETURNING id, seq, chain_hash, ${WINDOW_SOURCE_COLUMNS.join(", ")}
 ),
@@ -160,6 +161,20 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALI
 JOIN results r ON r.operator = u.op AND r.agent_site = u.site AND r.test_id = u.test AND r.interval_start = u.start`;
 
 const SELECT_RESULTS_SQL = `SELECT received_at, ${V1_COLUMN_LIST} FROM results`;
+
+/** Results in claim-key order (operator, agent site, test id, interval start), compared as strings. */
+function byClaimKey(a: ResultMessage, b: ResultMessage): number {
+  return (
+    cmp(a.agent.operator, b.agent.operator) ||
+    cmp(a.agent.site, b.agent.site) ||
+    cmp(a.test.id, b.test.id) ||
+    cmp(a.interval.start, b.interval.start)
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /** Each signed message's chain digest (evidence.ts: SHA-256 of its RFC 8785 bytes), by id. */
 function chainHashes(msgs: readonly ResultMessage[]): Map<string, string | null> {
@@ -225,6 +240,7 @@ export class SqlResultStore implements ResultStore {
     return guard("insert results", async () => {
       if (msgs.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
       await this.ensurePartitions(msgs.map((m) => Date.parse(m.interval.start)));
+      msgs = [...msgs].sort(byClaimKey);
       const hashes = chainHashes(msgs);
       const params = [
         `[${msgs.map(messageJson).join(",")}]`,
