@@ -114,6 +114,14 @@ function classified(source: string): string {
   )`;
 }
 
+/**
+ * A probing result whose interval lies inside its first window (the usual case: 1-minute intervals in
+ * 5-minute windows): its probed time and packets go on the row of its sums, instead of a second row
+ * from generate_series (half the rows to aggregate). Intervals running past their first window take
+ * the generate_series branch for every window they overlap, the first included.
+ */
+const FITS = "p0 AND interval_end <= first_window + interval '5 minutes' AND interval_end > interval_start";
+
 /** CTEs `parts` and `wsel`: per-window rows (key, window_start, attributes, sums, probed time) from `source`. */
 function windowSelectCtes(source: string): string {
   const zeros = SUMS.map(([c]) => `0 AS ${c}`).join(", ");
@@ -121,14 +129,17 @@ function windowSelectCtes(source: string): string {
   parts AS (
     SELECT ${KEY}, first_window AS window_start, agent_province, to_kind, peer_province, profile, distance_km,
       ${SUMS.map(([c, v]) => `${v} AS ${c}`).join(", ")},
-      0::bigint AS probed_ms, 0::bigint AS w_sent, 0::bigint AS w_lost
+      CASE WHEN ${FITS} THEN (extract(epoch FROM interval_end - interval_start) * 1000)::bigint ELSE 0 END AS probed_ms,
+      CASE WHEN ${FITS} THEN sent ELSE 0 END::bigint AS w_sent,
+      CASE WHEN ${FITS} THEN lost ELSE 0 END::bigint AS w_lost
     FROM c3
     UNION ALL
     SELECT ${KEY}, w.ws, agent_province, to_kind, peer_province, profile, distance_km, ${zeros},
       (extract(epoch FROM least(interval_end, w.ws + interval '5 minutes') - greatest(interval_start, w.ws)) * 1000)::bigint,
       sent, lost
     FROM c3 CROSS JOIN LATERAL generate_series(first_window, interval_end - interval '1 microsecond', interval '5 minutes') AS w(ws)
-    WHERE p0 AND least(interval_end, w.ws + interval '5 minutes') > greatest(interval_start, w.ws)
+    WHERE p0 AND interval_end > first_window + interval '5 minutes'
+      AND least(interval_end, w.ws + interval '5 minutes') > greatest(interval_start, w.ws)
   ),
   wsel AS (
     SELECT ${KEY}, window_start,

@@ -170,7 +170,19 @@ export const twoSizes: ResultMessage[] = [
   })),
 ];
 
+/**
+ * Intervals that run past their first window: 5 minutes from 2.5 minutes into each window (half of
+ * two windows each), and one of 12 minutes from 00:01 (four windows). Their probed time is split over
+ * every window they overlap; the store's SQL takes another branch for them than for intervals inside
+ * one window.
+ */
+export const straddle: ResultMessage[] = [
+  ...hour("straddle", (k) => (k < 11 ? { start_ms: T0 + k * 5 * MIN + 150_000, received: 90 } : null)),
+  interval({ test: "straddle-long", start_ms: T0 + MIN, dur_ms: 12 * MIN, received: 50 }),
+];
+
 export const allStreams: ResultMessage[] = [
+  ...straddle,
   ...routeLost,
   ...keyMismatch,
   ...refusedPort,
