@@ -133,6 +133,7 @@ export class KernelReflectorEngine {
       dropped_auth: v(SLOT.dropped_auth),
       dropped_not_allowed: v(SLOT.dropped_not_allowed),
       dropped_rate_limited: v(SLOT.dropped_rate_limited),
+      dropped_oversize: v(SLOT.dropped_oversize),
       dropped_kernel: v(SLOT.dropped_kernel),
       residence_over_1ms: v(SLOT.residence_over_1ms),
       residence_max_us: v(SLOT.residence_max_us),

@@ -23,9 +23,11 @@ export const SLOT = {
   reply_tx_gap_max_us: 12,
   /** Replies that left more than 1 ms after the T3 they carry. */
   reply_tx_late_over_1ms: 13,
+  /** Datagrams longer than the reflector takes (limits.STAMP_MAX_DATAGRAM_BYTES): truncated, not answered. */
+  dropped_oversize: 14,
 } as const;
 
-export const SHARED_SLOTS = 14;
+export const SHARED_SLOTS = 15;
 
 /** What the worker needs to run (structured-clone safe). */
 export interface ReflectorWorkerData {

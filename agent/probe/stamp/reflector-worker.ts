@@ -3,6 +3,7 @@ import { QosProbeError } from "../../errors.js";
 import { libc as loadFfi } from "../../net/libc.js";
 import { RecvCtx } from "../../net/recv.js";
 import { bindSys, C, decodeSockaddr, ERRNO, type Sys, setIntOpt } from "../../net/sys.js";
+import { STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { NTP_UNIX_OFFSET_S, type NtpTime } from "./ntp.js";
 import {
@@ -48,8 +49,11 @@ import { type ReflectorWorkerData, SLOT } from "./reflector-shared.js";
 const POLL_TIMEOUT_MS = 200;
 const MAX_STATEFUL_SESSIONS = 65_536;
 const TWO_32 = 2 ** 32;
-/** Room for a jumbo-frame request; longer datagrams are truncated (MSG_TRUNC) and dropped as malformed. */
-const DATA_BYTES = 9216;
+/**
+ * Room for a jumbo-frame request; a longer datagram arrives truncated (MSG_TRUNC) and is dropped, counted
+ * as dropped_oversize. Senders refuse to ask for more (limits.checkStampSize).
+ */
+const DATA_BYTES = STAMP_MAX_DATAGRAM_BYTES;
 /** Replies whose TX stamp is awaited, by the socket's OPT_ID key (a power of two). */
 const TX_RING = 1024;
 
@@ -159,7 +163,11 @@ function loop(sys: Sys, ctx: RecvCtx, errCtx: RecvCtx, shared: Int32Array, data:
       count(SLOT.received);
       // The socket's running drop count (sk_drops, from 0 when it was opened) rides on each datagram.
       if (info.dropCounter >= 0) Atomics.store(shared, SLOT.dropped_kernel, info.dropCounter | 0);
-      if (n < MIN_SENDER_BYTES || (info.flags & C.MSG_TRUNC) !== 0) {
+      if ((info.flags & C.MSG_TRUNC) !== 0) {
+        count(SLOT.dropped_oversize);
+        continue;
+      }
+      if (n < MIN_SENDER_BYTES) {
         count(SLOT.dropped_malformed);
         continue;
       }

@@ -5,6 +5,7 @@ import { type Clock, systemClock } from "../../clock.js";
 import { QosProbeError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
 import { libc as loadedFfi } from "../../net/libc.js";
+import { STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
 import type { ClockSyncState } from "../prober.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -55,6 +56,11 @@ export interface ReflectorCounters {
   dropped_auth: number;
   dropped_not_allowed: number;
   dropped_rate_limited: number;
+  /**
+   * Datagrams longer than a reflector takes (limits.STAMP_MAX_DATAGRAM_BYTES, 9216 bytes): not answered.
+   * Both engines apply the same bound, so a sender's size limit does not depend on the reflector's host.
+   */
+  dropped_oversize: number;
   /** Dropped by the kernel for a full receive queue (SO_RXQ_OVFL); 0 on the dgram fallback, which cannot see them. */
   dropped_kernel: number;
   /** Replies whose residence time T3 − T2 exceeded 1 ms: time the host, not the network, added. */
@@ -105,6 +111,7 @@ export class Reflector {
     dropped_auth: 0,
     dropped_not_allowed: 0,
     dropped_rate_limited: 0,
+    dropped_oversize: 0,
     dropped_kernel: 0,
     residence_over_1ms: 0,
     residence_max_us: 0,
@@ -277,6 +284,10 @@ export class Reflector {
     // The smallest request anyone sends: a TWAMP-light sender's 14 bytes (sequence, timestamp, error estimate).
     if (msg.length < MIN_SENDER_BYTES) {
       this.userCounters.dropped_malformed += 1;
+      return undefined;
+    }
+    if (msg.length > STAMP_MAX_DATAGRAM_BYTES) {
+      this.userCounters.dropped_oversize += 1;
       return undefined;
     }
     const key = this.opts.authKey;

@@ -2,6 +2,7 @@ import { lookup } from "node:dns/promises";
 import { ProbeFaultError, QosProbeError } from "../../errors.js";
 import type { ReceivedDatagram, SocketFault, TimestampedUdpSocket } from "../../net/udp.js";
 import { openTimestampedUdp } from "../../net/udp.js";
+import { checkStampSize } from "../limits.js";
 import { type ProbeContext, type Prober, type ProbeSpec, reportFault, type Sample } from "../prober.js";
 import { sendOffsets } from "../send-times.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -65,6 +66,12 @@ const OUTAGE_CODES = new Set(["ENETUNREACH", "EHOSTUNREACH", "ENETDOWN"]);
 export const stamp: Prober = async (spec, ctx) => {
   const target = await resolveTarget(spec);
   ctx.onTarget?.({ address: target.address, family: target.family });
+  // A size the packet cannot have would be padded (reported, not sent) or dropped by the reflector.
+  checkStampSize(
+    spec.packet_size_bytes,
+    target.family,
+    spec.auth_key?.length ? "authenticated" : "unauthenticated",
+  );
   const socket = await openTimestampedUdp({ remote: target, dscp: spec.dscp, clock: ctx.clock });
   try {
     return await runSession(socket, target, spec, ctx);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { loadLibc } from "../../../../agent/net/libc.js";
 import { timestampPreference } from "../../../../agent/net/udp.js";
+import { STAMP_MAX_DATAGRAM_BYTES } from "../../../../agent/probe/limits.js";
 import type { Sample } from "../../../../agent/probe/prober.js";
 import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
 import { Reflector, type ReflectorOptions } from "../../../../agent/probe/stamp/reflector.js";
@@ -61,6 +62,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
       dropped_auth: 0,
       dropped_not_allowed: 0,
       dropped_rate_limited: 0,
+      dropped_oversize: 0,
       dropped_kernel: 0,
       residence_over_1ms: expect.any(Number),
       residence_max_us: expect.any(Number),
@@ -149,6 +151,49 @@ describe("stamp sender ↔ reflector over loopback", () => {
     const samples = await stamp(probeSpec(r.address().port, { count: 1 }), probeContext());
     expect(samples[0]?.rtt_ms).not.toBeNull();
     expect(r.counters).toMatchObject({ received: 2, reflected: 1, dropped_malformed: 1 });
+  });
+
+  it("answers the largest datagram (9216 bytes); a longer one is counted as oversize, not malformed", async () => {
+    const r = await reflector();
+    const replies: Buffer[] = [];
+    const raw = await peer((msg) => replies.push(msg));
+    const packet = (seq: number, length: number) =>
+      encodeSenderPacket({ seq, timestamp: T1, errorEstimate: 1, ssid: 0 }, { length });
+    raw.socket.send(packet(1, STAMP_MAX_DATAGRAM_BYTES + 1), r.address().port, "127.0.0.1");
+    expect(await until(() => r.counters.received === 1)).toBe(true);
+    raw.socket.send(packet(2, STAMP_MAX_DATAGRAM_BYTES), r.address().port, "127.0.0.1");
+    expect(await until(() => replies.length === 1)).toBe(true);
+    expect(replies.map((m) => [m.length, parseReflectorPacket(m).senderSeq])).toEqual([[9216, 2]]);
+    expect(r.counters).toMatchObject({
+      received: 2,
+      reflected: 1,
+      dropped_oversize: 1,
+      dropped_malformed: 0,
+    });
+  });
+
+  it("the sender refuses a size the reflector would drop, or that it would have to pad", async () => {
+    const r = await reflector();
+    for (const [size, message] of [
+      [
+        9245,
+        "packet_size_bytes 9245 is above the largest STAMP test packet a reflector takes over IPv4 (9244 bytes: a 9216-byte datagram + 28 IP and UDP headers)",
+      ],
+      [
+        71,
+        "packet_size_bytes 71 is below the smallest unauthenticated STAMP test packet over IPv4 (72 bytes: 44 STAMP + 28 IP and UDP headers)",
+      ],
+    ] as const) {
+      await expect(
+        stamp(probeSpec(r.address().port, { count: 1, packet_size_bytes: size }), probeContext()),
+      ).rejects.toMatchObject({ code: "PROBE_SETUP", message });
+    }
+    const largest = await stamp(
+      probeSpec(r.address().port, { count: 1, packet_size_bytes: 9244 }),
+      probeContext(),
+    );
+    expect(largest[0]?.rtt_ms).not.toBeNull();
+    expect(r.counters).toMatchObject({ received: 1, reflected: 1, dropped_oversize: 0 });
   });
 
   it("rate-limits per source", async () => {
