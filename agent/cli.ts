@@ -158,7 +158,8 @@ program
     `
 Signals:
   SIGHUP    re-read the configuration; an invalid one is refused and logged, the running one stays
-  SIGTERM   stop in order: tests abort, the outbox flushes (10 s at most), MQTT disconnects
+  SIGTERM   stop in order: tests abort, the outbox flushes (10 s at most; not at all while the broker
+            is unreachable: undelivered results stay in the outbox for the next start), MQTT disconnects
 
 Without an mqtt section the agent starts an embedded MQTT 3.1.1 broker on embedded_broker.listen.
 Results wait in <agent.data_dir>/<site>/outbox until the broker acknowledges them.`,
