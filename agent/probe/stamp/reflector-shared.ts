@@ -23,9 +23,11 @@ export const SLOT = {
   reply_tx_gap_max_us: 12,
   /** Replies that left more than 1 ms after the T3 they carry. */
   reply_tx_late_over_1ms: 13,
+  /** Authenticated requests whose TLVs failed the HMAC TLV check (RFC 8972 §4.8): answered, TLVs not processed. */
+  tlv_hmac_failed: 14,
 } as const;
 
-export const SHARED_SLOTS = 14;
+export const SHARED_SLOTS = 15;
 
 /** What the worker needs to run (structured-clone safe). */
 export interface ReflectorWorkerData {

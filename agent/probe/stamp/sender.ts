@@ -9,6 +9,7 @@ import { type NtpTime, ntpFromNs } from "./ntp.js";
 import {
   baseBytes,
   encodeSenderPacket,
+  followUpFits,
   type ParsedReflectorPacket,
   parseReflectorPacket,
   type StampMode,
@@ -88,7 +89,8 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     | "refused_send"
     | "refused_recv"
     | "send_failed"
-    | "kernel_drops",
+    | "kernel_drops"
+    | "tlv_hmac_failed",
     number
   > = {
     matched: 0,
@@ -103,10 +105,13 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     refused_recv: 0,
     send_failed: 0,
     kernel_drops: 0,
+    tlv_hmac_failed: 0,
   };
   let lastSendError = "";
-  // Follow-Up Telemetry (RFC 8972 §4.7): ask the reflector for each reply's real transmit time.
-  const followUp = !authKey;
+  // Follow-Up Telemetry (RFC 8972 §4.7): ask the reflector for each reply's real transmit time, in
+  // authenticated mode under an HMAC TLV (§4.8). Where the packet has no room for the TLV(s), nothing is
+  // asked and every reply's T3 stays unconfirmed (metrics/timing-error.ts counts them).
+  const followUp = followUpFits(length - baseBytes(mode), mode);
   const t1Clock = new Map<number, bigint>(); // seq → the clock's T1 (written into the packet), ns
   const sendCall = new Map<number, number>(); // seq → how long its send() call took, ms
   const t1Kernel = new Map<number, bigint>(); // seq → the kernel's TX stamp, ns
@@ -122,6 +127,9 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
       else counts.malformed += 1;
       return;
     }
+    // TLVs that failed their HMAC (authenticated): the reply's base packet verified and is measured,
+    // its follow-up (if any) is not trusted. Counted here and on the samples' quality.
+    if (reply.tlvHmacFailed) counts.tlv_hmac_failed += 1;
     const seq = reply.senderSeq;
     const clockT1 = t1Clock.get(seq);
     if (clockT1 === undefined) {
@@ -137,6 +145,8 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
       ...(kernelT1 === undefined ? {} : { t1_lag_ms: Number(kernelT1 - clockT1) / 1e6 }),
       ...(callMs === undefined ? {} : { send_call_ms: callMs }),
       ...(reply.senderTtl ? { sender_ttl: reply.senderTtl } : {}),
+      ...(followUp ? { follow_up_requested: true } : {}),
+      ...(reply.tlvHmacFailed ? { tlv_hmac_failed: true } : {}),
     };
     counts[
       book.replyMeasured(reply, {

@@ -6,7 +6,11 @@ import { timestampPreference } from "../../../../agent/net/udp.js";
 import { probers } from "../../../../agent/probe/index.js";
 import type { ProbeSpec } from "../../../../agent/probe/prober.js";
 import { type RunRequest, runProbe } from "../../../../agent/probe/runner.js";
-import { encodeReflectorPacket, parseSenderPacket } from "../../../../agent/probe/stamp/packet.js";
+import {
+  encodeReflectorPacket,
+  parseSenderPacket,
+  stampTransmitTime,
+} from "../../../../agent/probe/stamp/packet.js";
 import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
 import { ResultMessage } from "../../../../agent/publish/message.js";
 import { probeSpec, udpPeer } from "./harness.js";
@@ -135,5 +139,45 @@ describe(`STAMP faults and facts (${expectedMode} timestamps)`, () => {
     expect(result.status).toBe("fault");
     expect(result.error?.code).toBe("STAMP_AUTH");
     expect(result.error?.message).toMatch(/3 STAMP replies .* failed the HMAC check/);
+  });
+
+  it("authenticated replies with a follow-up the HMAC TLV does not cover: measured, follow-up ignored and counted", async () => {
+    // A reflector with the right key that fills in Follow-Up Telemetry (claiming each previous reply
+    // left 5 ms after its T3) but does not re-sign the HMAC TLV: the base packets verify, the TLVs not.
+    let previous = -1;
+    const peer = await udpPeer((msg, rinfo, sock) => {
+      const req = parseSenderPacket(msg, KEY);
+      const t = req.timestamp;
+      const reply = encodeReflectorPacket(
+        {
+          seq: req.seq,
+          timestamp: t,
+          errorEstimate: 0,
+          ssid: 0,
+          receiveTimestamp: t,
+          senderSeq: req.seq,
+          senderTimestamp: t,
+          senderErrorEstimate: req.errorEstimate,
+          senderTtl: 0,
+        },
+        { length: msg.length, request: msg, authKey: KEY },
+      );
+      if (previous >= 0) {
+        reply.writeUInt32BE(previous, 116);
+        reply.writeUInt32BE(t.seconds, 120);
+        reply.writeUInt32BE(t.fraction, 124);
+        reply.writeUInt8(2, 128);
+      }
+      previous = req.seq;
+      stampTransmitTime(reply, t, KEY);
+      sock.send(reply, rinfo.port, rinfo.address);
+    });
+    cleanups.push(peer.close);
+    const result = await run(
+      probeSpec(peer.port, { count: 4, interval_ms: 10, auth_key: KEY, packet_size_bytes: 200 }),
+    );
+    expect(result.status).toBe("ok");
+    expect(result.packets.received).toBe(4);
+    expect(result.quality.follow_up).toEqual({ requested: 4, confirmed: 0, hmac_failed: 3 });
   });
 });

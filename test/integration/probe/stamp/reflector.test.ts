@@ -2,7 +2,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadLibc } from "../../../../agent/net/libc.js";
 import { timestampPreference } from "../../../../agent/net/udp.js";
 import type { Sample } from "../../../../agent/probe/prober.js";
-import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
+import {
+  computeHmac,
+  encodeSenderPacket,
+  parseReflectorPacket,
+} from "../../../../agent/probe/stamp/packet.js";
 import { Reflector, type ReflectorOptions } from "../../../../agent/probe/stamp/reflector.js";
 import { stamp } from "../../../../agent/probe/stamp/sender.js";
 import { primary, probeContext, probeSpec, udpPeer, until } from "./harness.js";
@@ -66,6 +70,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
       residence_max_us: expect.any(Number),
       reply_tx_gap_max_us: expect.any(Number),
       reply_tx_late_over_1ms: expect.any(Number),
+      tlv_hmac_failed: 0,
     });
     // Each sample says how it was timed: kernel stamps unless forced to the fallback.
     const kernel = timestampPreference() === "kernel" && (await loadLibc()) !== null;
@@ -101,6 +106,36 @@ describe("stamp sender ↔ reflector over loopback", () => {
     const samples = await stamp(probeSpec(r.address().port, { count: 5, auth_key: KEY }), probeContext());
     expect(samples.filter((s) => s.rtt_ms !== null)).toHaveLength(5);
     expect(r.counters.reflected).toBe(5);
+  });
+
+  it("authenticated request whose TLVs fail the HMAC TLV: answered, every TLV marked I, nothing filled in, counted", async () => {
+    const r = await reflector({ authMode: "authenticated", authKey: KEY });
+    const replies: Buffer[] = [];
+    const p = await peer((msg) => replies.push(msg));
+    const good = encodeSenderPacket(
+      { seq: 1, timestamp: T1, errorEstimate: 0, ssid: 0 },
+      { length: 160, followUp: true, authKey: KEY },
+    );
+    const forged = Buffer.from(good);
+    forged.writeUInt32BE(7, 116); // inside the follow-up TLV: the base HMAC (octets 0..95) cannot see it
+    forged.writeUInt32BE(2, 0); // and a new Sequence Number, re-signed with the base HMAC only
+    computeHmac(KEY, forged).copy(forged, 96);
+    p.socket.send(good, r.address().port, "127.0.0.1");
+    await until(() => replies.length === 1);
+    p.socket.send(forged, r.address().port, "127.0.0.1");
+    expect(await until(() => replies.length === 2)).toBe(true);
+    const [ok, bad] = replies.map((m) => m);
+    // TLV flags: follow-up 112, HMAC TLV 132, Extra Padding 152.
+    expect([ok?.[112], ok?.[132], ok?.[152]]).toEqual([0, 0, 0]);
+    expect(parseReflectorPacket(ok as Buffer, KEY).tlvHmacFailed).toBe(false);
+    expect([bad?.[112], bad?.[132], bad?.[152]]).toEqual([0x20, 0x20, 0x20]);
+    expect(bad?.readUInt32BE(116)).toBe(7); // as sent: not processed
+    expect(parseReflectorPacket(bad as Buffer, KEY)).toMatchObject({
+      senderSeq: 2,
+      followUp: null,
+      tlvHmacFailed: true,
+    });
+    expect(r.counters).toMatchObject({ reflected: 2, dropped_auth: 0, tlv_hmac_failed: 1 });
   });
 
   it("a wrong key loses every packet and the reflector counts each as dropped_auth", async () => {

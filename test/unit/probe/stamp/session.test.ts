@@ -27,6 +27,7 @@ function reply(seq: number, t1: NtpTime, t2ms: number, t3ms: number, ee = SYNCED
     senderTtl: 0,
     mode: "unauthenticated",
     followUp: null,
+    tlvHmacFailed: false,
     length: 44,
   };
 }
