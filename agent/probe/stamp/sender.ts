@@ -244,7 +244,7 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     { ...counts, pending: book.pendingCount, timestamps: socket.timestamps },
     "stamp session done",
   );
-  const refused = Math.max(counts.refused_icmp, counts.refused_send, counts.refused_recv);
+  const refused = refusalCount(counts, seq, counts.matched);
   if (refused > 0 && counts.matched > 0) {
     // It answered, then refused (stopped or restarted mid-interval), or the reverse: still a fault of
     // the measurement, but what was measured stays in the result (issue 9: sent and received as they
@@ -282,6 +282,24 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   if (counts.auth_failed > 0)
     ctx.log.warn({ auth_failed: counts.auth_failed }, "STAMP replies failed the HMAC check");
   return book.samples();
+}
+
+/**
+ * How many of this interval's packets the reflector refused (ICMP port unreachable), as reported in
+ * REFLECTOR_UNREACHABLE. The kernel socket hears one refusal twice — on its error queue (`icmp`) and as
+ * the pending error the next send() (`send`) or recvmsg() (`recv`) takes — and the dgram socket only
+ * the second, so the views are not added: the largest of them. Capped at `sent − received` (lost and
+ * unanswered packets, whatever their reply's fate): a refusal only explains a packet that got no reply;
+ * more port unreachables than that are about packets of an earlier session on the same 5-tuple, or
+ * arrived while those packets were still pending and were answered after all (a reflector restarting).
+ */
+export function refusalCount(
+  views: { refused_icmp: number; refused_send: number; refused_recv: number },
+  sent: number,
+  received: number,
+): number {
+  const heard = Math.max(views.refused_icmp, views.refused_send, views.refused_recv);
+  return Math.max(0, Math.min(heard, sent - received));
 }
 
 /** Two spellings of one address ("::ffff:127.0.0.1" vs "127.0.0.1") are the same reflector. */
