@@ -117,6 +117,9 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   const t1Kernel = new Map<number, bigint>(); // seq → the kernel's TX stamp, ns
   let allSent = false;
   let wake: AbortController | undefined;
+  /** Sequence Number of the follow-up trailer (see below), once sent; its reply is not a sample. */
+  let trailerSeq: number | undefined;
+  let trailerAnswered = false;
 
   const onReply = (d: ReceivedDatagram) => {
     let reply: ParsedReflectorPacket;
@@ -131,6 +134,13 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     // its follow-up (if any) is not trusted. Counted here and on the samples' quality.
     if (reply.tlvHmacFailed) counts.tlv_hmac_failed += 1;
     const seq = reply.senderSeq;
+    if (trailerSeq !== undefined && seq === trailerSeq) {
+      // The trailer's reply: only its follow-up (the last measured reply's real transmit time) is used.
+      if (reply.followUp) book.followUp(reply.followUp);
+      trailerAnswered = true;
+      wake?.abort();
+      return;
+    }
     const clockT1 = t1Clock.get(seq);
     if (clockT1 === undefined) {
       counts["unknown-seq"] += 1;
@@ -185,7 +195,7 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     for (const f of d.faults) onFault(f);
     for (const dg of d.datagrams) onReply(dg);
     counts.kernel_drops += d.kernelDrops;
-    if (allSent && book.pendingCount === 0) wake?.abort();
+    if (allSent && book.pendingCount === 0 && trailerSeq === undefined) wake?.abort();
   };
   socket.onReadable(drain);
 
@@ -239,6 +249,36 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     }
   }
   // A short grace for the last wake-up's data is not needed: drain() ran right before the last expiry.
+
+  // Follow-up trailer: the interval's last reply would stay unconfirmed, its follow-up riding on a reply
+  // that never comes — and the last reply is as likely as any to have been held between its T3 and the
+  // wire (a loaded reflector at an agent's start-up: 3.75 ms). So one more packet goes out on the same
+  // session, after every measured packet is settled, and its reply's Follow-Up Telemetry corrects the
+  // last reply's T3. The trailer is not part of the interval: not counted sent, its own delay unused.
+  // That hides nothing: a sample is the packets sent at the stream's scheduled times from T0 to Tf
+  // (RFC 7679 §4, RFC 3432 §4 for periodic streams), and the trailer leaves after Tf, excluded before
+  // it is sent, never for what it measured. It is sent only when the latest reply is unconfirmed and
+  // the reflector confirms T3s, waits at most the loss timeout, and an abort stops it. Nothing about the
+  // measured packets changes but a T3 made exact (a reflector's delay before T3 was never in the RTT).
+  if (followUp && !signal.aborted && book.awaitingFollowUp) {
+    trailerSeq = seq;
+    const packet = encodeSenderPacket(
+      { seq, timestamp: UNSTAMPED, errorEstimate, ssid },
+      { length, followUp, ...(authKey ? { authKey } : {}) },
+    );
+    socket.send(packet, seq, (ns) => stampTransmitTime(packet, ntpFromNs(ns), authKey));
+    const giveUp = clock.mono() + spec.loss_timeout_ms;
+    while (!trailerAnswered && !signal.aborted && clock.mono() < giveUp) {
+      wake = new AbortController();
+      drain();
+      if (trailerAnswered) break;
+      try {
+        await clock.sleep(giveUp - clock.mono(), AbortSignal.any([signal, wake.signal]));
+      } catch {
+        // woken: the trailer's reply came, or aborted
+      }
+    }
+  }
 
   ctx.log.debug(
     { ...counts, pending: book.pendingCount, timestamps: socket.timestamps },

@@ -170,6 +170,22 @@ describe("SessionBook: Follow-Up Telemetry (RFC 8972 §4.7)", () => {
     expect(s1?.t3_follow_up_ms).toBeUndefined();
     // Live progress saw seq 0 before the correction came.
     expect(seen[0]?.rtt_ms).toBeCloseTo(9.75, 6);
+    // The reflector confirms, and the latest reply waits for a follow-up: the sender's trailer asks.
+    expect(b.awaitingFollowUp).toBe(true);
+    // The trailer's reply says reply 1 left at 10.6: RTT (11 − 10) − (10.6 − 10.25) = 0.65.
+    expect(b.followUp({ seq: 1, timestamp: at(10.6) })).toBe(true);
+    expect(b.samples()[1]?.rtt_ms).toBeCloseTo(0.65, 6);
+    expect(b.samples()[1]?.t3_follow_up_ms).toBeCloseTo(0.1, 6);
+    expect(b.awaitingFollowUp).toBe(false);
+  });
+
+  it("asks for no trailer from a reflector that never confirmed anything", () => {
+    const { b, send } = book();
+    send(0);
+    send(1);
+    b.reply(reply(0, at(0), 0.25, 0.5), 10, at(10));
+    b.reply(reply(1, at(10), 10.25, 10.5), 11, at(11));
+    expect(b.awaitingFollowUp).toBe(false);
   });
 
   it("ignores a follow-up before T3, past T4, for an unknown reply, or a second time", () => {
