@@ -177,7 +177,12 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     if (f.code === "ECONNREFUSED" && (f.offender === undefined || sameAddress(f.offender, target.address))) {
       counts[f.kind === "send" ? "refused_send" : f.kind === "icmp" ? "refused_icmp" : "refused_recv"] += 1;
     }
-    if (f.kind === "send" && f.tag !== undefined) {
+    if (trailerSeq !== undefined && (f.tag === trailerSeq || f.code === "ECONNREFUSED")) {
+      // The trailer did not leave, or the reflector is gone: nothing to wait for.
+      trailerAnswered = true;
+      wake?.abort();
+    }
+    if (f.kind === "send" && f.tag !== undefined && f.tag !== trailerSeq) {
       book.sendFailed(f.tag, f.code);
       // Not a missing path nor a refusal (EMSGSIZE, EPERM from a local firewall, …): this host's fault.
       if (!OUTAGE_CODES.has(f.code) && f.code !== "ECONNREFUSED") {
