@@ -139,6 +139,7 @@ export class KernelReflectorEngine {
       residence_max_us: v(SLOT.residence_max_us),
       reply_tx_gap_max_us: v(SLOT.reply_tx_gap_max_us),
       reply_tx_late_over_1ms: v(SLOT.reply_tx_late_over_1ms),
+      tlv_hmac_failed: v(SLOT.tlv_hmac_failed),
     };
   }
 

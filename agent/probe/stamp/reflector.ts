@@ -13,10 +13,13 @@ import { AnchoredClock, ntpFromEpochMs } from "./ntp.js";
 import {
   AUTH_BASE_BYTES,
   baseBytes,
+  checkTlvHmac,
   encodeReflectorPacket,
   MIN_SENDER_BYTES,
+  markTlvsIntegrityFailed,
   type ParsedSenderPacket,
   parseSenderPacket,
+  signTlvs,
   stampTransmitTime,
 } from "./packet.js";
 import { SourceRateLimiter } from "./rate-limit.js";
@@ -74,6 +77,11 @@ export interface ReflectorCounters {
   reply_tx_gap_max_us: number;
   /** Replies that left more than 1 ms after their T3 (kernel socket only). */
   reply_tx_late_over_1ms: number;
+  /**
+   * Authenticated requests whose TLVs failed the HMAC TLV check (RFC 8972 §4.8): still answered, their
+   * TLVs returned with the I flag and not processed (no follow-up).
+   */
+  tlv_hmac_failed: number;
 }
 
 /** Sessions remembered in stateful mode before the oldest is forgotten (memory bound). */
@@ -117,6 +125,7 @@ export class Reflector {
     residence_max_us: 0,
     reply_tx_gap_max_us: 0,
     reply_tx_late_over_1ms: 0,
+    tlv_hmac_failed: 0,
   };
   private kernel: KernelReflectorEngine | undefined;
   private socket: dgram.Socket | undefined;
@@ -255,6 +264,16 @@ export class Reflector {
           ...(authKey ? { authKey } : {}),
         },
       );
+      // TLVs are copied back unprocessed here (no Follow-Up Telemetry without TX stamps), but an
+      // authenticated request's HMAC TLV (RFC 8972 §4.8) is checked and the reply's re-signed over our
+      // Sequence Number, or every TLV marked integrity-failed.
+      const base = baseBytes(request.mode);
+      if (authKey && msg.length > base) {
+        if (checkTlvHmac(authKey, msg, base) === "failed") {
+          markTlvsIntegrityFailed(reply, base);
+          this.userCounters.tlv_hmac_failed += 1;
+        } else signTlvs(authKey, reply, base);
+      }
       const t3Ms = time.nowEpochMs();
       stampTransmitTime(reply, ntpFromEpochMs(t3Ms), authKey); // T3: just before send
       socket.send(reply, rinfo.port, rinfo.address, (err) => {

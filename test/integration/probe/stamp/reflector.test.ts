@@ -3,7 +3,11 @@ import { loadLibc } from "../../../../agent/net/libc.js";
 import { timestampPreference } from "../../../../agent/net/udp.js";
 import { STAMP_MAX_DATAGRAM_BYTES } from "../../../../agent/probe/limits.js";
 import type { Sample } from "../../../../agent/probe/prober.js";
-import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
+import {
+  computeHmac,
+  encodeSenderPacket,
+  parseReflectorPacket,
+} from "../../../../agent/probe/stamp/packet.js";
 import { Reflector, type ReflectorOptions } from "../../../../agent/probe/stamp/reflector.js";
 import { stamp } from "../../../../agent/probe/stamp/sender.js";
 import { primary, probeContext, probeSpec, udpPeer, until } from "./harness.js";
@@ -55,9 +59,12 @@ describe("stamp sender ↔ reflector over loopback", () => {
       expect(s.fwd_ms).toBeUndefined();
     }
     expect(seen).toHaveLength(20);
+    // Our kernel reflector confirms T3s, so the sender sends one trailer packet for the last reply's
+    // follow-up (not a sample); the dgram reflector confirms none, and gets no trailer.
+    const trailer = r.timestamps === "kernel" ? 1 : 0;
     expect(r.counters).toEqual({
-      received: 20,
-      reflected: 20,
+      received: 20 + trailer,
+      reflected: 20 + trailer,
       dropped_malformed: 0,
       dropped_auth: 0,
       dropped_not_allowed: 0,
@@ -68,6 +75,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
       residence_max_us: expect.any(Number),
       reply_tx_gap_max_us: expect.any(Number),
       reply_tx_late_over_1ms: expect.any(Number),
+      tlv_hmac_failed: 0,
     });
     // Each sample says how it was timed: kernel stamps unless forced to the fallback.
     const kernel = timestampPreference() === "kernel" && (await loadLibc()) !== null;
@@ -105,6 +113,36 @@ describe("stamp sender ↔ reflector over loopback", () => {
     expect(r.counters.reflected).toBe(5);
   });
 
+  it("authenticated request whose TLVs fail the HMAC TLV: answered, every TLV marked I, nothing filled in, counted", async () => {
+    const r = await reflector({ authMode: "authenticated", authKey: KEY });
+    const replies: Buffer[] = [];
+    const p = await peer((msg) => replies.push(msg));
+    const good = encodeSenderPacket(
+      { seq: 1, timestamp: T1, errorEstimate: 0, ssid: 0 },
+      { length: 160, followUp: true, authKey: KEY },
+    );
+    const forged = Buffer.from(good);
+    forged.writeUInt32BE(7, 116); // inside the follow-up TLV: the base HMAC (octets 0..95) cannot see it
+    forged.writeUInt32BE(2, 0); // and a new Sequence Number, re-signed with the base HMAC only
+    computeHmac(KEY, forged).copy(forged, 96);
+    p.socket.send(good, r.address().port, "127.0.0.1");
+    await until(() => replies.length === 1);
+    p.socket.send(forged, r.address().port, "127.0.0.1");
+    expect(await until(() => replies.length === 2)).toBe(true);
+    const [ok, bad] = replies.map((m) => m);
+    // TLV flags: follow-up 112, HMAC TLV 132, Extra Padding 152.
+    expect([ok?.[112], ok?.[132], ok?.[152]]).toEqual([0, 0, 0]);
+    expect(parseReflectorPacket(ok as Buffer, KEY).tlvHmacFailed).toBe(false);
+    expect([bad?.[112], bad?.[132], bad?.[152]]).toEqual([0x20, 0x20, 0x20]);
+    expect(bad?.readUInt32BE(116)).toBe(7); // as sent: not processed
+    expect(parseReflectorPacket(bad as Buffer, KEY)).toMatchObject({
+      senderSeq: 2,
+      followUp: null,
+      tlvHmacFailed: true,
+    });
+    expect(r.counters).toMatchObject({ reflected: 2, dropped_auth: 0, tlv_hmac_failed: 1 });
+  });
+
   it("a wrong key loses every packet and the reflector counts each as dropped_auth", async () => {
     const r = await reflector({ authMode: "authenticated", authKey: KEY });
     const samples = await stamp(
@@ -130,7 +168,10 @@ describe("stamp sender ↔ reflector over loopback", () => {
     const open = await stamp(probeSpec(r.address().port, { count: 2 }), probeContext());
     const signed = await stamp(probeSpec(r.address().port, { count: 2, auth_key: KEY }), probeContext());
     expect([...open, ...signed].map((s) => s.rtt_ms !== null)).toEqual([true, true, true, true]);
-    expect(r.counters).toMatchObject({ received: 4, reflected: 4, dropped_auth: 0 });
+    // Open mode at 100 B carries the follow-up TLV: one trailer from the kernel reflector's confirming
+    // sender; authenticated at 100 B has no room for TLV + HMAC TLV, so none.
+    const trailer = r.timestamps === "kernel" ? 1 : 0;
+    expect(r.counters).toMatchObject({ received: 4 + trailer, reflected: 4 + trailer, dropped_auth: 0 });
   });
 
   it("a peer outside the allow list is not answered", async () => {
