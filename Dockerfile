@@ -48,5 +48,5 @@ HEALTHCHECK --interval=60s --timeout=5s --start-period=30s --retries=3 \
 # interpreter only; measured by `npm run bench:agent`). On the command line, not in NODE_OPTIONS:
 # Node.js refuses --no-turbofan, --no-maglev and --no-sparkplug there. The collector service of
 # docker-compose.yml sets an entrypoint without them (its ingest and report want the optimising compiler).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "--no-turbofan", "--no-maglev", "--no-sparkplug", "--optimize-for-size", "dist/agent/cli.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "--no-turbofan", "--no-maglev", "--no-sparkplug", "--optimize-for-size", "--no-node-snapshot", "dist/agent/cli.js"]
 CMD ["agent", "--config", "/etc/qos-probe/agent.yaml"]
