@@ -28,8 +28,8 @@
  *   79.7 without; CPU share 9.5 / 8.2 % against 8.5 / 7.7 %. In a bare process with one worker thread:
  *   48.9 MiB against 52.5. Start-up takes a few tens of milliseconds longer, once.
  *
- * Node.js does not accept --no-turbofan, --no-maglev, --no-sparkplug and --optimize-for-size in NODE_OPTIONS: they go on the command line (the
- * unit's ExecStart, the image's ENTRYPOINT). (--no-turbofan is V8's name for the older --no-opt.)
+ * Node.js does not accept --no-turbofan, --no-maglev, --no-sparkplug and --optimize-for-size in
+ * NODE_OPTIONS: they go on the command line (the unit's ExecStart, the image's ENTRYPOINT). (--no-turbofan is V8's name for the older --no-opt.)
  */
 export const AGENT_NODE_FLAGS = [
   "--max-semi-space-size=1",
