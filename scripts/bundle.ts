@@ -1,3 +1,5 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { build } from "esbuild";
 
 /** The repository root: this compiled file is dist/scripts/bundle.js. */
@@ -37,6 +39,8 @@ export const BUNDLE_EXTERNAL = [
  * built-ins they require. Errors: esbuild's own (a failed build rejects, and the process exits 1).
  */
 export async function bundle(): Promise<void> {
+  // Chunk names carry content hashes: a chunk of an earlier build would otherwise stay beside the new ones.
+  await rm(join(ROOT, "dist/bundle"), { recursive: true, force: true });
   await build({
     absWorkingDir: ROOT,
     entryPoints: {

@@ -55,6 +55,22 @@ describe("the bundle (AGENT_ENTRY)", () => {
     expect(out.trim()).toBe(pkg.version);
   });
 
+  it("validates a configuration, with zod's messages", async () => {
+    dir = await mkdtemp(join(tmpdir(), "qosprobe-bundle-"));
+    await writeFile(join(dir, "bad.yaml"), "version: 1\nagent: { site: 5 }\n");
+    const child = run(["validate", join(dir, "bad.yaml")]);
+    let out = "";
+    child.stdout.on("data", (c) => {
+      out += c;
+    });
+    child.stderr.on("data", (c) => {
+      out += c;
+    });
+    const [code] = await once(child, "exit");
+    expect(code).toBe(1);
+    expect(out).toContain("agent.site: Invalid input: expected string, received number at line 2:16");
+  });
+
   it("runs the agent: STAMP results through its own reflector's worker, every module from the bundle", async () => {
     dir = await mkdtemp(join(tmpdir(), "qosprobe-bundle-"));
     const log = join(dir, "modules.txt");
