@@ -3,6 +3,7 @@
 import "./node-guard.js";
 import { Command, CommanderError, Option } from "commander";
 import { duration, exitCodeFor, int, jsonError, nonNegative } from "./cli-args.js";
+import { addExamples } from "./cli-help.js";
 import { QosProbeError } from "./errors.js";
 import { createLogger } from "./log.js";
 import { timestampsSwitchProblem } from "./net/libc.js";
@@ -157,7 +158,8 @@ program
     `
 Signals:
   SIGHUP    re-read the configuration; an invalid one is refused and logged, the running one stays
-  SIGTERM   stop in order: tests abort, the outbox flushes (10 s at most), MQTT disconnects
+  SIGTERM   stop in order: tests abort, the outbox flushes (10 s at most; not at all while the broker
+            is unreachable: undelivered results stay in the outbox for the next start), MQTT disconnects
 
 Without an mqtt section the agent starts an embedded MQTT 3.1.1 broker on embedded_broker.listen.
 Results wait in <agent.data_dir>/<site>/outbox until the broker acknowledges them.`,
@@ -381,6 +383,7 @@ program
   .addHelpText(
     "after",
     `
+Examples:
   qos-probe report --config collector.yaml --from 2026-11-01 --to 2026-12-01 --format results -o nov.jsonl
   qos-probe verify nov.jsonl --keys mesh.yaml
 
@@ -408,6 +411,7 @@ The regulator signs one mesh file; every agent checks the signature against the 
 local file (control.regulator_keys), refuses a config_version not newer than the one it runs, validates
 it as \`qos-probe validate\` does, applies it and answers on {root}/{operator}/{province}/{site}/config/ack.
 
+Examples:
   qos-probe config keygen --out regulator-2026             regulator-2026.key (0600) + .pub, prints the JWK
   qos-probe config sign mesh.yaml --key regulator-2026.key --config-version 7 -o mesh-v7.jws
   qos-probe config verify mesh-v7.jws --pub regulator-2026.pub
@@ -534,6 +538,8 @@ Examples:
     process.stdout.write(`${text}\n`);
     if (!ok) process.exitCode = 1;
   });
+
+addExamples(program);
 
 const switchProblem = timestampsSwitchProblem(process.env);
 if (switchProblem) {

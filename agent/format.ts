@@ -37,6 +37,9 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
           ")") +
       (r.quality.timestamps ? `  timestamps ${r.quality.timestamps}` : "") +
       (r.quality.timing_error_ms ? `  timing error ≤ ${n(r.quality.timing_error_ms.bound)} ms` : ""),
+    ...(r.quality.follow_up
+      ? [`${label("reflector T3")}${followUpLine(r.quality.follow_up, r.packets.received)}`]
+      : []),
     `${label("verdict")}${verdictLine(r, c)}`,
   ];
   if (r.quality.flags.length > 0) lines.push(`${label("flags")}${r.quality.flags.join(", ")}`);
@@ -64,6 +67,20 @@ function verdictLine(r: ResultMessage, c: Colors): string {
     (r.test.diagnostic ? "  [diagnostic: not a compliance pair]" : "") +
     (r.verdicts.not_judged ? `  [not judged: ${r.verdicts.not_judged.join(", ")}]` : "")
   );
+}
+
+/**
+ * How many replies' T3 the reflector confirmed (RFC 8972 §4.7): the rest are as the reflector wrote
+ * them, and their possible error is in the timing-error bound.
+ */
+function followUpLine(f: NonNullable<ResultMessage["quality"]["follow_up"]>, received: number): string {
+  const asked =
+    f.requested === 0
+      ? "follow-up not requested (packet too small for the TLV)"
+      : `confirmed by follow-up ${f.confirmed} of ${received} replies` +
+        (f.requested < received ? ` (${f.requested} asked)` : "") +
+        (f.confirmed === 0 ? " — the reflector sends no Follow-Up Telemetry" : "");
+  return asked + (f.hmac_failed ? `  TLV HMAC failed ${f.hmac_failed} (ignored)` : "");
 }
 
 function label(text: string): string {

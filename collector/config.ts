@@ -91,16 +91,16 @@ const MqttSection = z
     }
   });
 
-const PostgresUrl = z.string().refine(
-  (s) => {
-    try {
-      return ["postgres:", "postgresql:"].includes(new URL(s).protocol);
-    } catch {
-      return false;
-    }
-  },
-  { error: "must be a postgres:// or postgresql:// URL" },
-);
+/** A URL node-postgres connects with: postgres:// or postgresql:// (database.url, --database-url). */
+export function isPostgresUrl(s: string): boolean {
+  try {
+    return ["postgres:", "postgresql:"].includes(new URL(s).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const PostgresUrl = z.string().refine(isPostgresUrl, { error: "must be a postgres:// or postgresql:// URL" });
 
 const DatabaseSection = z
   .object({

@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { QosProbeError } from "../agent/errors.js";
 import { silentLogger } from "../agent/log.js";
-import { type CollectorConfig, loadCollectorConfig } from "./config.js";
+import { type CollectorConfig, isPostgresUrl, loadCollectorConfig } from "./config.js";
 import { DEFAULT_COVERAGE_FLOOR } from "./coverage.js";
 import {
   DEFAULT_REPORT_LIMITS,
@@ -56,7 +56,22 @@ export function storeToRead(
   flags: StoreFlags,
   config: CollectorConfig | undefined,
 ): DatabaseSettings {
-  if (flags.database_url) return { url: flags.database_url, data_dir: DEFAULT_PGLITE_DIR };
+  if (flags.database_url) {
+    // node-postgres would take "notaurl" for a host name and fail with ENOTFOUND (exit 1): it is a usage error.
+    if (!isPostgresUrl(flags.database_url)) {
+      const shown = flags.database_url.includes("@")
+        ? "(value not shown: it may hold a password)"
+        : `"${flags.database_url}"`;
+      throw new QosProbeError(
+        "USAGE",
+        `--database-url ${shown} is not a PostgreSQL URL: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or postgresql://…)`,
+        {
+          hint: `for the collector's PGlite store give its directory as --data-dir DIR (database.data_dir; default ${DEFAULT_PGLITE_DIR}), or --config collector.yaml`,
+        },
+      );
+    }
+    return { url: flags.database_url, data_dir: DEFAULT_PGLITE_DIR };
+  }
   const db: DatabaseSettings = flags.data_dir
     ? { data_dir: flags.data_dir }
     : (config?.database ?? { data_dir: DEFAULT_PGLITE_DIR });

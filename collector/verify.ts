@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import { QosProbeError } from "../agent/errors.js";
 import { ResultMessage } from "../agent/publish/message.js";
-import { DeviceKeys, type RegisteredSite, walkChains } from "./evidence.js";
+import { type ChainBreak, DeviceKeys, type RegisteredSite, walkChains } from "./evidence.js";
 
 /**
  * `qos-probe verify EXPORT --keys MESH`: a third party's offline audit of a results export (JSON Lines,
@@ -53,23 +53,79 @@ interface Numbered {
   message: ResultMessage;
 }
 
-function parseExport(text: string, file: string): { records: Numbered[]; problems: string[] } {
+/** How far a pretty-printed value is looked for (a result message pretty-printed is ~80 lines). */
+const MAX_SPAN_LINES = 500;
+
+/** The last line of a JSON value that starts on line `start` and spans several lines, if it ends soon. */
+function multiLineValueEnd(lines: readonly string[], start: number): number | undefined {
+  let text = "";
+  for (let i = start; i < lines.length && i < start + MAX_SPAN_LINES; i++) {
+    text += `${lines[i]}\n`;
+    try {
+      JSON.parse(text);
+      return i > start ? i : undefined;
+    } catch {
+      // not complete yet
+    }
+  }
+  return undefined;
+}
+
+/** What verify reads, for the one error a file of another shape gets. */
+function expectedFormat(file: string): string {
+  return (
+    "verify reads one result message per line (JSON Lines), as qos-probe report --format results writes, " +
+    `or one JSON array (jq -c . ${file} turns pretty-printed results into JSON Lines)`
+  );
+}
+
+/**
+ * The records of an export: JSON Lines (one result message per line), one JSON array, or one JSON
+ * object (a single result, pretty-printed or not). A file of pretty-printed values one after another
+ * (`jq .` output) is not read line by line (every line would be "not JSON"): `format` says once what it is.
+ */
+function parseExport(
+  text: string,
+  file: string,
+): { records: Numbered[]; problems: string[]; format?: string } {
   const problems: string[] = [];
   const records: Numbered[] = [];
-  const trimmed = text.trimStart();
+  const trimmed = text.trim();
   const items: { line: number; value: unknown }[] = [];
-  if (trimmed.startsWith("[")) {
-    const arr = JSON.parse(trimmed) as unknown[];
-    for (const [i, value] of arr.entries()) items.push({ line: i + 1, value });
+  let whole: unknown;
+  if (trimmed.startsWith("[") || trimmed.startsWith("{")) {
+    try {
+      whole = JSON.parse(trimmed);
+    } catch (err) {
+      if (trimmed.startsWith("["))
+        return {
+          records,
+          problems,
+          format: `not a JSON array (${(err as Error).message}); ${expectedFormat(file)}`,
+        };
+    }
+  }
+  if (Array.isArray(whole)) {
+    for (const [i, value] of whole.entries()) items.push({ line: i + 1, value });
+  } else if (whole !== undefined && text.trimEnd().includes("\n")) {
+    items.push({ line: 1, value: whole }); // one pretty-printed document: one record
   } else {
-    text.split("\n").forEach((raw, i) => {
-      if (raw.trim() === "") return;
+    const lines = text.split("\n");
+    for (const [i, raw] of lines.entries()) {
+      if (raw.trim() === "") continue;
       try {
         items.push({ line: i + 1, value: JSON.parse(raw) });
       } catch (err) {
+        const end = multiLineValueEnd(lines, i);
+        if (end !== undefined)
+          return {
+            records,
+            problems,
+            format: `not JSON Lines: a JSON value spans lines ${i + 1}–${end + 1}; ${expectedFormat(file)}`,
+          };
         problems.push(`${file}:${i + 1}: not JSON (${(err as Error).message})`);
       }
-    });
+    }
   }
   for (const { line, value } of items) {
     const parsed = ResultMessage.safeParse(value);
@@ -87,10 +143,17 @@ export async function verifyExport(file: string, keys: DeviceKeys): Promise<Veri
   } catch (err) {
     throw new QosProbeError("CONFIG_READ", `cannot read ${file}: ${(err as Error).message}`);
   }
-  const { records, problems } = parseExport(text, file);
+  const { records, problems, format } = parseExport(text, file);
+  if (format) return { ok: false, text: `${file}: NOT verified: ${format}` };
+  // Nothing to verify is not "verified": an empty export (a wrong period, a failed write) must not pass.
+  if (records.length === 0 && problems.length === 0)
+    return { ok: false, text: `${file}: NOT verified: no records in ${file}` };
   const name = (r: Numbered) =>
     `${file}:${r.line}: ${r.message.agent.operator}/${r.message.agent.site} seq ${r.message.seq} id ${r.message.id}`;
-  const good: ResultMessage[] = [];
+  // Every keyed record takes part in the chain walk, including one whose signature fails: it is
+  // present but altered, and must not read as missing (a seq gap) at the next record.
+  const keyed: ResultMessage[] = [];
+  const altered = new Set<string>();
   // Results whose site has no registered device key: their signature (if any) cannot be checked, so
   // they are NOT verified, and the export does not pass (exit 1): an audit must not pass what it could
   // not check (issue 11). Counted per site, named in the summary.
@@ -100,16 +163,21 @@ export async function verifyExport(file: string, keys: DeviceKeys): Promise<Veri
       unchecked.set(r.message.agent.site, (unchecked.get(r.message.agent.site) ?? 0) + 1);
       continue;
     }
-    const why = keys.check(r.message);
-    if (why) problems.push(`${name(r)}: ${why.replace(/^evidence: /, "")}`);
-    else good.push(r.message);
+    keyed.push(r.message);
+    const why = keys.check(r.message)?.replace(/^evidence: /, "");
+    if (!why) continue;
+    if (r.message.sig === undefined) problems.push(`${name(r)}: ${why}`);
+    else {
+      altered.add(`${r.message.agent.operator}/${r.message.agent.site}#${r.message.seq}`);
+      problems.push(`${name(r)}: altered: present, but ${why}`);
+    }
   }
   const lineOf = new Map(records.map((r) => [r.message.id, r.line]));
-  const chains = walkChains(good);
+  const chains = walkChains(keyed);
   for (const c of chains) {
     for (const b of c.breaks) {
       problems.push(
-        `${file}:${lineOf.get(b.id)}: ${c.operator}/${c.site} seq ${b.seq} id ${b.id}: chain break: ${b.detail}`,
+        `${file}:${lineOf.get(b.id)}: ${c.operator}/${c.site} seq ${b.seq} id ${b.id}: chain break: ${breakText(b, altered.has(`${c.operator}/${c.site}#${b.seq - 1}`))}`,
       );
     }
   }
@@ -136,4 +204,19 @@ export async function verifyExport(file: string, keys: DeviceKeys): Promise<Veri
     ok: true,
     text: `${file}: verified: ${records.length} results, every signature valid, every chain unbroken\n${summary.join("\n")}`,
   };
+}
+
+/**
+ * A chain break for an auditor: "missing" is a seq gap (records not in the export), "altered" a record
+ * present whose digest is not what the next one's prev says (its signature failed too when `beforeAltered`).
+ */
+function breakText(b: ChainBreak, beforeAltered: boolean): string {
+  if (b.kind === "missing" && b.missing_seqs) {
+    const { from, to } = b.missing_seqs;
+    const seqs = to > from ? `seqs ${from}–${to} are` : `seq ${from} is`;
+    return `missing: ${seqs} not in the export (a seq gap between seq ${from - 1} and ${to + 1})`;
+  }
+  return beforeAltered
+    ? `prev of seq ${b.seq} is not the digest of seq ${b.seq - 1}, which is present but altered`
+    : `prev of seq ${b.seq} is not the digest of seq ${b.seq - 1} in the export (one of the two was altered or replaced)`;
 }

@@ -9,7 +9,12 @@ import {
   ICMP_MIN_PAYLOAD_BYTES,
   ICMP_MIN_USER_INTERVAL_MS,
   ICMP_OVERHEAD_BYTES,
+  IP_UDP_OVERHEAD_BYTES,
   MAX_RUN_PACKETS,
+  STAMP_BASE_BYTES,
+  STAMP_MAX_DATAGRAM_BYTES,
+  stampPacketBytes,
+  stampSizeHint,
 } from "../probe/limits.js";
 import { literalFamilyConflict } from "../probe/resolve.js";
 import { MIN_POISSON_EXPECTED_PACKETS } from "../probe/send-times.js";
@@ -31,11 +36,6 @@ type Path = (string | number)[];
 function issue(ctx: Ctx, path: Path, message: string, hint?: string): void {
   ctx.addIssue({ code: "custom", path, message, ...(hint ? { params: { hint } } : {}) });
 }
-
-/** STAMP test packet sizes (RFC 8762 §4.2): 44 octets unauthenticated, 112 authenticated. */
-const IPV4_UDP_HEADERS = 20 + 8;
-export const STAMP_MIN_PACKET = 44 + IPV4_UDP_HEADERS;
-export const STAMP_AUTH_MIN_PACKET = 112 + IPV4_UDP_HEADERS;
 
 /**
  * Availability is judged on aligned 5-minute windows (spec 3.2.2.4), so a result interval must never
@@ -131,15 +131,9 @@ export function checkTest(t: TestConfig, ctx: Ctx): void {
   });
   checkMethodLimits(t, ctx, when);
   when(["schedule", "method", "rate_pps", "continuous", "scheduled"], () => checkPoisson(t, runSeconds, ctx));
-  when(["method", "packet_size_bytes"], () => {
-    if (t.method === "stamp" && t.packet_size_bytes < STAMP_MIN_PACKET) {
-      issue(
-        ctx,
-        ["packet_size_bytes"],
-        `${t.packet_size_bytes} bytes is smaller than a STAMP test packet (${STAMP_MIN_PACKET} bytes: 44 STAMP + 8 UDP + 20 IPv4)`,
-        `use at least ${STAMP_MIN_PACKET}`,
-      );
-    }
+  when(["method", "packet_size_bytes", "family", "target"], () => {
+    if (t.method === "stamp")
+      checkStampSizeAt(t, stampFamily(t), "unauthenticated", ["packet_size_bytes"], ctx);
   });
   when(["to", "method"], () => {
     if (t.to !== undefined && (t.method === "tcp" || t.method === "http")) {
@@ -270,6 +264,42 @@ function checkIcmpSize(t: TestConfig, family: 4 | 6, path: Path, ctx: Ctx): void
       `use at least ${min}${family === 4 ? ` (${ICMP_MIN_PACKET_BYTES[6]} if the host resolves to IPv6)` : ""}`,
     );
   }
+}
+
+/**
+ * Twin of limits.checkStampSize, the STAMP sender's refusal of a size its packet cannot have (below the
+ * mode's base packet, above the largest datagram a reflector takes), at `path`.
+ */
+function checkStampSizeAt(
+  t: TestConfig,
+  family: 4 | 6,
+  mode: keyof typeof STAMP_BASE_BYTES,
+  path: Path,
+  ctx: Ctx,
+  why = "",
+): void {
+  const { min, max } = stampPacketBytes(family, mode);
+  const headers = IP_UDP_OVERHEAD_BYTES[family];
+  if (t.packet_size_bytes < min) {
+    issue(
+      ctx,
+      path,
+      `packet_size_bytes ${t.packet_size_bytes} is below the smallest ${mode} STAMP test packet over IPv${family} (${min} bytes: ${STAMP_BASE_BYTES[mode]} STAMP + ${headers} IP and UDP headers)${why}`,
+      stampSizeHint(),
+    );
+  } else if (t.packet_size_bytes > max) {
+    issue(
+      ctx,
+      path,
+      `packet_size_bytes ${t.packet_size_bytes} is above the largest STAMP test packet a reflector takes over IPv${family} (${max} bytes: a ${STAMP_MAX_DATAGRAM_BYTES}-byte datagram + ${headers} IP and UDP headers)`,
+      `${stampSizeHint()}${family === 4 && t.family === undefined ? "; a test without family is checked as IPv4 (family: 6 for IPv6 sizes)" : ""}`,
+    );
+  }
+}
+
+/** The family a STAMP test is judged in before its peer is known: family, an IPv6 target literal, else 4. */
+function stampFamily(t: TestConfig): 4 | 6 {
+  return t.family ?? (t.target !== undefined ? targetFamily(t.target) : 4);
 }
 
 function targetFamily(text: string): 4 | 6 {
@@ -457,13 +487,17 @@ function checkTestPair(t: TestConfig, i: number, cleanSite: (id: string) => Pair
     return;
   }
   checkFamily(t, b.reflector.host, `site "${b.id}"'s reflector.host`, ["tests", i, "family"], ctx);
-  if (t.method === "stamp" && b.stamp_key !== undefined && t.packet_size_bytes < STAMP_AUTH_MIN_PACKET) {
-    issue(
-      ctx,
-      ["tests", i, "packet_size_bytes"],
-      `${t.packet_size_bytes} bytes is smaller than an authenticated STAMP test packet (${STAMP_AUTH_MIN_PACKET} bytes: 112 STAMP + 8 UDP + 20 IPv4); site "${b.id}" has a stamp_key`,
-      `use at least ${STAMP_AUTH_MIN_PACKET}`,
-    );
+  // checkTest judged a STAMP size as unauthenticated over the test's family (IPv4 when unknown): a peer
+  // with a stamp_key, or a reflector.host that is an IPv6 literal, needs the bigger minimum.
+  if (t.method === "stamp") {
+    const family = t.family ?? (isIP(b.reflector.host) === 6 ? 6 : 4);
+    const mode = b.stamp_key !== undefined ? "authenticated" : "unauthenticated";
+    const judged = stampPacketBytes(stampFamily(t), "unauthenticated");
+    const fits = t.packet_size_bytes >= judged.min && t.packet_size_bytes <= judged.max;
+    if (fits && (mode === "authenticated" || family !== stampFamily(t))) {
+      const why = mode === "authenticated" ? `; site "${b.id}" has a stamp_key` : "";
+      checkStampSizeAt(t, family, mode, ["tests", i, "packet_size_bytes"], ctx, why);
+    }
   }
   // A site reached over IPv6 needs the bigger minimum; checkTest judged a `to` test as IPv4 (and has
   // said so already if the size fails even that).

@@ -24,13 +24,21 @@ import { percentileNearestRank, sortedAscending } from "./stats.js";
  *   the kernel may have sent them later by up to the duration of that send() call. The largest such
  *   duration among them (Sample.send_call_ms).
  * - `reflector_t3`: T3 is the reflector's clock just before its sendto(); the reply may leave later if
- *   the reflector is descheduled in between. Replies whose real transmit time the reflector confirmed
- *   (RFC 8972 §4.7 Follow-Up Telemetry, Sample.t3_follow_up_ms) are corrected exactly. An unconfirmed
- *   reply (the interval's last, whose follow-up would ride on a reply that never comes; a lost one)
- *   may have left as late as the latest the reflector confirmed in the interval, G: its true RTT lies
- *   in [rtt − G, rtt]. The term is how far that could move RTT max − min, summed over the unconfirmed
- *   replies: an unconfirmed reply whose RTT sits inside the others' range moves nothing. A reflector
- *   that confirms nothing (no Follow-Up Telemetry) gives no G, so nothing to count.
+ *   the reflector is descheduled in between (measured: up to 33 ms on a loaded 2-core host). Replies
+ *   whose real transmit time the reflector confirmed (RFC 8972 §4.7 Follow-Up Telemetry,
+ *   Sample.t3_follow_up_ms) are corrected exactly and move nothing. Every other reply whose T3 was
+ *   subtracted is unconfirmed, whatever the reason: the interval's last reply (its follow-up would
+ *   ride on a reply that never comes), a reply whose follow-up was lost, a packet too small for the
+ *   TLV (Sample.follow_up_requested absent), authenticated TLVs that failed their HMAC (§4.8), a
+ *   reflector that does not implement the TLV (an independent RFC 8762 reflector, our dgram one).
+ *   An unconfirmed reply's true RTT lies in [rtt − G, rtt]: G = the largest correction the reflector
+ *   confirmed in this interval where it confirmed any (an estimate from the same host and minute, not a
+ *   guarantee); where it confirmed none there is nothing to estimate from, and the reply may have been
+ *   held up to all of its excess over the interval's lowest RTT: [lowest, rtt]. The term is how far the
+ *   unconfirmed replies, moved jointly within those ranges, could move RTT max − min (either way):
+ *   the range of picks from intervals [a_i, b_i] is at least max(a) − min(b) and at most max(b) −
+ *   min(a). So against a reflector that confirms nothing, the term is the whole max − min: none of it
+ *   can be told apart from the reflector's own scheduling.
  * Reported, not counted: `send_schedule`, `reflector_residence` (as above) and `reflector_t3_corrected`
  * (the largest correction Follow-Up Telemetry applied).
  *
@@ -91,30 +99,64 @@ export function timingError(input: TimingInputs): TimingError {
 
   const timed = received.filter((s) => s.clock_step !== true);
   const confirmed = timed.flatMap((s) => (s.t3_follow_up_ms === undefined ? [] : [s.t3_follow_up_ms]));
-  if (confirmed.length > 0) {
-    const g = Math.max(0, ...confirmed);
-    notCounted.reflector_t3_corrected = g;
-    const sorted = sortedAscending(timed.map((s) => s.rtt_ms as number));
-    let moved = 0;
-    for (const s of timed) {
-      if (s.reflector_ms === undefined || s.t3_follow_up_ms !== undefined) continue;
-      moved += spreadChange(sorted, s.rtt_ms as number, Math.max(0, (s.rtt_ms as number) - g));
-    }
-    if (moved > 0) terms.reflector_t3 = moved;
-  }
+  const g = confirmed.length > 0 ? Math.max(0, ...confirmed) : undefined;
+  if (g !== undefined) notCounted.reflector_t3_corrected = g;
+  const t3 = unconfirmedT3Spread(timed, g);
+  if (t3 > 0) terms.reflector_t3 = t3;
   return { bound: sum(terms), terms, not_counted: notCounted };
 }
 
-/** |change of max − min of `sorted` when one element equal to `from` becomes `to`|, in O(1). */
-function spreadChange(sorted: readonly number[], from: number, to: number): number {
-  const n = sorted.length;
+/** Whether a received reply's RTT rests on a T3 nobody confirmed (see `reflector_t3` above). */
+export function t3Unconfirmed(s: Sample): boolean {
+  return s.rtt_ms !== null && s.reflector_ms !== undefined && s.t3_follow_up_ms === undefined;
+}
+
+/**
+ * How far RTT max − min could move if each unconfirmed reply's true RTT lay anywhere in its range
+ * [rtt − G, rtt] (no G: [lowest RTT, rtt]) and the confirmed ones stayed put. O(n).
+ */
+function unconfirmedT3Spread(timed: readonly Sample[], g: number | undefined): number {
+  const n = timed.length;
   if (n < 2) return 0;
-  const lo = sorted[0] as number;
-  const hi = sorted[n - 1] as number;
-  // The others' extremes: the element replaced was one of the copies of lo / hi if it equals them.
-  const othersLo = from === lo ? (sorted[1] as number) : lo;
-  const othersHi = from === hi ? (sorted[n - 2] as number) : hi;
-  return Math.abs(Math.max(othersHi, to) - Math.min(othersLo, to) - (hi - lo));
+  const high = timed.map((s) => s.rtt_ms as number); // upper ends: the RTTs observed
+  const lo = Math.min(...high);
+  const hi = Math.max(...high);
+  const low = timed.map((s, i) => {
+    const rtt = high[i] as number;
+    return !t3Unconfirmed(s) ? rtt : g !== undefined ? Math.max(0, rtt - g) : lo;
+  });
+  // Smallest reachable max − min: max(low) − min(high), or 0 where the ranges share a point.
+  const minSpread = Math.max(0, Math.max(...low) - lo);
+  // Largest: one reply at the top of its range, another at the bottom of its range.
+  const top = argExtremes(high, (a, b) => a > b);
+  const bottom = argExtremes(low, (a, b) => a < b);
+  const maxSpread =
+    top.first !== bottom.first
+      ? (high[top.first] as number) - (low[bottom.first] as number)
+      : Math.max(
+          (high[top.second] as number) - (low[bottom.first] as number),
+          (high[top.first] as number) - (low[bottom.second] as number),
+        );
+  const spread = hi - lo;
+  return Math.max(0, spread - minSpread, maxSpread - spread);
+}
+
+/** Indices of the best and second-best element of `xs` (length ≥ 2) under `better`. */
+function argExtremes(xs: readonly number[], better: (a: number, b: number) => boolean) {
+  let first = 0;
+  let second = 1;
+  if (better(xs[1] as number, xs[0] as number)) {
+    first = 1;
+    second = 0;
+  }
+  for (let i = 2; i < xs.length; i++) {
+    const x = xs[i] as number;
+    if (better(x, xs[first] as number)) {
+      second = first;
+      first = i;
+    } else if (better(x, xs[second] as number)) second = i;
+  }
+  return { first, second };
 }
 
 function sum(terms: Record<string, number>): number {

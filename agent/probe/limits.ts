@@ -4,6 +4,8 @@
  * proves every run-time refusal has its config-time twin).
  */
 
+import { QosProbeError } from "../errors.js";
+
 /** IPv4 header 20 + ICMP header 8; IPv6 header 40 + ICMPv6 header 8. */
 export const ICMP_OVERHEAD_BYTES = { 4: 28, 6: 48 } as const;
 /** ping carries its send timestamp in the first 16 payload bytes; with less it cannot time replies. */
@@ -29,3 +31,69 @@ export const ICMP_MAX_RATE_PPS = 1000 / ICMP_MIN_USER_INTERVAL_MS;
  * rate 1000 × a 24 h scheduled run asked for 86 M samples.
  */
 export const MAX_RUN_PACKETS = 100_000;
+
+/** IPv4 header 20 + UDP 8; IPv6 header 40 + UDP 8: a STAMP test's packet_size_bytes is the IP packet. */
+export const IP_UDP_OVERHEAD_BYTES = { 4: 28, 6: 48 } as const;
+
+/**
+ * STAMP base packet per mode (RFC 8762 §4.2.1: 44 octets unauthenticated, §4.2.2: 112 authenticated):
+ * packet.ts's UNAUTH_BASE_BYTES / AUTH_BASE_BYTES, repeated here so that cli.ts, which imports this
+ * module, does not load the packet codec (test/unit/probe/stamp-size.test.ts holds them equal).
+ */
+export const STAMP_BASE_BYTES = { unauthenticated: 44, authenticated: 112 } as const;
+
+/**
+ * Largest STAMP datagram (UDP payload) a qos-probe Session-Reflector takes: its receive buffer holds
+ * a jumbo frame's 9216 bytes; a longer datagram arrives truncated (MSG_TRUNC) and is dropped, counted
+ * as `dropped_oversize`, never answered. So no sender may ask for a longer one.
+ */
+export const STAMP_MAX_DATAGRAM_BYTES = 9216;
+
+/**
+ * The IP packet sizes a STAMP test can send: from the mode's base packet (RFC 8762 §4.2.1: 44 octets
+ * unauthenticated, §4.2.2: 112 authenticated) to the reflector's largest datagram, plus the family's
+ * IP and UDP headers. IPv4: 72 / 140 .. 9244; IPv6: 92 / 160 .. 9264 bytes.
+ */
+export function stampPacketBytes(
+  family: 4 | 6,
+  mode: keyof typeof STAMP_BASE_BYTES,
+): { min: number; max: number } {
+  return {
+    min: STAMP_BASE_BYTES[mode] + IP_UDP_OVERHEAD_BYTES[family],
+    max: STAMP_MAX_DATAGRAM_BYTES + IP_UDP_OVERHEAD_BYTES[family],
+  };
+}
+
+/** The fix for a STAMP size out of range: both modes' minimum and the maximum, both families. */
+export function stampSizeHint(): string {
+  const v4 = { open: stampPacketBytes(4, "unauthenticated"), auth: stampPacketBytes(4, "authenticated") };
+  const v6 = { open: stampPacketBytes(6, "unauthenticated"), auth: stampPacketBytes(6, "authenticated") };
+  return (
+    `use at least ${v4.open.min} bytes unauthenticated or ${v4.auth.min} authenticated (IPv6: ${v6.open.min} / ${v6.auth.min}), ` +
+    `and at most ${v4.open.max} (IPv6: ${v6.open.max})`
+  );
+}
+
+/**
+ * Refuse a STAMP packet size the sender cannot honour: below the mode's base packet the packet would be
+ * padded up to it (the result would state a size that was never sent); above the reflector's largest
+ * datagram every packet would be dropped there. Throws PROBE_SETUP; validate's twin is rules.ts
+ * checkStampSize at tests[].packet_size_bytes.
+ */
+export function checkStampSize(size: number, family: 4 | 6, mode: keyof typeof STAMP_BASE_BYTES): void {
+  const { min, max } = stampPacketBytes(family, mode);
+  if (size < min) {
+    throw new QosProbeError(
+      "PROBE_SETUP",
+      `packet_size_bytes ${size} is below the smallest ${mode} STAMP test packet over IPv${family} (${min} bytes: ${min - IP_UDP_OVERHEAD_BYTES[family]} STAMP + ${IP_UDP_OVERHEAD_BYTES[family]} IP and UDP headers)`,
+      { hint: stampSizeHint() },
+    );
+  }
+  if (size > max) {
+    throw new QosProbeError(
+      "PROBE_SETUP",
+      `packet_size_bytes ${size} is above the largest STAMP test packet a reflector takes over IPv${family} (${max} bytes: a ${STAMP_MAX_DATAGRAM_BYTES}-byte datagram + ${IP_UDP_OVERHEAD_BYTES[family]} IP and UDP headers)`,
+      { hint: stampSizeHint() },
+    );
+  }
+}

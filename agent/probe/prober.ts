@@ -156,6 +156,10 @@ export interface Sample {
    * transmit time (T3 corrected); absent = T3 as written (unconfirmed).
    */
   t3_follow_up_ms?: number;
+  /** Our request carried a Follow-Up Telemetry TLV (RFC 8972 §4.7): this reply's T3 could be confirmed. */
+  follow_up_requested?: boolean;
+  /** Authenticated: this reply's TLVs failed their HMAC TLV check (RFC 8972 §4.8) and were ignored. */
+  tlv_hmac_failed?: boolean;
   /** The send failed with this errno (ENETUNREACH, EHOSTUNREACH, ENETDOWN, …): sent and lost, an outage. */
   send_error?: string;
   /** TTL / hop limit the reflector received our packet with (RFC 8762 Ses-Sender TTL); 0 = unknown. */

@@ -185,6 +185,21 @@ export function timestampsOf(method: string, samples: Sample[]): "kernel" | "use
   return loadedLibc() ? "kernel" : "user";
 }
 
+/** Quality.follow_up: how many received replies asked for, and got, their T3 confirmed (STAMP). */
+export function followUpOf(samples: Sample[]): {
+  requested: number;
+  confirmed: number;
+  hmac_failed?: number;
+} {
+  const replies = samples.filter((s) => !s.dup && s.rtt_ms !== null);
+  const hmacFailed = samples.filter((s) => !s.dup && s.tlv_hmac_failed === true).length;
+  return {
+    requested: replies.filter((s) => s.follow_up_requested === true).length,
+    confirmed: replies.filter((s) => s.t3_follow_up_ms !== undefined).length,
+    ...(hmacFailed > 0 ? { hmac_failed: hmacFailed } : {}),
+  };
+}
+
 /** Packets lost because their send found no path, and the first such reason (issue 9 outages). */
 function outageOf(samples: Sample[]): { reason: string; packets: number } | undefined {
   const failed = samples.filter((s) => s.send_error !== undefined && !s.dup);
@@ -305,6 +320,7 @@ export function buildResult(req: RunRequest, samples: Sample[], facts: BuildFact
           ? { not_counted: roundTerms(timing.not_counted) }
           : {}),
       },
+      ...(req.spec.method === "stamp" ? { follow_up: followUpOf(samples) } : {}),
       timestamps,
       flags,
     },

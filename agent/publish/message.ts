@@ -136,6 +136,19 @@ export const Quality = z
       .strict()
       .optional(),
     /**
+     * STAMP only: the reflector's confirmation of its transmit times (RFC 8972 §4.7 Follow-Up
+     * Telemetry, §4.8 HMAC TLV in authenticated mode), counted over the interval's received replies.
+     * `requested` = replies to packets that asked for it (0: the packet had no room for the TLV);
+     * `confirmed` = replies whose T3 the reflector's next reply confirmed, so corrected to the real
+     * transmit time. The others' T3 is as written and counts in timing_error_ms (`reflector_t3`):
+     * the last reply of an interval, a reflector without the TLV (an RFC 8762 one), a lost follow-up.
+     * `hmac_failed` = authenticated replies whose TLVs failed the HMAC TLV check and were ignored.
+     */
+    follow_up: z
+      .object({ requested: count, confirmed: count, hmac_failed: count.optional() })
+      .strict()
+      .optional(),
+    /**
      * How packet times were taken: "kernel" = kernel timestamps (STAMP on the koffi socket, ping's
      * SO_TIMESTAMP), "user" = JavaScript after the event loop got to it. Optional only so results
      * stored before it existed still validate; every new result carries it.

@@ -68,6 +68,8 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
   private disconnectedAt: number | null = null;
   private ending = false;
   private onProgress: (() => void) | null = null;
+  /** Set while `connectNow` waits: a connection attempt just failed. */
+  private onAttemptFailed: (() => void) | null = null;
 
   constructor(options: MqttPublisherOptions) {
     super();
@@ -147,8 +149,35 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
   }
 
   /**
-   * Keep draining (and reconnecting) until the outbox is empty and every publish is acknowledged, or
-   * until `deadline_ms` passes; then disconnect. What is left stays in the outbox for the next start.
+   * One last connection attempt, for a stop: the pending reconnect starts now instead of after its
+   * backoff delay (or the attempt under way is awaited). Resolves true once connected; false as soon
+   * as the attempt fails (a refused port: milliseconds) or after `timeoutMs` (a broker that does not
+   * answer). A broker that came back while we waited out a backoff still gets the flush and goodbye.
+   */
+  connectNow(timeoutMs: number): Promise<boolean> {
+    const client = this.client;
+    if (!client || this.ending) return Promise.resolve(false);
+    if (client.connected) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.off("connected", onConnected);
+        this.onAttemptFailed = null;
+        resolve(ok);
+      };
+      const onConnected = () => done(true);
+      const timer = setTimeout(() => done(false), Math.max(0, timeoutMs));
+      this.once("connected", onConnected);
+      this.onAttemptFailed = () => done(false);
+      this.reconnector.now();
+    });
+  }
+
+  /**
+   * Keep draining until the outbox is empty and every publish is acknowledged, or until `deadline_ms`
+   * passes, or at once when (or as soon as) there is no connection: nothing could be acknowledged, and
+   * waiting for a reconnect made a stop against an absent broker take the whole deadline. Then
+   * disconnect. What is left stays in the outbox for the next start.
    */
   async stop(options: { deadline_ms: number } = { deadline_ms: 5_000 }): Promise<void> {
     const client = this.client;
@@ -161,7 +190,7 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
       };
       const timer = setTimeout(finish, Math.max(0, options.deadline_ms));
       this.onProgress = () => {
-        if (this.inFlight.size === 0 && (this.outbox?.depth() ?? 0) === 0) finish();
+        if (!client.connected || (this.inFlight.size === 0 && (this.outbox?.depth() ?? 0) === 0)) finish();
       };
       this.log.debug(
         { depth: this.outbox?.depth() ?? 0, awaiting_receipt: this.outbox?.awaitingReceipt() ?? 0 },
@@ -227,6 +256,8 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> {
 
   private onClose(): void {
     const { reason, repeated } = this.reconnector.closed();
+    this.onProgress?.(); // a stop() waiting for acknowledgements ends: none can come now
+    this.onAttemptFailed?.();
     if (this.ending) return;
     if (this.wasConnected) {
       this.wasConnected = false;

@@ -96,6 +96,19 @@ export class Reconnector {
     }, delay);
   }
 
+  /**
+   * Start the pending reconnect now instead of after its backoff delay (a stopping publisher's last
+   * try). False when none is pending: connected, stopped, or an attempt already under way.
+   */
+  now(): boolean {
+    const client = this.client;
+    if (this.stopped || !this.timer || !client || client.connected) return false;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.options.reconnect(client);
+    return true;
+  }
+
   /** No more reconnects (shutdown). */
   stop(): void {
     this.stopped = true;

@@ -33,8 +33,24 @@ export const TLV_FOLLOW_UP_TELEMETRY = 7;
 export const FOLLOW_UP_VALUE_BYTES = 16;
 /** Timestamp M(ode) "SW local" (RFC 8972 §4.3 methods): the kernel's software TX stamp. */
 export const FOLLOW_UP_MODE_SW_LOCAL = 2;
+/**
+ * RFC 8972 §4.8 HMAC TLV: integrity of the TLVs, which the base packet's HMAC (octets 0..95, RFC 8762
+ * §4.4) does not reach. Value: HMAC-SHA-256 truncated to 128 bits over the packet's Sequence Number
+ * (octets 0..3) and every TLV before the HMAC TLV, headers included; it follows every TLV but Extra
+ * Padding. Keyed with the session's authentication key (RFC 8762 §4.4), the reading of asmie/stamp-suite
+ * (src/tlv/list/mod.rs, build_hmac_input). In authenticated mode a packet whose Follow-Up Telemetry
+ * TLV (the one TLV we act on) comes without a valid HMAC TLV fails; the reflector then sets the I flag
+ * on every TLV and processes none of them (no follow-up), and the sender trusts none of them.
+ */
+export const TLV_HMAC = 8;
+export const HMAC_TLV_VALUE_BYTES = 16;
+/** STAMP TLV Flags (RFC 8972 §4): U(nrecognized), M(alformed), I(ntegrity failed). */
+export const TLV_FLAG_U = 0x80;
+export const TLV_FLAG_M = 0x40;
+export const TLV_FLAG_I = 0x20;
 const TLV_HEADER_BYTES = 4;
 const FOLLOW_UP_TLV_BYTES = TLV_HEADER_BYTES + FOLLOW_UP_VALUE_BYTES;
+const HMAC_TLV_BYTES = TLV_HEADER_BYTES + HMAC_TLV_VALUE_BYTES;
 
 export function baseBytes(mode: StampMode): number {
   return mode === "authenticated" ? AUTH_BASE_BYTES : UNAUTH_BASE_BYTES;
@@ -80,8 +96,17 @@ export interface ParsedReflectorPacket
   senderTtl: number | null;
   mode: StampMode;
   length: number;
-  /** A filled-in Follow-Up Telemetry TLV (flags clear, timestamp nonzero); null = none. */
+  /**
+   * A filled-in Follow-Up Telemetry TLV (flags clear, timestamp nonzero); null = none. Authenticated:
+   * only when the reply's HMAC TLV verified (RFC 8972 §4.8).
+   */
   followUp: FollowUp | null;
+  /**
+   * Authenticated mode: the reply's TLVs failed their integrity check (HMAC TLV wrong or missing
+   * where TLVs other than Extra Padding are present, or the reflector set the I flag on them because
+   * our request's failed): none of its TLVs is used. Always false in unauthenticated mode.
+   */
+  tlvHmacFailed: boolean;
 }
 
 /** HMAC-SHA-256 over octets 0..95, truncated to 128 bits (RFC 8762 §4.4). */
@@ -109,11 +134,71 @@ export function writePadding(buf: Buffer, from: number): void {
 }
 
 /**
- * Whether a packet with `room` octets past the base can carry a Follow-Up Telemetry TLV (20 octets)
- * and still end on a whole TLV: exactly 20, or 24 and more (the rest an Extra Padding TLV).
+ * Whether a packet with `room` octets past the base can carry a Follow-Up Telemetry TLV (20 octets;
+ * authenticated mode also its HMAC TLV, 20 more) and still end on a whole TLV: exactly that, or 4
+ * octets more and beyond (the rest an Extra Padding TLV). Unauthenticated: UDP payload 64 or ≥ 68
+ * octets (IPv4 packet 92 / ≥ 96 B); authenticated: 152 or ≥ 156 octets (IPv4 180 / ≥ 184 B).
  */
-export function followUpFits(room: number): boolean {
-  return room === FOLLOW_UP_TLV_BYTES || room >= FOLLOW_UP_TLV_BYTES + TLV_HEADER_BYTES;
+export function followUpFits(room: number, mode: StampMode = "unauthenticated"): boolean {
+  const need = FOLLOW_UP_TLV_BYTES + (mode === "authenticated" ? HMAC_TLV_BYTES : 0);
+  return room === need || room >= need + TLV_HEADER_BYTES;
+}
+
+/** HMAC TLV value (RFC 8972 §4.8): over octets 0..3 and the TLVs in `buf[base..hmacTlvOff]`. */
+export function computeTlvHmac(key: Buffer, buf: Buffer, base: number, hmacTlvOff: number): Buffer {
+  return createHmac("sha256", key)
+    .update(buf.subarray(0, 4))
+    .update(buf.subarray(base, hmacTlvOff))
+    .digest()
+    .subarray(0, HMAC_TLV_VALUE_BYTES);
+}
+
+/** Where the TLV list starting at `from` holds its first TLV of `type` (any length), or −1. */
+function findTlvAnyLength(buf: Buffer, from: number, type: number): number {
+  let off = from;
+  while (off + TLV_HEADER_BYTES <= buf.length) {
+    const len = buf.readUInt16BE(off + 2);
+    if (off + TLV_HEADER_BYTES + len > buf.length) return -1;
+    if (buf[off + 1] === type) return off;
+    off += TLV_HEADER_BYTES + len;
+  }
+  return -1;
+}
+
+/**
+ * The integrity of the TLVs after `base` (RFC 8972 §4.8), for authenticated mode: "ok" = an HMAC TLV
+ * of 16 octets whose value matches; "none" = no HMAC TLV and no TLV we would act on (padding, or the
+ * zero octets an RFC 8762 reflector may send back: nothing to protect); "failed" = a wrong HMAC, an
+ * HMAC TLV of another length, or a Follow-Up Telemetry TLV without one.
+ */
+export function checkTlvHmac(key: Buffer, buf: Buffer, base: number): "ok" | "none" | "failed" {
+  const off = findTlvAnyLength(buf, base, TLV_HMAC);
+  if (off < 0) return findTlvAnyLength(buf, base, TLV_FOLLOW_UP_TELEMETRY) >= 0 ? "failed" : "none";
+  if (buf.readUInt16BE(off + 2) !== HMAC_TLV_VALUE_BYTES) return "failed";
+  const v = off + TLV_HEADER_BYTES;
+  return timingSafeEqual(computeTlvHmac(key, buf, base, off), buf.subarray(v, v + HMAC_TLV_VALUE_BYTES))
+    ? "ok"
+    : "failed";
+}
+
+/** Re-sign the HMAC TLV after the TLVs before it changed (reflector: its own Sequence Number, follow-up). */
+export function signTlvs(key: Buffer, buf: Buffer, base: number): boolean {
+  const off = findTlv(buf, base, TLV_HMAC, HMAC_TLV_VALUE_BYTES);
+  if (off < 0) return false;
+  buf[off] = 0; // flags: understood, well formed
+  computeTlvHmac(key, buf, base, off).copy(buf, off + TLV_HEADER_BYTES);
+  return true;
+}
+
+/** Set the I flag on every whole TLV after `base` (RFC 8972 §4.8: their integrity check failed). */
+export function markTlvsIntegrityFailed(buf: Buffer, base: number): void {
+  let off = base;
+  while (off + TLV_HEADER_BYTES <= buf.length) {
+    const len = buf.readUInt16BE(off + 2);
+    if (off + TLV_HEADER_BYTES + len > buf.length) return;
+    buf[off] = (buf[off] ?? 0) | TLV_FLAG_I;
+    off += TLV_HEADER_BYTES + len;
+  }
 }
 
 /**
@@ -146,9 +231,9 @@ export interface EncodeOptions {
   /** Present = authenticated mode. */
   authKey?: Buffer;
   /**
-   * Ask for Follow-Up Telemetry (RFC 8972 §4.7): an empty TLV right after the base packet, padding
-   * after it. Unauthenticated mode only (authenticated TLVs would need the HMAC TLV, §4.8), and only
-   * where the packet has room (`followUpFits`); otherwise ignored.
+   * Ask for Follow-Up Telemetry (RFC 8972 §4.7): an empty TLV right after the base packet, in
+   * authenticated mode followed by its HMAC TLV (§4.8), padding after them. Only where the packet
+   * has room (`followUpFits`); otherwise ignored.
    */
   followUp?: boolean;
 }
@@ -168,11 +253,20 @@ export function encodeSenderPacket(p: SenderPacket, opts: EncodeOptions): Buffer
     buf.writeUInt16BE(p.errorEstimate, 24); // 24..25 Error Estimate
     buf.writeUInt16BE(p.ssid, 26); // 26..27 SSID; 28..95 MBZ
   }
-  if (opts.followUp && mode === "unauthenticated" && followUpFits(buf.length - base)) {
+  if (opts.followUp && followUpFits(buf.length - base, mode)) {
     buf.fill(0, base, base + FOLLOW_UP_TLV_BYTES); // Flags 0; the reflector fills the value
     buf.writeUInt8(TLV_FOLLOW_UP_TELEMETRY, base + 1);
     buf.writeUInt16BE(FOLLOW_UP_VALUE_BYTES, base + 2);
-    writePadding(buf, base + FOLLOW_UP_TLV_BYTES);
+    let end = base + FOLLOW_UP_TLV_BYTES;
+    if (opts.authKey) {
+      // HMAC TLV (§4.8) after the TLVs it protects; T1 (octets 16..23) is outside what it covers,
+      // so it is final here, before the clock is read.
+      buf.writeUInt8(TLV_HMAC, end + 1);
+      buf.writeUInt16BE(HMAC_TLV_VALUE_BYTES, end + 2);
+      computeTlvHmac(opts.authKey, buf, base, end).copy(buf, end + TLV_HEADER_BYTES);
+      end += HMAC_TLV_BYTES;
+    }
+    writePadding(buf, end);
   } else writePadding(buf, base);
   if (opts.authKey) computeHmac(opts.authKey, buf).copy(buf, HMAC_OFFSET); // 96..111 HMAC
   return buf;
@@ -297,6 +391,7 @@ export function parseReflectorPacket(buf: Buffer, authKey?: Buffer): ParsedRefle
       mode: "unauthenticated",
       length: buf.length,
       followUp: readFollowUp(buf, UNAUTH_BASE_BYTES),
+      tlvHmacFailed: false,
     };
   }
   if (!verifyHmac(authKey, buf)) {
@@ -314,8 +409,20 @@ export function parseReflectorPacket(buf: Buffer, authKey?: Buffer): ParsedRefle
     senderTtl: buf.readUInt8(80),
     mode: "authenticated",
     length: buf.length,
-    followUp: null,
+    ...authenticatedTlvs(buf, authKey),
   };
+}
+
+/** An authenticated reply's follow-up, trusted only under a verified HMAC TLV (RFC 8972 §4.8). */
+function authenticatedTlvs(buf: Buffer, key: Buffer): { followUp: FollowUp | null; tlvHmacFailed: boolean } {
+  if (buf.length <= AUTH_BASE_BYTES) return { followUp: null, tlvHmacFailed: false };
+  const integrity = checkTlvHmac(key, buf, AUTH_BASE_BYTES);
+  if (integrity === "failed") return { followUp: null, tlvHmacFailed: true };
+  // The reflector found our request's TLVs tampered with and said so (I flag): nothing in them is its own.
+  const hmacTlv = findTlv(buf, AUTH_BASE_BYTES, TLV_HMAC, HMAC_TLV_VALUE_BYTES);
+  if (hmacTlv >= 0 && ((buf[hmacTlv] ?? 0) & TLV_FLAG_I) !== 0)
+    return { followUp: null, tlvHmacFailed: true };
+  return { followUp: readFollowUp(buf, AUTH_BASE_BYTES), tlvHmacFailed: false };
 }
 
 /**

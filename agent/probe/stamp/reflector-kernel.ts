@@ -133,11 +133,13 @@ export class KernelReflectorEngine {
       dropped_auth: v(SLOT.dropped_auth),
       dropped_not_allowed: v(SLOT.dropped_not_allowed),
       dropped_rate_limited: v(SLOT.dropped_rate_limited),
+      dropped_oversize: v(SLOT.dropped_oversize),
       dropped_kernel: v(SLOT.dropped_kernel),
       residence_over_1ms: v(SLOT.residence_over_1ms),
       residence_max_us: v(SLOT.residence_max_us),
       reply_tx_gap_max_us: v(SLOT.reply_tx_gap_max_us),
       reply_tx_late_over_1ms: v(SLOT.reply_tx_late_over_1ms),
+      tlv_hmac_failed: v(SLOT.tlv_hmac_failed),
     };
   }
 

@@ -23,9 +23,13 @@ export const SLOT = {
   reply_tx_gap_max_us: 12,
   /** Replies that left more than 1 ms after the T3 they carry. */
   reply_tx_late_over_1ms: 13,
+  /** Datagrams longer than the reflector takes (limits.STAMP_MAX_DATAGRAM_BYTES): truncated, not answered. */
+  dropped_oversize: 14,
+  /** Authenticated requests whose TLVs failed the HMAC TLV check (RFC 8972 §4.8): answered, TLVs not processed. */
+  tlv_hmac_failed: 15,
 } as const;
 
-export const SHARED_SLOTS = 14;
+export const SHARED_SLOTS = 16;
 
 /** What the worker needs to run (structured-clone safe). */
 export interface ReflectorWorkerData {

@@ -3,11 +3,13 @@ import { QosProbeError } from "../../errors.js";
 import { libc as loadFfi } from "../../net/libc.js";
 import { RecvCtx } from "../../net/recv.js";
 import { bindSys, C, decodeSockaddr, ERRNO, type Sys, setIntOpt } from "../../net/sys.js";
+import { STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { NTP_UNIX_OFFSET_S, type NtpTime } from "./ntp.js";
 import {
   AUTH_BASE_BYTES,
   baseBytes,
+  checkTlvHmac,
   computeHmac,
   encodeReflectorPacket,
   FOLLOW_UP_MODE_SW_LOCAL,
@@ -15,10 +17,11 @@ import {
   findTlv,
   HMAC_OFFSET,
   MIN_SENDER_BYTES,
+  markTlvsIntegrityFailed,
   type ParsedSenderPacket,
   parseSenderPacket,
+  signTlvs,
   TLV_FOLLOW_UP_TELEMETRY,
-  UNAUTH_BASE_BYTES,
 } from "./packet.js";
 import { SourceRateLimiter } from "./rate-limit.js";
 import { type ReflectorWorkerData, SLOT } from "./reflector-shared.js";
@@ -37,7 +40,8 @@ import { type ReflectorWorkerData, SLOT } from "./reflector-shared.js";
  * sending the reply (measured on a loaded 2-core host: 2–33 ms, an involuntary context switch
  * inside that window, ~1 reply in 500). So the socket also takes the kernel's TX stamp of every
  * reply: the gap T3 → TX stamp is counted (reply_tx_gap_max_us, reply_tx_late_over_1ms), and a
- * sender that asks with a Follow-Up Telemetry TLV (RFC 8972 §4.7, unauthenticated mode) gets, in
+ * sender that asks with a Follow-Up Telemetry TLV (RFC 8972 §4.7; authenticated mode: under an HMAC
+ * TLV, §4.8, which the reply carries re-signed, and not at all when the request's fails) gets, in
  * the session's next reply, the previous reply's Sequence Number and its real transmit time, with
  * which it corrects that reply's T3. RFC 8972 describes the TLV for a stateful reflector; in our
  * stateless mode the reply's Sequence Number is the sender's, so the field is just as unambiguous.
@@ -48,8 +52,11 @@ import { type ReflectorWorkerData, SLOT } from "./reflector-shared.js";
 const POLL_TIMEOUT_MS = 200;
 const MAX_STATEFUL_SESSIONS = 65_536;
 const TWO_32 = 2 ** 32;
-/** Room for a jumbo-frame request; longer datagrams are truncated (MSG_TRUNC) and dropped as malformed. */
-const DATA_BYTES = 9216;
+/**
+ * Room for a jumbo-frame request; a longer datagram arrives truncated (MSG_TRUNC) and is dropped, counted
+ * as dropped_oversize. Senders refuse to ask for more (limits.checkStampSize).
+ */
+const DATA_BYTES = STAMP_MAX_DATAGRAM_BYTES;
 /** Replies whose TX stamp is awaited, by the socket's OPT_ID key (a power of two). */
 const TX_RING = 1024;
 
@@ -109,6 +116,12 @@ function loop(sys: Sys, ctx: RecvCtx, errCtx: RecvCtx, shared: Int32Array, data:
   let txKey = 0;
 
   const count = (slot: number) => Atomics.add(shared, slot, 1);
+  /** Mark the reply's TLVs integrity-failed and count it; false (for `tlvOk`). */
+  const failTlvs = (reply: Buffer, base: number): false => {
+    markTlvsIntegrityFailed(reply, base);
+    count(SLOT.tlv_hmac_failed);
+    return false;
+  };
 
   const onTxStamp = (key: number, sec: number, nsec: number) => {
     const i = key & (TX_RING - 1);
@@ -159,7 +172,11 @@ function loop(sys: Sys, ctx: RecvCtx, errCtx: RecvCtx, shared: Int32Array, data:
       count(SLOT.received);
       // The socket's running drop count (sk_drops, from 0 when it was opened) rides on each datagram.
       if (info.dropCounter >= 0) Atomics.store(shared, SLOT.dropped_kernel, info.dropCounter | 0);
-      if (n < MIN_SENDER_BYTES || (info.flags & C.MSG_TRUNC) !== 0) {
+      if ((info.flags & C.MSG_TRUNC) !== 0) {
+        count(SLOT.dropped_oversize);
+        continue;
+      }
+      if (n < MIN_SENDER_BYTES) {
         count(SLOT.dropped_malformed);
         continue;
       }
@@ -217,12 +234,14 @@ function loop(sys: Sys, ctx: RecvCtx, errCtx: RecvCtx, shared: Int32Array, data:
         count(SLOT.dropped_malformed);
         continue;
       }
-      // Follow-Up Telemetry asked for (unauthenticated requests only: see packet.ts)? The reply
-      // carries the request's TLVs at the same offsets.
+      // Follow-Up Telemetry asked for? The reply carries the request's TLVs at the same offsets.
+      // Authenticated: only under a valid HMAC TLV (RFC 8972 §4.8); TLVs that fail it get the I flag
+      // on every one, are processed not at all, and the check is counted.
+      const base = baseBytes(parsed.mode);
+      const tlvOk =
+        !authKey || n <= base || checkTlvHmac(authKey, request, base) !== "failed" || failTlvs(reply, base);
       const fut =
-        parsed.mode === "unauthenticated" && n > UNAUTH_BASE_BYTES
-          ? findTlv(request, UNAUTH_BASE_BYTES, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES)
-          : -1;
+        tlvOk && n > base ? findTlv(request, base, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES) : -1;
       let session: FollowUpState | undefined;
       if (fut >= 0 && fut + 4 + FOLLOW_UP_VALUE_BYTES <= reply.length) {
         drainErrors(); // the previous reply's TX stamp, if it came since this wake-up
@@ -241,6 +260,8 @@ function loop(sys: Sys, ctx: RecvCtx, errCtx: RecvCtx, shared: Int32Array, data:
           reply.writeUInt8(FOLLOW_UP_MODE_SW_LOCAL, v + 12);
         } else reply.fill(0, v, v + FOLLOW_UP_VALUE_BYTES); // nothing confirmed yet
       }
+      // Our Sequence Number and the follow-up are ours now: sign them (T3 is outside what it covers).
+      if (authKey && tlvOk && n > base) signTlvs(authKey, reply, base);
       // Reply in the class the request came in (DSCP, ECN bits cleared): a marked test measures its
       // class both ways. One setsockopt only when the class changes from the last reply's.
       const dscpByte = info.tclass >= 0 ? info.tclass & 0xfc : 0;

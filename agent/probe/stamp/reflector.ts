@@ -5,6 +5,7 @@ import { type Clock, systemClock } from "../../clock.js";
 import { QosProbeError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
 import { libc as loadedFfi } from "../../net/libc.js";
+import { STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
 import type { ClockSyncState } from "../prober.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -12,10 +13,13 @@ import { AnchoredClock, ntpFromEpochMs } from "./ntp.js";
 import {
   AUTH_BASE_BYTES,
   baseBytes,
+  checkTlvHmac,
   encodeReflectorPacket,
   MIN_SENDER_BYTES,
+  markTlvsIntegrityFailed,
   type ParsedSenderPacket,
   parseSenderPacket,
+  signTlvs,
   stampTransmitTime,
 } from "./packet.js";
 import { SourceRateLimiter } from "./rate-limit.js";
@@ -55,6 +59,11 @@ export interface ReflectorCounters {
   dropped_auth: number;
   dropped_not_allowed: number;
   dropped_rate_limited: number;
+  /**
+   * Datagrams longer than a reflector takes (limits.STAMP_MAX_DATAGRAM_BYTES, 9216 bytes): not answered.
+   * Both engines apply the same bound, so a sender's size limit does not depend on the reflector's host.
+   */
+  dropped_oversize: number;
   /** Dropped by the kernel for a full receive queue (SO_RXQ_OVFL); 0 on the dgram fallback, which cannot see them. */
   dropped_kernel: number;
   /** Replies whose residence time T3 − T2 exceeded 1 ms: time the host, not the network, added. */
@@ -68,6 +77,11 @@ export interface ReflectorCounters {
   reply_tx_gap_max_us: number;
   /** Replies that left more than 1 ms after their T3 (kernel socket only). */
   reply_tx_late_over_1ms: number;
+  /**
+   * Authenticated requests whose TLVs failed the HMAC TLV check (RFC 8972 §4.8): still answered, their
+   * TLVs returned with the I flag and not processed (no follow-up).
+   */
+  tlv_hmac_failed: number;
 }
 
 /** Sessions remembered in stateful mode before the oldest is forgotten (memory bound). */
@@ -105,11 +119,13 @@ export class Reflector {
     dropped_auth: 0,
     dropped_not_allowed: 0,
     dropped_rate_limited: 0,
+    dropped_oversize: 0,
     dropped_kernel: 0,
     residence_over_1ms: 0,
     residence_max_us: 0,
     reply_tx_gap_max_us: 0,
     reply_tx_late_over_1ms: 0,
+    tlv_hmac_failed: 0,
   };
   private kernel: KernelReflectorEngine | undefined;
   private socket: dgram.Socket | undefined;
@@ -248,6 +264,16 @@ export class Reflector {
           ...(authKey ? { authKey } : {}),
         },
       );
+      // TLVs are copied back unprocessed here (no Follow-Up Telemetry without TX stamps), but an
+      // authenticated request's HMAC TLV (RFC 8972 §4.8) is checked and the reply's re-signed over our
+      // Sequence Number, or every TLV marked integrity-failed.
+      const base = baseBytes(request.mode);
+      if (authKey && msg.length > base) {
+        if (checkTlvHmac(authKey, msg, base) === "failed") {
+          markTlvsIntegrityFailed(reply, base);
+          this.userCounters.tlv_hmac_failed += 1;
+        } else signTlvs(authKey, reply, base);
+      }
       const t3Ms = time.nowEpochMs();
       stampTransmitTime(reply, ntpFromEpochMs(t3Ms), authKey); // T3: just before send
       socket.send(reply, rinfo.port, rinfo.address, (err) => {
@@ -277,6 +303,10 @@ export class Reflector {
     // The smallest request anyone sends: a TWAMP-light sender's 14 bytes (sequence, timestamp, error estimate).
     if (msg.length < MIN_SENDER_BYTES) {
       this.userCounters.dropped_malformed += 1;
+      return undefined;
+    }
+    if (msg.length > STAMP_MAX_DATAGRAM_BYTES) {
+      this.userCounters.dropped_oversize += 1;
       return undefined;
     }
     const key = this.opts.authKey;

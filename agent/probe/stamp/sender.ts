@@ -2,6 +2,7 @@ import { lookup } from "node:dns/promises";
 import { ProbeFaultError, QosProbeError } from "../../errors.js";
 import type { ReceivedDatagram, SocketFault, TimestampedUdpSocket } from "../../net/udp.js";
 import { openTimestampedUdp } from "../../net/udp.js";
+import { checkStampSize } from "../limits.js";
 import { type ProbeContext, type Prober, type ProbeSpec, reportFault, type Sample } from "../prober.js";
 import { sendOffsets } from "../send-times.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -9,6 +10,7 @@ import { type NtpTime, ntpFromNs } from "./ntp.js";
 import {
   baseBytes,
   encodeSenderPacket,
+  followUpFits,
   type ParsedReflectorPacket,
   parseReflectorPacket,
   type StampMode,
@@ -65,6 +67,12 @@ const OUTAGE_CODES = new Set(["ENETUNREACH", "EHOSTUNREACH", "ENETDOWN"]);
 export const stamp: Prober = async (spec, ctx) => {
   const target = await resolveTarget(spec);
   ctx.onTarget?.({ address: target.address, family: target.family });
+  // A size the packet cannot have would be padded (reported, not sent) or dropped by the reflector.
+  checkStampSize(
+    spec.packet_size_bytes,
+    target.family,
+    spec.auth_key?.length ? "authenticated" : "unauthenticated",
+  );
   const socket = await openTimestampedUdp({ remote: target, dscp: spec.dscp, clock: ctx.clock });
   try {
     return await runSession(socket, target, spec, ctx);
@@ -88,7 +96,8 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     | "refused_send"
     | "refused_recv"
     | "send_failed"
-    | "kernel_drops",
+    | "kernel_drops"
+    | "tlv_hmac_failed",
     number
   > = {
     matched: 0,
@@ -103,15 +112,21 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     refused_recv: 0,
     send_failed: 0,
     kernel_drops: 0,
+    tlv_hmac_failed: 0,
   };
   let lastSendError = "";
-  // Follow-Up Telemetry (RFC 8972 §4.7): ask the reflector for each reply's real transmit time.
-  const followUp = !authKey;
+  // Follow-Up Telemetry (RFC 8972 §4.7): ask the reflector for each reply's real transmit time, in
+  // authenticated mode under an HMAC TLV (§4.8). Where the packet has no room for the TLV(s), nothing is
+  // asked and every reply's T3 stays unconfirmed (metrics/timing-error.ts counts them).
+  const followUp = followUpFits(length - baseBytes(mode), mode);
   const t1Clock = new Map<number, bigint>(); // seq → the clock's T1 (written into the packet), ns
   const sendCall = new Map<number, number>(); // seq → how long its send() call took, ms
   const t1Kernel = new Map<number, bigint>(); // seq → the kernel's TX stamp, ns
   let allSent = false;
   let wake: AbortController | undefined;
+  /** Sequence Number of the follow-up trailer (see below), once sent; its reply is not a sample. */
+  let trailerSeq: number | undefined;
+  let trailerAnswered = false;
 
   const onReply = (d: ReceivedDatagram) => {
     let reply: ParsedReflectorPacket;
@@ -122,7 +137,17 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
       else counts.malformed += 1;
       return;
     }
+    // TLVs that failed their HMAC (authenticated): the reply's base packet verified and is measured,
+    // its follow-up (if any) is not trusted. Counted here and on the samples' quality.
+    if (reply.tlvHmacFailed) counts.tlv_hmac_failed += 1;
     const seq = reply.senderSeq;
+    if (trailerSeq !== undefined && seq === trailerSeq) {
+      // The trailer's reply: only its follow-up (the last measured reply's real transmit time) is used.
+      if (reply.followUp) book.followUp(reply.followUp);
+      trailerAnswered = true;
+      wake?.abort();
+      return;
+    }
     const clockT1 = t1Clock.get(seq);
     if (clockT1 === undefined) {
       counts["unknown-seq"] += 1;
@@ -137,6 +162,8 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
       ...(kernelT1 === undefined ? {} : { t1_lag_ms: Number(kernelT1 - clockT1) / 1e6 }),
       ...(callMs === undefined ? {} : { send_call_ms: callMs }),
       ...(reply.senderTtl ? { sender_ttl: reply.senderTtl } : {}),
+      ...(followUp ? { follow_up_requested: true } : {}),
+      ...(reply.tlvHmacFailed ? { tlv_hmac_failed: true } : {}),
     };
     counts[
       book.replyMeasured(reply, {
@@ -157,7 +184,12 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     if (f.code === "ECONNREFUSED" && (f.offender === undefined || sameAddress(f.offender, target.address))) {
       counts[f.kind === "send" ? "refused_send" : f.kind === "icmp" ? "refused_icmp" : "refused_recv"] += 1;
     }
-    if (f.kind === "send" && f.tag !== undefined) {
+    if (trailerSeq !== undefined && (f.tag === trailerSeq || f.code === "ECONNREFUSED")) {
+      // The trailer did not leave, or the reflector is gone: nothing to wait for.
+      trailerAnswered = true;
+      wake?.abort();
+    }
+    if (f.kind === "send" && f.tag !== undefined && f.tag !== trailerSeq) {
       book.sendFailed(f.tag, f.code);
       // Not a missing path nor a refusal (EMSGSIZE, EPERM from a local firewall, …): this host's fault.
       if (!OUTAGE_CODES.has(f.code) && f.code !== "ECONNREFUSED") {
@@ -175,7 +207,7 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     for (const f of d.faults) onFault(f);
     for (const dg of d.datagrams) onReply(dg);
     counts.kernel_drops += d.kernelDrops;
-    if (allSent && book.pendingCount === 0) wake?.abort();
+    if (allSent && book.pendingCount === 0 && trailerSeq === undefined) wake?.abort();
   };
   socket.onReadable(drain);
 
@@ -230,11 +262,41 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   }
   // A short grace for the last wake-up's data is not needed: drain() ran right before the last expiry.
 
+  // Follow-up trailer: the interval's last reply would stay unconfirmed, its follow-up riding on a reply
+  // that never comes — and the last reply is as likely as any to have been held between its T3 and the
+  // wire (a loaded reflector at an agent's start-up: 3.75 ms). So one more packet goes out on the same
+  // session, after every measured packet is settled, and its reply's Follow-Up Telemetry corrects the
+  // last reply's T3. The trailer is not part of the interval: not counted sent, its own delay unused.
+  // That hides nothing: a sample is the packets sent at the stream's scheduled times from T0 to Tf
+  // (RFC 7679 §4, RFC 3432 §4 for periodic streams), and the trailer leaves after Tf, excluded before
+  // it is sent, never for what it measured. It is sent only when the latest reply is unconfirmed and
+  // the reflector confirms T3s, waits at most the loss timeout, and an abort stops it. Nothing about the
+  // measured packets changes but a T3 made exact (a reflector's delay before T3 was never in the RTT).
+  if (followUp && !signal.aborted && book.awaitingFollowUp) {
+    trailerSeq = seq;
+    const packet = encodeSenderPacket(
+      { seq, timestamp: UNSTAMPED, errorEstimate, ssid },
+      { length, followUp, ...(authKey ? { authKey } : {}) },
+    );
+    socket.send(packet, seq, (ns) => stampTransmitTime(packet, ntpFromNs(ns), authKey));
+    const giveUp = clock.mono() + spec.loss_timeout_ms;
+    while (!trailerAnswered && !signal.aborted && clock.mono() < giveUp) {
+      wake = new AbortController();
+      drain();
+      if (trailerAnswered) break;
+      try {
+        await clock.sleep(giveUp - clock.mono(), AbortSignal.any([signal, wake.signal]));
+      } catch {
+        // woken: the trailer's reply came, or aborted
+      }
+    }
+  }
+
   ctx.log.debug(
     { ...counts, pending: book.pendingCount, timestamps: socket.timestamps },
     "stamp session done",
   );
-  const refused = Math.max(counts.refused_icmp, counts.refused_send, counts.refused_recv);
+  const refused = refusalCount(counts, seq, counts.matched);
   if (refused > 0 && counts.matched > 0) {
     // It answered, then refused (stopped or restarted mid-interval), or the reverse: still a fault of
     // the measurement, but what was measured stays in the result (issue 9: sent and received as they
@@ -272,6 +334,24 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
   if (counts.auth_failed > 0)
     ctx.log.warn({ auth_failed: counts.auth_failed }, "STAMP replies failed the HMAC check");
   return book.samples();
+}
+
+/**
+ * How many of this interval's packets the reflector refused (ICMP port unreachable), as reported in
+ * REFLECTOR_UNREACHABLE. The kernel socket hears one refusal twice — on its error queue (`icmp`) and as
+ * the pending error the next send() (`send`) or recvmsg() (`recv`) takes — and the dgram socket only
+ * the second, so the views are not added: the largest of them. Capped at `sent − received` (lost and
+ * unanswered packets, whatever their reply's fate): a refusal only explains a packet that got no reply;
+ * more port unreachables than that are about packets of an earlier session on the same 5-tuple, or
+ * arrived while those packets were still pending and were answered after all (a reflector restarting).
+ */
+export function refusalCount(
+  views: { refused_icmp: number; refused_send: number; refused_recv: number },
+  sent: number,
+  received: number,
+): number {
+  const heard = Math.max(views.refused_icmp, views.refused_send, views.refused_recv);
+  return Math.max(0, Math.min(heard, sent - received));
 }
 
 /** Two spellings of one address ("::ffff:127.0.0.1" vs "127.0.0.1") are the same reflector. */

@@ -41,6 +41,10 @@ export class SessionBook {
   private arrivals = 0;
   /** Reflector Sequence Number → our Sequence Number, from matched replies (they differ when stateful). */
   private readonly byReflectorSeq = new Map<number, number>();
+  /** The most recently arrived reply whose T3 was subtracted: the one a later follow-up would confirm. */
+  private latestTimed: Entry | undefined;
+  /** Some follow-up of this session corrected a reply: the reflector implements the TLV. */
+  private confirmedAny = false;
 
   constructor(
     private readonly lossTimeoutMs: number,
@@ -134,6 +138,7 @@ export class SessionBook {
     if (timing?.reflector_ms !== undefined && timing.rtt_ms !== null) {
       entry.timed = { t2: r.receiveTimestamp, t3: r.timestamp, rttMs: timing.rtt_ms };
       this.byReflectorSeq.set(r.seq >>> 0, entry.sent.seq);
+      this.latestTimed = entry;
     }
     if (r.followUp) this.followUp(r.followUp);
     this.settle(entry);
@@ -165,7 +170,21 @@ export class SessionBook {
       ...(s.rev_ms !== undefined ? { rev_ms: s.rev_ms - gapMs } : {}),
       t3_follow_up_ms: gapMs,
     };
+    this.confirmedAny = true;
     return true;
+  }
+
+  /**
+   * The latest reply's T3 is still unconfirmed, and the reflector has confirmed others in this session
+   * (it implements Follow-Up Telemetry): only a reply after it can carry its follow-up (the sender's
+   * trailer packet asks for one). A reflector that never confirmed anything is not sent a trailer.
+   */
+  get awaitingFollowUp(): boolean {
+    return (
+      this.confirmedAny &&
+      this.latestTimed !== undefined &&
+      this.latestTimed.sample.t3_follow_up_ms === undefined
+    );
   }
 
   /** Settle as lost every pending packet whose loss timeout has passed at `nowMono`. */

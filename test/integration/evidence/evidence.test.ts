@@ -223,7 +223,7 @@ heartbeat: { interval_s: 3600 }
     const no = await verifyExport(bad, keys);
     expect(no.ok).toBe(false);
     expect(no.text).toContain(
-      `${bad}:4: op/bj-op-01 seq 4 id ${m3.id}: signature of seq 4 from op/bj-op-01 does not verify with its registered device key`,
+      `${bad}:4: op/bj-op-01 seq 4 id ${m3.id}: altered: present, but signature of seq 4 from op/bj-op-01 does not verify with its registered device key`,
     );
   });
 });

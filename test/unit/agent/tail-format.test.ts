@@ -119,4 +119,25 @@ describe("human-readable output", () => {
     });
     expect(formatResult(unsynced)).toContain("clock NOT synchronised (adjtimex");
   });
+
+  it("says how many replies' T3 the reflector confirmed by follow-up", () => {
+    // Samples without the marks: nothing requested (a packet too small for the TLV).
+    expect(formatResult(result)).toContain(
+      "reflector T3  follow-up not requested (packet too small for the TLV)",
+    );
+    const asked = samples.map((s, i) => ({
+      ...s,
+      reflector_ms: 0.02,
+      follow_up_requested: true,
+      ...(i === 0 ? { t3_follow_up_ms: 0.01 } : {}),
+    }));
+    expect(formatResult(buildResult(req, asked, facts))).toContain(
+      "reflector T3  confirmed by follow-up 1 of 2 replies",
+    );
+    const none = asked.map(({ t3_follow_up_ms: _x, ...s }) => ({ ...s, tlv_hmac_failed: true }));
+    const text = formatResult(buildResult(req, none, facts));
+    expect(text).toContain(
+      "reflector T3  confirmed by follow-up 0 of 2 replies — the reflector sends no Follow-Up Telemetry  TLV HMAC failed 2 (ignored)",
+    );
+  });
 });

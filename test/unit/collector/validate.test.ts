@@ -30,6 +30,19 @@ describe("validateResult", () => {
     expect(validateResult(topic, JSON.stringify(msg))).toEqual({ ok: true, message: msg });
   });
 
+  it("accepts quality.follow_up (STAMP's confirmed T3 counts) and refuses a malformed one", () => {
+    const withFollowUp = { ...msg, quality: { ...msg.quality, follow_up: { requested: 20, confirmed: 19 } } };
+    expect(validateResult(topic, JSON.stringify(withFollowUp))).toEqual({ ok: true, message: withFollowUp });
+    const failed = {
+      ...msg,
+      quality: { ...msg.quality, follow_up: { requested: 4, confirmed: 0, hmac_failed: 3 } },
+    };
+    expect(validateResult(topic, JSON.stringify(failed)).ok).toBe(true);
+    const bad = { ...msg, quality: { ...msg.quality, follow_up: { requested: 2, confirmed: -1 } } };
+    const v = validateResult(topic, JSON.stringify(bad));
+    expect(v.ok === false && v.reason).toContain("quality.follow_up.confirmed");
+  });
+
   it("names an unknown schema version instead of listing field errors", () => {
     const newer = JSON.stringify({ ...msg, schema: "qosprobe.result/2", shape: "different" });
     expect(validateResult(topic, newer)).toEqual({

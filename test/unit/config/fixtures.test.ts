@@ -11,6 +11,9 @@ const DIR = "test/fixtures/config";
 const PAIR_HINT = "(pick a site in another province over 1000 km away, or set diagnostic: true)";
 /** After the issues, the rules that could not run because a value they read has an error above. */
 const NOT_CHECKED = "(fix the errors above and run validate again: more issues may follow)";
+/** Both modes' minimum and the maximum, both families (probe/limits.ts stampSizeHint). */
+const STAMP_SIZE_HINT =
+  "use at least 72 bytes unauthenticated or 140 authenticated (IPv6: 92 / 160), and at most 9244 (IPv6: 9264)";
 
 const EXPECTED: Record<string, string[]> = {
   "invalid-agent-site.yaml": ['agent.site: unknown site "sh-01" at line 3:16 (known sites: bj-01)'],
@@ -74,6 +77,7 @@ const EXPECTED: Record<string, string[]> = {
   ],
   "invalid-family.yaml": [
     "tests[0].family: family must be 4 (IPv4) or 6 (IPv6) at line 18:13",
+    `tests[0]: not checked yet: the rules of this test that read family ${NOT_CHECKED}`,
     `tests[0].to: not checked yet: the pair rule for bj-01 → gz-01, which reads tests[0].family ${NOT_CHECKED}`,
   ],
   // 0.1 pps × 60 s = 6 expected packets < 20; 20 / 60 = 0.333… → 0.34.
@@ -106,13 +110,14 @@ const EXPECTED: Record<string, string[]> = {
     `tests[0].to: not checked yet: the pair rule for bj-01 → gz-01, which reads tests[0].method ${NOT_CHECKED}`,
   ],
   "invalid-stamp-auth-size.yaml": [
-    "tests[0].packet_size_bytes: 128 bytes is smaller than an authenticated STAMP test packet " +
-      '(140 bytes: 112 STAMP + 8 UDP + 20 IPv4); site "gz-01" has a stamp_key at line 14:5 (use at least 140)',
+    "tests[0].packet_size_bytes: packet_size_bytes 128 is below the smallest authenticated STAMP test packet " +
+      'over IPv4 (140 bytes: 112 STAMP + 28 IP and UDP headers); site "gz-01" has a stamp_key at line 14:5 ' +
+      `(${STAMP_SIZE_HINT})`,
   ],
   // 44 + 8 + 20 = 72
   "invalid-stamp-size.yaml": [
-    "tests[0].packet_size_bytes: 64 bytes is smaller than a STAMP test packet (72 bytes: 44 STAMP + 8 UDP + " +
-      "20 IPv4) at line 18:24 (use at least 72)",
+    "tests[0].packet_size_bytes: packet_size_bytes 64 is below the smallest unauthenticated STAMP test packet " +
+      `over IPv4 (72 bytes: 44 STAMP + 28 IP and UDP headers) at line 18:24 (${STAMP_SIZE_HINT})`,
   ],
   "invalid-to-and-target.yaml": [
     "tests[0].target: give either to (a site) or target (a URL), not both at line 18:13",

@@ -5,6 +5,7 @@ import { parseConfig } from "../../../agent/config/load.js";
 import { ConfigError, type ConfigIssue } from "../../../agent/errors.js";
 import { targetUrl } from "../../../agent/probe/http.js";
 import { pingFailure, planPing } from "../../../agent/probe/icmp.js";
+import { checkStampSize } from "../../../agent/probe/limits.js";
 import type { ProbeSpec } from "../../../agent/probe/prober.js";
 import { resolveHost } from "../../../agent/probe/resolve.js";
 import { checkRunSize } from "../../../agent/probe/runner.js";
@@ -205,6 +206,25 @@ const CHECKS: RuntimeCheck[] = [
       test: { method: "http", target: "ftp://192.0.2.1/" },
       path: "tests[0].target",
       runtime: () => targetUrl({ url: "ftp://192.0.2.1/", host: "" }),
+    },
+  },
+  // limits.ts (the STAMP sender's size check, before it opens a socket)
+  {
+    file: "limits.ts",
+    match: "is below the smallest",
+    twin: {
+      test: { packet_size_bytes: 28 },
+      path: "tests[0].packet_size_bytes",
+      runtime: () => checkStampSize(28, 4, "unauthenticated"),
+    },
+  },
+  {
+    file: "limits.ts",
+    match: "is above the largest STAMP test packet a reflector takes",
+    twin: {
+      test: { packet_size_bytes: 9300 },
+      path: "tests[0].packet_size_bytes",
+      runtime: () => checkStampSize(9300, 4, "unauthenticated"),
     },
   },
   // stamp/sender.ts

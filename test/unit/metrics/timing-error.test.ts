@@ -15,9 +15,9 @@ const s = (seq: number, rtt: number | null, extra: Partial<Sample> = {}): Sample
 //     max − median = 7.48
 //   t1 from the clock on seq 1 (send() took 0.05 ms) and seq 4 (0.12 ms), TX stamps on the rest → t1_clock 0.12
 //   Follow-Up Telemetry confirmed seq 0 (+0.004 ms), seq 1 (+2.5 ms): G = 2.5 (reflector_t3_corrected).
-//     RTTs 0.03 0.05 0.04 0.04, max − min 0.02. Unconfirmed seq 2 (0.04) could be as low as
-//     max(0, 0.04 − 2.5) = 0 → max − min 0.05 − 0 = 0.05, moved 0.03; seq 4 likewise 0.03
-//     → reflector_t3 = 0.06
+//     RTTs 0.03 0.05 0.04 0.04, max − min 0.02. Unconfirmed seq 2 and 4 (0.04) could each be as low as
+//     max(0, 0.04 − 2.5) = 0 → max − min up to 0.05 − 0 = 0.05 (seq 1 confirmed stays at 0.05),
+//     down to 0.05 − 0.03 = 0.02 at least (the confirmed two) → moved up to 0.03 = reflector_t3
 const kernelRun: Sample[] = [
   s(0, 0.03, { send_error_ms: 0.2, reflector_ms: 0.02, t1_source: "kernel-tx", t3_follow_up_ms: 0.004 }),
   s(1, 0.05, {
@@ -46,9 +46,9 @@ describe("timingError", () => {
     const t = timingError({ timestamps: "kernel", event_loop_delay_ms: 1.25, samples: kernelRun });
     // seq 2's 9 ms send() does not count: its T1 is the kernel's TX stamp.
     expect(t.terms.t1_clock).toBe(0.12);
-    expect(t.terms.reflector_t3).toBeCloseTo(0.06, 12);
+    expect(t.terms.reflector_t3).toBeCloseTo(0.03, 12);
     expect(Object.keys(t.terms)).toEqual(["t1_clock", "reflector_t3"]);
-    expect(t.bound).toBeCloseTo(0.18, 12);
+    expect(t.bound).toBeCloseTo(0.15, 12);
     expect(t.not_counted.event_loop_delay).toBe(1.25);
     expect(t.not_counted.send_schedule).toBe(6.0);
     expect(t.not_counted.reflector_residence).toBeCloseTo(7.48, 12);
@@ -94,10 +94,37 @@ describe("timingError", () => {
     expect(timingError({ timestamps: "kernel", samples: path }).terms.reflector_t3).toBeCloseTo(11.6, 9);
   });
 
-  it("kernel mode without Follow-Up Telemetry: no confirmed gap, nothing to count for T3", () => {
+  it("kernel mode, no reply confirmed (authenticated without the HMAC TLV, small packets, an RFC 8762 reflector): the whole max − min counts", () => {
+    // RTTs 0.03 0.05 0.04 0.04, all T3 unconfirmed and no G to estimate from: each could be as low as
+    // the lowest, 0.03 → max − min could be 0 instead of 0.02: reflector_t3 = 0.02.
     const plain = kernelRun.map(({ t3_follow_up_ms: _drop, ...x }) => x);
     const t = timingError({ timestamps: "kernel", samples: plain });
-    expect(t.terms).toEqual({ t1_clock: 0.12 });
+    expect(t.terms.t1_clock).toBe(0.12);
+    expect(t.terms.reflector_t3).toBeCloseTo(0.02, 12);
+    expect(t.bound).toBeCloseTo(0.14, 12);
     expect(t.not_counted.reflector_t3_corrected).toBeUndefined();
+    // The reviewer's authenticated interval: DV 10.5 ms, nothing confirmed → bound 10.5, flagged
+    // host-timing against internet-3.2.2's 80 ms DV limit (10 % = 8 ms), no longer "bound 0".
+    const auth = [0.2, 10.7, 0.3, 0.25].map((rtt, i) =>
+      s(i, rtt, { reflector_ms: 0.02, t1_source: "kernel-tx", follow_up_requested: true }),
+    );
+    const a = timingError({ timestamps: "kernel", samples: auth });
+    expect(a.terms).toEqual({ reflector_t3: 10.5 });
+    expect(isHostTiming(a.bound, 80)).toBe(true);
+  });
+
+  it("kernel mode: the last reply's missing follow-up counts with the interval's largest confirmed gap", () => {
+    // RTTs 1.0 1.1 1.05 (confirmed, gaps 0.01 0.02 0.03) and a last one of 4.0 (unconfirmed): G = 0.03,
+    // so the last lies in [3.97, 4.0] → max − min between 3.97 − 1.0 = 2.97 and 3.0: moved 0.03.
+    const run = [
+      s(0, 1.0, { reflector_ms: 0.02, t3_follow_up_ms: 0.01 }),
+      s(1, 1.1, { reflector_ms: 0.02, t3_follow_up_ms: 0.02 }),
+      s(2, 1.05, { reflector_ms: 0.02, t3_follow_up_ms: 0.03 }),
+      s(3, 4.0, { reflector_ms: 0.02 }),
+    ];
+    expect(timingError({ timestamps: "kernel", samples: run }).terms.reflector_t3).toBeCloseTo(0.03, 12);
+    // Replies whose T3 was not subtracted (reflector_ms absent: contradictory reflector times) move nothing.
+    const untimed = run.map((x) => (x.seq === 3 ? { ...x, reflector_ms: undefined } : x));
+    expect(timingError({ timestamps: "kernel", samples: untimed }).terms.reflector_t3).toBeUndefined();
   });
 });

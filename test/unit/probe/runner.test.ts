@@ -152,12 +152,19 @@ describe("buildResult: clocks, timing error, faults (issues 8, 9, 10)", () => {
   it("kernel-stamped STAMP: a late send and a long residence are reported but do not flag the interval", () => {
     // The one-shot case of issue 8: send schedule p99 6 ms, residence max − median 7.48 ms, event loop
     // 3 ms — 16.48 ms in user mode, host-timing. With kernel T1/T2/T4 none of them moves an RTT; T1 came
-    // from the clock for seq 1 (send() took 0.02 ms) and the reflector confirmed no T3: bound 0.02.
+    // from the clock for seq 1 (send() took 0.02 ms). The reflector confirmed the T3 of seq 0 (+0.01)
+    // and 1 (+0.02); the last, seq 2 (20.2), lies in [20.18, 20.2], inside 20.1..20.3: moves nothing.
     const k = (seq: number, rtt: number, extra: Partial<Sample>): Sample =>
-      sample(seq, rtt, { timestamps: "kernel", t1_source: "kernel-tx", ...extra });
+      sample(seq, rtt, { timestamps: "kernel", t1_source: "kernel-tx", follow_up_requested: true, ...extra });
     const samples = [
-      k(0, 20.1, { send_error_ms: 0.1, reflector_ms: 0.02 }),
-      k(1, 20.3, { send_error_ms: 6, reflector_ms: 7.5, t1_source: "clock", send_call_ms: 0.02 }),
+      k(0, 20.1, { send_error_ms: 0.1, reflector_ms: 0.02, t3_follow_up_ms: 0.01 }),
+      k(1, 20.3, {
+        send_error_ms: 6,
+        reflector_ms: 7.5,
+        t1_source: "clock",
+        send_call_ms: 0.02,
+        t3_follow_up_ms: 0.02,
+      }),
       k(2, 20.2, { send_error_ms: 0.2, reflector_ms: 0.03 }),
     ];
     const r = buildResult(req, samples, { ...facts, eventLoopDelayMs: 3 });
@@ -165,8 +172,22 @@ describe("buildResult: clocks, timing error, faults (issues 8, 9, 10)", () => {
     expect(r.quality.timing_error_ms).toEqual({
       bound: 0.02,
       terms: { t1_clock: 0.02 },
-      not_counted: { event_loop_delay: 3, send_schedule: 6, reflector_residence: 7.47 },
+      not_counted: {
+        event_loop_delay: 3,
+        send_schedule: 6,
+        reflector_residence: 7.47,
+        reflector_t3_corrected: 0.02,
+      },
     });
+    expect(r.quality.follow_up).toEqual({ requested: 3, confirmed: 2 });
+    // No T3 confirmed (a reflector without the TLV): any of the three could have been held, so the
+    // whole 0.2 ms max − min counts — bound 0.22, still inside 8 ms.
+    const unconfirmed = samples.map(({ t3_follow_up_ms: _x, ...s }) => s);
+    const n = buildResult(req, unconfirmed, { ...facts, eventLoopDelayMs: 3 });
+    expect(n.quality.timing_error_ms?.terms).toEqual({ t1_clock: 0.02, reflector_t3: 0.2 });
+    expect(n.quality.timing_error_ms?.bound).toBe(0.22);
+    expect(n.quality.follow_up).toEqual({ requested: 3, confirmed: 0 });
+    expect(ResultMessage.parse(n)).toEqual(n);
     expect(r.quality.flags).not.toContain("host-timing");
     expect(r.verdicts).toMatchObject({ rtt: "pass", delay_variation: "pass", loss: "pass" });
     expect(ResultMessage.parse(r)).toEqual(r);

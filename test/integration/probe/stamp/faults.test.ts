@@ -6,7 +6,11 @@ import { timestampPreference } from "../../../../agent/net/udp.js";
 import { probers } from "../../../../agent/probe/index.js";
 import type { ProbeSpec } from "../../../../agent/probe/prober.js";
 import { type RunRequest, runProbe } from "../../../../agent/probe/runner.js";
-import { encodeReflectorPacket, parseSenderPacket } from "../../../../agent/probe/stamp/packet.js";
+import {
+  encodeReflectorPacket,
+  parseSenderPacket,
+  stampTransmitTime,
+} from "../../../../agent/probe/stamp/packet.js";
 import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
 import { ResultMessage } from "../../../../agent/publish/message.js";
 import { probeSpec, udpPeer } from "./harness.js";
@@ -136,4 +140,90 @@ describe(`STAMP faults and facts (${expectedMode} timestamps)`, () => {
     expect(result.error?.code).toBe("STAMP_AUTH");
     expect(result.error?.message).toMatch(/3 STAMP replies .* failed the HMAC check/);
   });
+
+  it("authenticated replies with a follow-up the HMAC TLV does not cover: measured, follow-up ignored and counted", async () => {
+    // A reflector with the right key that fills in Follow-Up Telemetry (claiming each previous reply
+    // left 5 ms after its T3) but does not re-sign the HMAC TLV: the base packets verify, the TLVs not.
+    let previous = -1;
+    const peer = await udpPeer((msg, rinfo, sock) => {
+      const req = parseSenderPacket(msg, KEY);
+      const t = req.timestamp;
+      const reply = encodeReflectorPacket(
+        {
+          seq: req.seq,
+          timestamp: t,
+          errorEstimate: 0,
+          ssid: 0,
+          receiveTimestamp: t,
+          senderSeq: req.seq,
+          senderTimestamp: t,
+          senderErrorEstimate: req.errorEstimate,
+          senderTtl: 0,
+        },
+        { length: msg.length, request: msg, authKey: KEY },
+      );
+      if (previous >= 0) {
+        reply.writeUInt32BE(previous, 116);
+        reply.writeUInt32BE(t.seconds, 120);
+        reply.writeUInt32BE(t.fraction, 124);
+        reply.writeUInt8(2, 128);
+      }
+      previous = req.seq;
+      stampTransmitTime(reply, t, KEY);
+      sock.send(reply, rinfo.port, rinfo.address);
+    });
+    cleanups.push(peer.close);
+    const result = await run(
+      probeSpec(peer.port, { count: 4, interval_ms: 10, auth_key: KEY, packet_size_bytes: 200 }),
+    );
+    expect(result.status).toBe("ok");
+    expect(result.packets.received).toBe(4);
+    expect(result.quality.follow_up).toEqual({ requested: 4, confirmed: 0, hmac_failed: 3 });
+  });
+
+  it("the follow-up trailer meets a reflector gone after the interval: no fault, no wait for the loss timeout", async () => {
+    // A reflector that confirms each previous reply's T3 (follow-up = the T3 it wrote: gap 0) and stops
+    // right after answering the interval's last packet. The trailer then meets a closed port: the
+    // refusal ends the wait at once (a 60 s loss timeout would outlast the test), and is no fault: every
+    // measured packet was answered (refusals are capped at sent − received = 0).
+    let previous: { seq: number; t3: { seconds: number; fraction: number } } | undefined;
+    const COUNT = 5;
+    const peer = await udpPeer((msg, rinfo, sock) => {
+      const req = parseSenderPacket(msg);
+      const t = req.timestamp;
+      const reply = encodeReflectorPacket(
+        {
+          seq: req.seq,
+          timestamp: t,
+          errorEstimate: 0,
+          ssid: 0,
+          receiveTimestamp: t,
+          senderSeq: req.seq,
+          senderTimestamp: t,
+          senderErrorEstimate: req.errorEstimate,
+          senderTtl: 0,
+        },
+        { length: msg.length, request: msg },
+      );
+      if (previous) {
+        reply.writeUInt32BE(previous.seq, 48);
+        reply.writeUInt32BE(previous.t3.seconds, 52);
+        reply.writeUInt32BE(previous.t3.fraction, 56);
+        reply.writeUInt8(2, 60);
+      }
+      previous = { seq: req.seq, t3: t };
+      sock.send(reply, rinfo.port, rinfo.address, () => {
+        if (req.seq === COUNT - 1) void peer.close();
+      });
+    });
+    cleanups.push(peer.close);
+    const result = await run(
+      probeSpec(peer.port, { count: COUNT, interval_ms: 10, loss_timeout_ms: 60_000 }),
+    );
+    expect(result.status).toBe("ok");
+    expect(result.error).toBeUndefined();
+    expect(result.packets).toMatchObject({ sent: COUNT, received: COUNT, lost: 0 });
+    // Seq 0–3 confirmed by their successors; seq 4's confirmation was the trailer's, which never came.
+    expect(result.quality.follow_up).toEqual({ requested: COUNT, confirmed: COUNT - 1 });
+  }, 20_000);
 });

@@ -13,7 +13,7 @@ export function probeSpec(port: number, overrides: Partial<ProbeSpec> = {}): Pro
     count: 5,
     interval_ms: 20,
     schedule: "periodic",
-    packet_size_bytes: 100,
+    packet_size_bytes: 160, // fits both modes over both families (authenticated IPv6: 160 at least)
     dscp: 0,
     loss_timeout_ms: 500,
     ...overrides,

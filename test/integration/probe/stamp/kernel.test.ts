@@ -169,17 +169,49 @@ describe.skipIf(!KERNEL)("kernel-timestamped STAMP", () => {
     },
   );
 
-  it("the sender corrects every reply but the last with the reflector's follow-up", async () => {
+  it("the sender corrects every reply with the reflector's follow-up, the last one through a trailer packet", async () => {
     const r = await reflector();
     const samples = await stamp(probeSpec(r.address().port, { count: 20, interval_ms: 5 }), probeContext());
     expect(samples.every((s) => s.rtt_ms !== null)).toBe(true);
+    expect(samples.map((s) => s.seq)).toEqual([...Array(20).keys()]); // the trailer is no sample
     const corrected = samples.filter((s) => s.t3_follow_up_ms !== undefined);
-    expect(corrected.map((s) => s.seq)).toEqual([...Array(19).keys()]);
+    expect(corrected.map((s) => s.seq)).toEqual([...Array(20).keys()]);
     for (const s of corrected) {
       expect(s.t3_follow_up_ms as number).toBeGreaterThanOrEqual(0);
       expect(s.rtt_ms as number).toBeGreaterThanOrEqual(0);
     }
-    expect(samples[19]?.t3_follow_up_ms).toBeUndefined();
+    // 20 measured packets and one trailer, whose reply confirmed seq 19.
+    expect(r.counters).toMatchObject({ received: 21, reflected: 21 });
+  });
+
+  it("authenticated mode: follow-ups under the HMAC TLV (RFC 8972 §4.8) correct every reply", async () => {
+    const key = Buffer.from("0123456789abcdef0123456789abcdef", "hex");
+    const r = await reflector("127.0.0.1", { authMode: "authenticated", authKey: key });
+    // 200-byte IPv4 packet: UDP payload 172 ≥ 112 base + 20 follow-up + 20 HMAC TLV + 4.
+    const samples = await stamp(
+      probeSpec(r.address().port, { count: 20, interval_ms: 5, auth_key: key, packet_size_bytes: 200 }),
+      probeContext(),
+    );
+    expect(samples.every((s) => s.rtt_ms !== null && s.follow_up_requested === true)).toBe(true);
+    const corrected = samples.filter((s) => s.t3_follow_up_ms !== undefined);
+    expect(corrected.map((s) => s.seq)).toEqual([...Array(20).keys()]);
+    expect(samples.some((s) => s.tlv_hmac_failed)).toBe(false);
+    expect(r.counters).toMatchObject({ reflected: 21, tlv_hmac_failed: 0, dropped_auth: 0 });
+    // 180 bytes (payload 152) is the smallest that fits exactly; 179 does not: nothing is asked.
+    const fits = await stamp(
+      probeSpec(r.address().port, { count: 3, interval_ms: 5, auth_key: key, packet_size_bytes: 180 }),
+      probeContext(),
+    );
+    expect(fits.filter((s) => s.t3_follow_up_ms !== undefined).map((s) => s.seq)).toEqual([0, 1, 2]);
+    const small = await stamp(
+      probeSpec(r.address().port, { count: 3, interval_ms: 5, auth_key: key, packet_size_bytes: 179 }),
+      probeContext(),
+    );
+    expect(small.map((s) => [s.rtt_ms !== null, s.follow_up_requested, s.t3_follow_up_ms])).toEqual([
+      [true, undefined, undefined],
+      [true, undefined, undefined],
+      [true, undefined, undefined],
+    ]);
   });
 
   for (const family of [4, 6] as const) {

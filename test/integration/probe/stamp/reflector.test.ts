@@ -1,8 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { loadLibc } from "../../../../agent/net/libc.js";
 import { timestampPreference } from "../../../../agent/net/udp.js";
+import { STAMP_MAX_DATAGRAM_BYTES } from "../../../../agent/probe/limits.js";
 import type { Sample } from "../../../../agent/probe/prober.js";
-import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
+import {
+  computeHmac,
+  encodeSenderPacket,
+  parseReflectorPacket,
+} from "../../../../agent/probe/stamp/packet.js";
 import { Reflector, type ReflectorOptions } from "../../../../agent/probe/stamp/reflector.js";
 import { stamp } from "../../../../agent/probe/stamp/sender.js";
 import { primary, probeContext, probeSpec, udpPeer, until } from "./harness.js";
@@ -54,18 +59,23 @@ describe("stamp sender ↔ reflector over loopback", () => {
       expect(s.fwd_ms).toBeUndefined();
     }
     expect(seen).toHaveLength(20);
+    // Our kernel reflector confirms T3s, so the sender sends one trailer packet for the last reply's
+    // follow-up (not a sample); the dgram reflector confirms none, and gets no trailer.
+    const trailer = r.timestamps === "kernel" ? 1 : 0;
     expect(r.counters).toEqual({
-      received: 20,
-      reflected: 20,
+      received: 20 + trailer,
+      reflected: 20 + trailer,
       dropped_malformed: 0,
       dropped_auth: 0,
       dropped_not_allowed: 0,
       dropped_rate_limited: 0,
+      dropped_oversize: 0,
       dropped_kernel: 0,
       residence_over_1ms: expect.any(Number),
       residence_max_us: expect.any(Number),
       reply_tx_gap_max_us: expect.any(Number),
       reply_tx_late_over_1ms: expect.any(Number),
+      tlv_hmac_failed: 0,
     });
     // Each sample says how it was timed: kernel stamps unless forced to the fallback.
     const kernel = timestampPreference() === "kernel" && (await loadLibc()) !== null;
@@ -103,6 +113,36 @@ describe("stamp sender ↔ reflector over loopback", () => {
     expect(r.counters.reflected).toBe(5);
   });
 
+  it("authenticated request whose TLVs fail the HMAC TLV: answered, every TLV marked I, nothing filled in, counted", async () => {
+    const r = await reflector({ authMode: "authenticated", authKey: KEY });
+    const replies: Buffer[] = [];
+    const p = await peer((msg) => replies.push(msg));
+    const good = encodeSenderPacket(
+      { seq: 1, timestamp: T1, errorEstimate: 0, ssid: 0 },
+      { length: 160, followUp: true, authKey: KEY },
+    );
+    const forged = Buffer.from(good);
+    forged.writeUInt32BE(7, 116); // inside the follow-up TLV: the base HMAC (octets 0..95) cannot see it
+    forged.writeUInt32BE(2, 0); // and a new Sequence Number, re-signed with the base HMAC only
+    computeHmac(KEY, forged).copy(forged, 96);
+    p.socket.send(good, r.address().port, "127.0.0.1");
+    await until(() => replies.length === 1);
+    p.socket.send(forged, r.address().port, "127.0.0.1");
+    expect(await until(() => replies.length === 2)).toBe(true);
+    const [ok, bad] = replies.map((m) => m);
+    // TLV flags: follow-up 112, HMAC TLV 132, Extra Padding 152.
+    expect([ok?.[112], ok?.[132], ok?.[152]]).toEqual([0, 0, 0]);
+    expect(parseReflectorPacket(ok as Buffer, KEY).tlvHmacFailed).toBe(false);
+    expect([bad?.[112], bad?.[132], bad?.[152]]).toEqual([0x20, 0x20, 0x20]);
+    expect(bad?.readUInt32BE(116)).toBe(7); // as sent: not processed
+    expect(parseReflectorPacket(bad as Buffer, KEY)).toMatchObject({
+      senderSeq: 2,
+      followUp: null,
+      tlvHmacFailed: true,
+    });
+    expect(r.counters).toMatchObject({ reflected: 2, dropped_auth: 0, tlv_hmac_failed: 1 });
+  });
+
   it("a wrong key loses every packet and the reflector counts each as dropped_auth", async () => {
     const r = await reflector({ authMode: "authenticated", authKey: KEY });
     const samples = await stamp(
@@ -128,7 +168,10 @@ describe("stamp sender ↔ reflector over loopback", () => {
     const open = await stamp(probeSpec(r.address().port, { count: 2 }), probeContext());
     const signed = await stamp(probeSpec(r.address().port, { count: 2, auth_key: KEY }), probeContext());
     expect([...open, ...signed].map((s) => s.rtt_ms !== null)).toEqual([true, true, true, true]);
-    expect(r.counters).toMatchObject({ received: 4, reflected: 4, dropped_auth: 0 });
+    // Open mode at 100 B carries the follow-up TLV: one trailer from the kernel reflector's confirming
+    // sender; authenticated at 100 B has no room for TLV + HMAC TLV, so none.
+    const trailer = r.timestamps === "kernel" ? 1 : 0;
+    expect(r.counters).toMatchObject({ received: 4 + trailer, reflected: 4 + trailer, dropped_auth: 0 });
   });
 
   it("a peer outside the allow list is not answered", async () => {
@@ -149,6 +192,49 @@ describe("stamp sender ↔ reflector over loopback", () => {
     const samples = await stamp(probeSpec(r.address().port, { count: 1 }), probeContext());
     expect(samples[0]?.rtt_ms).not.toBeNull();
     expect(r.counters).toMatchObject({ received: 2, reflected: 1, dropped_malformed: 1 });
+  });
+
+  it("answers the largest datagram (9216 bytes); a longer one is counted as oversize, not malformed", async () => {
+    const r = await reflector();
+    const replies: Buffer[] = [];
+    const raw = await peer((msg) => replies.push(msg));
+    const packet = (seq: number, length: number) =>
+      encodeSenderPacket({ seq, timestamp: T1, errorEstimate: 1, ssid: 0 }, { length });
+    raw.socket.send(packet(1, STAMP_MAX_DATAGRAM_BYTES + 1), r.address().port, "127.0.0.1");
+    expect(await until(() => r.counters.received === 1)).toBe(true);
+    raw.socket.send(packet(2, STAMP_MAX_DATAGRAM_BYTES), r.address().port, "127.0.0.1");
+    expect(await until(() => replies.length === 1)).toBe(true);
+    expect(replies.map((m) => [m.length, parseReflectorPacket(m).senderSeq])).toEqual([[9216, 2]]);
+    expect(r.counters).toMatchObject({
+      received: 2,
+      reflected: 1,
+      dropped_oversize: 1,
+      dropped_malformed: 0,
+    });
+  });
+
+  it("the sender refuses a size the reflector would drop, or that it would have to pad", async () => {
+    const r = await reflector();
+    for (const [size, message] of [
+      [
+        9245,
+        "packet_size_bytes 9245 is above the largest STAMP test packet a reflector takes over IPv4 (9244 bytes: a 9216-byte datagram + 28 IP and UDP headers)",
+      ],
+      [
+        71,
+        "packet_size_bytes 71 is below the smallest unauthenticated STAMP test packet over IPv4 (72 bytes: 44 STAMP + 28 IP and UDP headers)",
+      ],
+    ] as const) {
+      await expect(
+        stamp(probeSpec(r.address().port, { count: 1, packet_size_bytes: size }), probeContext()),
+      ).rejects.toMatchObject({ code: "PROBE_SETUP", message });
+    }
+    const largest = await stamp(
+      probeSpec(r.address().port, { count: 1, packet_size_bytes: 9244 }),
+      probeContext(),
+    );
+    expect(largest[0]?.rtt_ms).not.toBeNull();
+    expect(r.counters).toMatchObject({ received: 1, reflected: 1, dropped_oversize: 0 });
   });
 
   it("rate-limits per source", async () => {

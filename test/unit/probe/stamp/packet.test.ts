@@ -1,14 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { QosProbeError } from "../../../../agent/errors.js";
 import {
+  checkTlvHmac,
   computeHmac,
   encodeReflectorPacket,
   encodeSenderPacket,
   FOLLOW_UP_MODE_SW_LOCAL,
   FOLLOW_UP_VALUE_BYTES,
   findTlv,
+  followUpFits,
+  markTlvsIntegrityFailed,
   parseReflectorPacket,
   parseSenderPacket,
+  signTlvs,
   stampTransmitTime,
   TLV_FOLLOW_UP_TELEMETRY,
   verifyHmac,
@@ -196,6 +200,7 @@ describe("session-reflector packet", () => {
       mode: "unauthenticated",
       length: 44,
       followUp: null,
+      tlvHmacFailed: false,
     });
     expect(parseReflectorPacket(AUTH_REFLECTOR, KEY)).toEqual({
       ...fields,
@@ -203,6 +208,7 @@ describe("session-reflector packet", () => {
       mode: "authenticated",
       length: 112,
       followUp: null,
+      tlvHmacFailed: false,
     });
     expect(codeOf(() => parseReflectorPacket(AUTH_REFLECTOR, WRONG_KEY))).toBe("PACKET_AUTH");
   });
@@ -226,6 +232,7 @@ describe("session-reflector packet", () => {
       mode: "unauthenticated",
       length: 38,
       followUp: null,
+      tlvHmacFailed: false,
     });
     // 30 bytes: the echoed sender timestamp (28..35) is cut, so it is null.
     expect(parseReflectorPacket(short.subarray(0, 30)).senderTimestamp).toBeNull();
@@ -277,10 +284,17 @@ describe("Follow-Up Telemetry TLV (RFC 8972 §4.7)", () => {
     expect(encodeSenderPacket(p, { length: 66, followUp: true }).subarray(44, 48).toString("hex")).toBe(
       "00010012",
     );
-    // The base packet alone, or authenticated mode: no TLV.
+    // The base packet alone: no TLV. Authenticated with room for 28 octets only (the TLV needs its
+    // HMAC TLV too, 40): no TLV either.
     expect(encodeSenderPacket(p, { length: 44, followUp: true })).toHaveLength(44);
     const auth = encodeSenderPacket(p, { length: 140, followUp: true, authKey: KEY });
     expect(findTlv(auth, 112, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES)).toBe(-1);
+    expect(followUpFits(20)).toBe(true);
+    expect(followUpFits(23)).toBe(false);
+    expect(followUpFits(20, "authenticated")).toBe(false);
+    expect(followUpFits(40, "authenticated")).toBe(true);
+    expect(followUpFits(43, "authenticated")).toBe(false);
+    expect(followUpFits(44, "authenticated")).toBe(true);
   });
 
   it("a reply's filled-in TLV parses; empty, flagged or absent ones are null", () => {
@@ -316,5 +330,77 @@ describe("Follow-Up Telemetry TLV (RFC 8972 §4.7)", () => {
     const bad = Buffer.from(reply);
     bad.writeUInt16BE(200, 46);
     expect(findTlv(bad, 44, TLV_FOLLOW_UP_TELEMETRY, FOLLOW_UP_VALUE_BYTES)).toBe(-1);
+  });
+});
+
+describe("HMAC TLV (RFC 8972 §4.8): Follow-Up Telemetry in authenticated mode", () => {
+  const p = { seq: 5, timestamp: { seconds: 0, fraction: 0 }, errorEstimate: 0, ssid: 0 };
+  const t = { seconds: 3_000_000_000, fraction: 2 ** 31 };
+  const fields = {
+    seq: 9, // a stateful reflector's own Sequence Number: the reply's HMAC TLV must cover it, not ours
+    timestamp: t,
+    errorEstimate: 0,
+    ssid: 0,
+    receiveTimestamp: t,
+    senderSeq: 5,
+    senderTimestamp: t,
+    senderErrorEstimate: 0,
+    senderTtl: 64,
+  };
+
+  it("a sender's request: base, empty follow-up TLV, HMAC TLV over Sequence Number + TLV, padding", () => {
+    // 160 bytes: base 0..111 | Follow-Up 112..131 | HMAC TLV 132..151 | Extra Padding 152..159.
+    // HMAC TLV value = HMAC-SHA-256("stamp-test-key", 00000005 ‖ 00070010 ‖ 16 × 00)[0..16], by Python's hmac.
+    const b = encodeSenderPacket(p, { length: 160, followUp: true, authKey: KEY });
+    expect(b.subarray(112).toString("hex")).toBe(
+      `00070010${"00".repeat(16)}00080010` + "5e25d7b7453d2345beac570a80d11b4f" + `00010004${"00".repeat(4)}`,
+    );
+    expect(verifyHmac(KEY, b)).toBe(true); // the base packet's own HMAC (octets 0..95) still holds
+    expect(checkTlvHmac(KEY, b, 112)).toBe("ok");
+    expect(checkTlvHmac(WRONG_KEY, b, 112)).toBe("failed");
+    b.writeUInt8(1, 120); // someone alters the TLV in flight
+    expect(checkTlvHmac(KEY, b, 112)).toBe("failed");
+    expect(verifyHmac(KEY, b)).toBe(true); // which the base HMAC cannot see
+  });
+
+  it("the reply's follow-up is trusted only under its re-signed HMAC TLV", () => {
+    const request = encodeSenderPacket(p, { length: 160, followUp: true, authKey: KEY });
+    const reply = encodeReflectorPacket(fields, { length: 160, request, authKey: KEY });
+    reply.writeUInt32BE(4, 116); // previous reply's Sequence Number
+    reply.writeUInt32BE(3_000_000_000, 120); // Follow-up Timestamp 3e9 s + 0.25 s
+    reply.writeUInt32BE(2 ** 30, 124);
+    reply.writeUInt8(FOLLOW_UP_MODE_SW_LOCAL, 128);
+    // Unsigned: the HMAC TLV still carries the request's value (over seq 5 and an empty TLV).
+    expect(parseReflectorPacket(reply, KEY)).toMatchObject({ followUp: null, tlvHmacFailed: true });
+    expect(signTlvs(KEY, reply, 112)).toBe(true);
+    // = HMAC-SHA-256(key, 00000009 ‖ the filled TLV)[0..16], by Python's hmac.
+    expect(reply.subarray(136, 152).toString("hex")).toBe("ba382f388565be77cef77f79391827b6");
+    expect(parseReflectorPacket(reply, KEY)).toMatchObject({
+      followUp: { seq: 4, timestamp: { seconds: 3_000_000_000, fraction: 2 ** 30 }, mode: 2 },
+      tlvHmacFailed: false,
+    });
+    // Tampered follow-up timestamp: the base HMAC still verifies, the TLV does not → ignored, counted.
+    const forged = Buffer.from(reply);
+    forged.writeUInt32BE(2 ** 29, 124);
+    expect(parseReflectorPacket(forged, KEY)).toMatchObject({ followUp: null, tlvHmacFailed: true });
+    // A reflector that found our request's TLVs altered sets I on every TLV and fills nothing in.
+    const refused = encodeReflectorPacket(fields, { length: 160, request, authKey: KEY });
+    markTlvsIntegrityFailed(refused, 112);
+    expect([refused[112], refused[132], refused[152]]).toEqual([0x20, 0x20, 0x20]);
+    expect(parseReflectorPacket(refused, KEY)).toMatchObject({ followUp: null, tlvHmacFailed: true });
+    // Follow-up TLV without any HMAC TLV in authenticated mode: failed, not trusted.
+    const bare = Buffer.from(reply);
+    bare.writeUInt8(1, 133); // HMAC TLV → Extra Padding
+    expect(checkTlvHmac(KEY, bare, 112)).toBe("failed");
+    expect(parseReflectorPacket(bare, KEY).followUp).toBeNull();
+    // Padding only: nothing to protect.
+    const padded = encodeSenderPacket(p, { length: 140, authKey: KEY });
+    expect(checkTlvHmac(KEY, padded, 112)).toBe("none");
+    expect(
+      parseReflectorPacket(encodeReflectorPacket(fields, { length: 140, authKey: KEY }), KEY),
+    ).toMatchObject({
+      followUp: null,
+      tlvHmacFailed: false,
+    });
   });
 });

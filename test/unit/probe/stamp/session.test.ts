@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Sample } from "../../../../agent/probe/prober.js";
 import type { NtpTime } from "../../../../agent/probe/stamp/ntp.js";
 import type { ParsedReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
-import { udpPayloadBytes } from "../../../../agent/probe/stamp/sender.js";
+import { refusalCount, udpPayloadBytes } from "../../../../agent/probe/stamp/sender.js";
 import { SessionBook } from "../../../../agent/probe/stamp/session.js";
 
 const SYNCED_EE = 0x8f84; // S bit set
@@ -27,6 +27,7 @@ function reply(seq: number, t1: NtpTime, t2ms: number, t3ms: number, ee = SYNCED
     senderTtl: 0,
     mode: "unauthenticated",
     followUp: null,
+    tlvHmacFailed: false,
     length: 44,
   };
 }
@@ -169,6 +170,22 @@ describe("SessionBook: Follow-Up Telemetry (RFC 8972 §4.7)", () => {
     expect(s1?.t3_follow_up_ms).toBeUndefined();
     // Live progress saw seq 0 before the correction came.
     expect(seen[0]?.rtt_ms).toBeCloseTo(9.75, 6);
+    // The reflector confirms, and the latest reply waits for a follow-up: the sender's trailer asks.
+    expect(b.awaitingFollowUp).toBe(true);
+    // The trailer's reply says reply 1 left at 10.6: RTT (11 − 10) − (10.6 − 10.25) = 0.65.
+    expect(b.followUp({ seq: 1, timestamp: at(10.6) })).toBe(true);
+    expect(b.samples()[1]?.rtt_ms).toBeCloseTo(0.65, 6);
+    expect(b.samples()[1]?.t3_follow_up_ms).toBeCloseTo(0.1, 6);
+    expect(b.awaitingFollowUp).toBe(false);
+  });
+
+  it("asks for no trailer from a reflector that never confirmed anything", () => {
+    const { b, send } = book();
+    send(0);
+    send(1);
+    b.reply(reply(0, at(0), 0.25, 0.5), 10, at(10));
+    b.reply(reply(1, at(10), 10.25, 10.5), 11, at(11));
+    expect(b.awaitingFollowUp).toBe(false);
   });
 
   it("ignores a follow-up before T3, past T4, for an unknown reply, or a second time", () => {
@@ -181,5 +198,32 @@ describe("SessionBook: Follow-Up Telemetry (RFC 8972 §4.7)", () => {
     expect(b.followUp({ seq: 0, timestamp: at(1) })).toBe(true);
     expect(b.followUp({ seq: 0, timestamp: at(2) })).toBe(false); // already corrected
     expect(b.samples()[0]?.rtt_ms).toBeCloseTo(9.25, 6); // (10 − 0) − (1 − 0.25)
+  });
+});
+
+describe("refusalCount: ICMP port unreachables reported for an interval", () => {
+  const views = (icmp: number, send: number, recv: number) => ({
+    refused_icmp: icmp,
+    refused_send: send,
+    refused_recv: recv,
+  });
+
+  it("one refusal heard on the error queue and again as a pending error counts once", () => {
+    // Kernel socket: 4 on the error queue, 3 taken by the next send(), 1 by recvmsg() → 4, not 8.
+    expect(refusalCount(views(4, 3, 1), 10, 6)).toBe(4);
+    // dgram: only the pending errors.
+    expect(refusalCount(views(0, 0, 3), 10, 7)).toBe(3);
+  });
+
+  it("never more than the packets that got no reply (sent − received)", () => {
+    // Review case: 30 sent, 27 answered (a reflector restarting), 5 refusals heard while packets were
+    // still pending, two of which were answered after all → 3, the lost count.
+    expect(refusalCount(views(5, 5, 0), 30, 27)).toBe(3);
+    // Everything answered: refusals of an earlier session on the same port explain nothing here.
+    expect(refusalCount(views(2, 1, 0), 10, 10)).toBe(0);
+    // Nothing answered, nothing refused.
+    expect(refusalCount(views(0, 0, 0), 10, 0)).toBe(0);
+    // Nothing answered: every loss may be a refusal, no more.
+    expect(refusalCount(views(12, 11, 0), 10, 0)).toBe(10);
   });
 });
