@@ -46,7 +46,15 @@ export const AGENT_NODE_FLAGS = [
  * The production entry point, relative to the package root: the minified bundle of the CLI
  * (scripts/bundle.ts, the second step of `npm run build`), which the systemd unit's ExecStart and the
  * image's ENTRYPOINT and HEALTHCHECK run, and bench:agent measures. It loads one file per part instead
- * of ≈ 250 modules: bench:agent, alternating runs (load average 3.5–7.8), peak RSS 71.6 / 72.3 MiB
- * against 74.5 / 73.0 for the tsc output dist/agent/cli.js (which the tests and `npm start` run).
+ * of ≈ 250 modules (V8 keeps every module's source text on its heap: ≈ 5 MiB of strings, ≈ 2.3 with
+ * the bundle): bench:agent, alternating runs (load average 3.5–7.8), peak RSS 71.6 / 72.3 MiB against
+ * 74.5 / 73.0 for the tsc output dist/agent/cli.js (which the tests and `npm start` run).
+ *
+ * Tried and not kept (bench:agent, alternating with the flags and bundle above, load 1–3.7): --jitless
+ * 70.1 / 69.1 MiB against 68.2 / 68.4 (no gain, so the HTTP prober keeps undici, whose llhttp needs
+ * WebAssembly); MALLOC_ARENA_MAX=2 70.3 / 69.1 (no gain); worker resourceLimits (no change in a bare
+ * process: the flags above already apply to every isolate). Where the remaining ≈ 68 MiB are: ≈ 33 MiB
+ * are the node binary's own file pages (shared, clean: 30 in a bare `node -e`), ≈ 4 the shared
+ * libraries, ≈ 17–19 the main thread's V8 heap, ≈ 6.4 the reflector's worker thread, ≈ 5 malloc.
  */
 export const AGENT_ENTRY = "dist/bundle/cli.js";
