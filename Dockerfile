@@ -4,7 +4,7 @@
 # Raspberry Pi OS. The only native code is koffi (the FFI for kernel timestamps and adjtimex), and its
 # npm package ships prebuilt binaries for all three, so no stage compiles C.
 
-# --- build: full dev dependencies, compile TypeScript to dist/ -------------------------------------
+# --- build: full dev dependencies, compile TypeScript to dist/ and bundle the agent into dist/bundle/ ---
 # dist/ is plain JavaScript, the same on every platform: build once on the builder's own platform
 # instead of under QEMU emulation for each target.
 FROM --platform=$BUILDPLATFORM node:20-bookworm-slim AS build
@@ -43,10 +43,11 @@ VOLUME ["/var/lib/qos-probe"]
 EXPOSE 862/udp 8080/tcp
 # Healthy while the agent's status file says it is running and connected (written every heartbeat).
 HEALTHCHECK --interval=60s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "dist/agent/cli.js", "health", "--data-dir", "/var/lib/qos-probe"]
-# The agent's Node.js flags (agent/node-flags.ts: a small V8 young generation, one V8 thread, bytecode
-# interpreter only; measured by `npm run bench:agent`). On the command line, not in NODE_OPTIONS:
+  CMD ["node", "dist/bundle/cli.js", "health", "--data-dir", "/var/lib/qos-probe"]
+# The agent's Node.js flags and its entry point, the minified bundle dist/bundle/cli.js (agent/node-flags.ts:
+# a small V8 young generation, one V8 thread, bytecode interpreter only, no start-up snapshot; measured
+# by `npm run bench:agent`). On the command line, not in NODE_OPTIONS:
 # Node.js refuses --no-turbofan, --no-maglev and --no-sparkplug there. The collector service of
 # docker-compose.yml sets an entrypoint without them (its ingest and report want the optimising compiler).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "--no-turbofan", "--no-maglev", "--no-sparkplug", "--optimize-for-size", "dist/agent/cli.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "--no-turbofan", "--no-maglev", "--no-sparkplug", "--optimize-for-size", "--no-node-snapshot", "dist/bundle/cli.js"]
 CMD ["agent", "--config", "/etc/qos-probe/agent.yaml"]

@@ -21,8 +21,15 @@
  *   mostly removes the high peaks, ≈ 1–10 MiB; CPU share 8.7 / 10.4 / 7.5 / 9.2 % against 8.7 / 7.8 /
  *   7.5 / 8.2 %, within the noise. To be re-measured on a quiet machine.
  *
- * Node.js does not accept the last four V8 flags in NODE_OPTIONS: they go on the command line (the
- * unit's ExecStart, the image's ENTRYPOINT). (--no-turbofan is V8's name for the older --no-opt.)
+ * --no-node-snapshot: Node.js bootstraps each isolate (the main thread and the STAMP reflector's worker)
+ *   from its internal JavaScript instead of deserialising its start-up snapshot, which materialises
+ *   the whole of Node.js's internal heap and touches the snapshot's pages of the node binary up front.
+ *   bench:agent, alternating runs (load average 4.0–6.7): peak RSS 75.4 / 74.0 MiB with it, 78.8 /
+ *   79.7 without; CPU share 9.5 / 8.2 % against 8.5 / 7.7 %. In a bare process with one worker thread:
+ *   48.9 MiB against 52.5. Start-up takes a few tens of milliseconds longer, once.
+ *
+ * Node.js does not accept --no-turbofan, --no-maglev, --no-sparkplug and --optimize-for-size in
+ * NODE_OPTIONS: they go on the command line (the unit's ExecStart, the image's ENTRYPOINT). (--no-turbofan is V8's name for the older --no-opt.)
  */
 export const AGENT_NODE_FLAGS = [
   "--max-semi-space-size=1",
@@ -32,4 +39,22 @@ export const AGENT_NODE_FLAGS = [
   "--no-maglev",
   "--no-sparkplug",
   "--optimize-for-size",
+  "--no-node-snapshot",
 ] as const;
+
+/**
+ * The production entry point, relative to the package root: the minified bundle of the CLI
+ * (scripts/bundle.ts, the second step of `npm run build`), which the systemd unit's ExecStart and the
+ * image's ENTRYPOINT and HEALTHCHECK run, and bench:agent measures. It loads one file per part instead
+ * of ≈ 250 modules (V8 keeps every module's source text on its heap: ≈ 5 MiB of strings, ≈ 2.3 with
+ * the bundle): bench:agent, alternating runs (load average 3.5–7.8), peak RSS 71.6 / 72.3 MiB against
+ * 74.5 / 73.0 for the tsc output dist/agent/cli.js (which the tests and `npm start` run).
+ *
+ * Tried and not kept (bench:agent, alternating with the flags and bundle above, load 1–3.7): --jitless
+ * 70.1 / 69.1 MiB against 68.2 / 68.4 (no gain, so the HTTP prober keeps undici, whose llhttp needs
+ * WebAssembly); MALLOC_ARENA_MAX=2 70.3 / 69.1 (no gain); worker resourceLimits (no change in a bare
+ * process: the flags above already apply to every isolate). Where the remaining ≈ 68 MiB are: ≈ 33 MiB
+ * are the node binary's own file pages (shared, clean: 30 in a bare `node -e`), ≈ 4 the shared
+ * libraries, ≈ 17–19 the main thread's V8 heap, ≈ 6.4 the reflector's worker thread, ≈ 5 malloc.
+ */
+export const AGENT_ENTRY = "dist/bundle/cli.js";

@@ -1,6 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { QosProbeError } from "../../agent/errors.js";
+import { PACKAGE_ROOT } from "../../agent/version.js";
 import type { SqlDatabase } from "./sql.js";
 import type { MigrationReport } from "./store.js";
 
@@ -14,11 +15,13 @@ const FILE_NAME = /^(\d{3,})-([a-z0-9-]+)\.sql$/;
 
 /**
  * The SQL files ship beside the sources (collector/store/migrations/) and are not copied into dist/,
- * so the compiled module looks three levels up (dist/collector/store/ → package root) as well.
+ * so the compiled module looks three levels up (dist/collector/store/ → package root) as well, and
+ * the bundle (dist/bundle/, where this code is one chunk among many) under the package root.
  */
 const CANDIDATE_DIRS = [
   new URL("./migrations/", import.meta.url),
   new URL("../../../collector/store/migrations/", import.meta.url),
+  new URL("collector/store/migrations/", pathToFileURL(`${PACKAGE_ROOT}/`)),
 ];
 
 /** Migrations from `dir` (default: the shipped ones), ascending by version; gaps and repeats are errors. */

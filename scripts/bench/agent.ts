@@ -20,8 +20,9 @@ import { installedAgentCli } from "./install-tree.js";
  * Prints the agent's RSS, its CPU share, and the send-time error its results report (p99).
  *
  * The agent measured is the one a Raspberry Pi runs: the release tarball installed with
- * `npm ci --omit=dev` (install-tree.ts), started with the systemd unit's Node.js flags.
- * BENCH_TREE=dev measures this working tree's dist/ instead (dev dependencies resolvable).
+ * `npm ci --omit=dev` (install-tree.ts), its bundle dist/bundle/cli.js started with the systemd unit's
+ * Node.js flags. BENCH_ENTRY=tsc runs that tree's tsc output dist/agent/cli.js instead (what the bundle
+ * saves); BENCH_TREE=dev measures this working tree's dist/agent/ (dev dependencies resolvable).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const INTERVAL_S = 10;
@@ -39,7 +40,11 @@ async function main(): Promise<void> {
   const tree = process.env.BENCH_TREE ?? "installed";
   if (tree !== "installed" && tree !== "dev")
     throw new Error(`BENCH_TREE must be installed or dev, got ${tree}`);
-  const cli = tree === "dev" ? CLI : await installedAgentCli((line) => process.stderr.write(`  ${line}\n`));
+  const entry = process.env.BENCH_ENTRY ?? "bundle";
+  if (entry !== "bundle" && entry !== "tsc")
+    throw new Error(`BENCH_ENTRY must be bundle or tsc, got ${entry}`);
+  const cli =
+    tree === "dev" ? CLI : await installedAgentCli((line) => process.stderr.write(`  ${line}\n`), entry);
   const home = PROVINCES.find((p) => p.code === "650000");
   if (!home) throw new Error("Xinjiang missing from the province table");
   const peers = PROVINCES.filter((p) => p !== home);

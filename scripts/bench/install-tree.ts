@@ -5,6 +5,7 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { AGENT_ENTRY } from "../../agent/node-flags.js";
 
 const run = promisify(execFile);
 
@@ -15,7 +16,8 @@ const ROOT = new URL("../../../", import.meta.url).pathname;
  * The agent as the README installs it on a Raspberry Pi ("On a Raspberry Pi or edge host"): the
  * release tarball (`npm run release`: dist/, config/, migrations, systemd unit, package(-lock).json)
  * unpacked into a directory of its own, then `npm ci --omit=dev` there, so only runtime dependencies
- * are on disk and resolvable. Returns the path of that tree's CLI (dist/agent/cli.js).
+ * are on disk and resolvable. Returns the path of that tree's CLI: the bundle the systemd unit and the
+ * image run (AGENT_ENTRY, dist/bundle/cli.js), or with entry "tsc" the TypeScript compiler's output (dist/agent/cli.js).
  *
  * The tree lives in the system temp directory under the SHA-256 of package-lock.json: a second run
  * with the same lock file reuses its node_modules (npm ci takes tens of seconds) and unpacks the new
@@ -23,7 +25,10 @@ const ROOT = new URL("../../../", import.meta.url).pathname;
  *
  * Errors: a failed `npm run release`, `tar` or `npm ci` rejects with the command's own message.
  */
-export async function installedAgentCli(log: (line: string) => void): Promise<string> {
+export async function installedAgentCli(
+  log: (line: string) => void,
+  entry: "bundle" | "tsc" = "bundle",
+): Promise<string> {
   const lock = await readFile(join(ROOT, "package-lock.json"));
   const key = createHash("sha256").update(lock).digest("hex").slice(0, 16);
   const tree = join(tmpdir(), `qosprobe-install-${key}`);
@@ -50,5 +55,5 @@ export async function installedAgentCli(log: (line: string) => void): Promise<st
   } else {
     log(`installed tree: ${tree} (node_modules of this package-lock.json kept)`);
   }
-  return join(tree, "dist", "agent", "cli.js");
+  return join(tree, entry === "bundle" ? AGENT_ENTRY : "dist/agent/cli.js");
 }

@@ -5,7 +5,7 @@ import { Ajv2019 } from "ajv/dist/2019.js";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { AGENT_NODE_FLAGS } from "../../../agent/node-flags.js";
+import { AGENT_ENTRY, AGENT_NODE_FLAGS } from "../../../agent/node-flags.js";
 import { parseCollectorConfig } from "../../../collector/config.js";
 
 /**
@@ -120,12 +120,17 @@ describe("Dockerfile", () => {
   it("runs the agent with the same Node.js flags as the systemd unit and the bench", () => {
     const flags = AGENT_NODE_FLAGS.join(" ");
     expect(text).toContain(
-      `ENTRYPOINT ${JSON.stringify(["/usr/bin/tini", "--", "node", ...AGENT_NODE_FLAGS, "dist/agent/cli.js"]).replaceAll(",", ", ")}`,
+      `ENTRYPOINT ${JSON.stringify(["/usr/bin/tini", "--", "node", ...AGENT_NODE_FLAGS, AGENT_ENTRY]).replaceAll(",", ", ")}`,
     );
     // Node.js refuses --no-turbofan/--no-maglev/--no-sparkplug/--optimize-for-size in NODE_OPTIONS: they must not be put there.
     expect(text).not.toMatch(/^ENV NODE_OPTIONS/m);
     expect(read("scripts/systemd/qos-probe.service")).toMatch(
-      new RegExp(`^ExecStart=/usr/bin/node ${flags.replace(/[-=]/g, "\\$&")} /opt/qos-probe/`, "m"),
+      new RegExp(
+        `^ExecStart=/usr/bin/node ${flags.replace(/[-=]/g, "\\$&")} /opt/qos-probe/${AGENT_ENTRY} agent `,
+        "m",
+      ),
     );
+    // The health check runs the same entry point (the bundle), so it works whenever the agent does.
+    expect(text).toContain(`CMD ["node", "${AGENT_ENTRY}", "health"`);
   });
 });
