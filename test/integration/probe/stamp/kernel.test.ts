@@ -180,7 +180,9 @@ describe.skipIf(!KERNEL)("kernel-timestamped STAMP", () => {
       expect(s.t3_follow_up_ms as number).toBeGreaterThanOrEqual(0);
       expect(s.rtt_ms as number).toBeGreaterThanOrEqual(0);
     }
-    // 20 measured packets and one trailer, whose reply confirmed seq 19.
+    // 20 measured packets and one trailer, whose reply confirmed seq 19. The worker counts a reply after
+    // its sendto, so the sender can hold the trailer's reply a moment before the count moves: poll for it.
+    await until(() => r.counters.reflected === 21, 2000);
     expect(r.counters).toMatchObject({ received: 21, reflected: 21 });
   });
 
