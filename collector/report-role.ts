@@ -85,7 +85,7 @@ export function storeToRead(
       : "the collector's default, as neither --config, --database-url nor --data-dir was given";
   throw new QosProbeError(
     "USAGE",
-    `qos-probe ${command} reads the collector's store: there is no PGlite database in ${db.data_dir} (${source}), and a read does not create one`,
+    `${command} reads the collector's store: there is no PGlite database in ${db.data_dir} (${source}), and a read does not create one`,
     {
       hint: `point at the collector's store: --config collector.yaml (its database section), --database-url postgres://USER@HOST/DB, or --data-dir DIR (the collector's PGlite directory)`,
     },

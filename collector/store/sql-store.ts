@@ -498,12 +498,30 @@ export class SqlResultStore implements ResultStore {
 }
 
 /** Every store failure surfaces as one error kind, with the operation named and the driver error kept. */
+/** What to do about the connection failures a person can fix (PostgreSQL SQLSTATE / Node error codes). */
+function storeErrorHint(err: unknown): string | undefined {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : "";
+  if (message.includes("no PostgreSQL user name"))
+    return "put the user in the database URL: postgres://USER@HOST/DB";
+  if (code === "3D000")
+    return "create the database (createdb NAME) or point --database-url at the collector's";
+  if (code === "28000" || code === "28P01")
+    return "check the user and password in the database URL (postgres://USER:PASSWORD@HOST/DB)";
+  if (code === "ECONNREFUSED") return "is PostgreSQL running and listening on that host and port?";
+  return undefined;
+}
+
 async function guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof QosProbeError) throw err;
     const detail = err instanceof Error ? err.message : String(err);
-    throw new QosProbeError("STORE", `store: ${operation} failed: ${detail}`, { cause: err });
+    const hint = storeErrorHint(err);
+    throw new QosProbeError("STORE", `store: ${operation} failed: ${detail}`, {
+      cause: err,
+      ...(hint ? { hint } : {}),
+    });
   }
 }

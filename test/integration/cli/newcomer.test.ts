@@ -60,9 +60,30 @@ describe("qos-probe CLI, newcomer findings", () => {
       const r = await runCli(args);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(
-        `qos-probe ${command} reads the collector's store: there is no PGlite database in ${missing} (--data-dir)`,
+        `qos-probe: ${command} reads the collector's store: there is no PGlite database in ${missing} (--data-dir)`,
       );
+      expect(r.stderr).not.toContain("qos-probe: qos-probe");
       expect(existsSync(missing)).toBe(false);
+    }
+  });
+
+  it("a store that cannot be reached says what to fix: no such database, no user, nothing listening", async () => {
+    const cases = [
+      ["postgres://postgres@127.0.0.1:5432/qos_probe_no_such_db", "createdb"],
+      ["postgres://127.0.0.1:5432/test", "postgres://USER@HOST/DB"],
+      ["postgres://postgres@127.0.0.1:1/test", "is PostgreSQL running"],
+    ] as const;
+    for (const [url, hint] of cases) {
+      const r = await runCli(
+        ["report", "--from", "2026-11-01", "--to", "2026-12-01", "--database-url", url],
+        {
+          env: { ...process.env, USER: "", PGUSER: "" },
+        },
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("qos-probe: store: read schema version failed");
+      expect(r.stderr).toContain(`hint: `);
+      expect(r.stderr).toContain(hint);
     }
   });
 
