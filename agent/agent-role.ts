@@ -25,9 +25,18 @@ async function readConfig(path: string): Promise<{ config: AgentConfig; hash: st
  * `qos-probe agent --config FILE`: run the daemon until SIGTERM/SIGINT. SIGHUP re-reads the file; an
  * invalid new configuration is refused with every problem logged, and the running one stays.
  */
-export async function runAgentRole(configPath: string, log: Logger): Promise<void> {
+export async function runAgentRole(
+  configPath: string,
+  log: Logger,
+  opts: { logLevelFromCli?: string } = {},
+): Promise<void> {
   const { config, hash } = await readConfig(configPath);
-  log.level = config.agent.log_level;
+  // --log-level given on the command line wins over agent.log_level (a person debugging now beats the
+  // file); without it the file's level applies, at start and at every SIGHUP.
+  const applyLogLevel = (fromFile: string) => {
+    log.level = opts.logLevelFromCli ?? fromFile;
+  };
+  applyLogLevel(config.agent.log_level);
   const agent = new Agent({ config, configHash: hash, log });
   await agent.start();
   log.info(
@@ -42,6 +51,7 @@ export async function runAgentRole(configPath: string, log: Logger): Promise<voi
         const next = await readConfig(configPath);
         const report = await agent.reloadLocal(next.config, next.hash);
         if (report.errors.length === 0) {
+          applyLogLevel(next.config.agent.log_level);
           log.info(
             { applied: report.applied, unchanged: report.unchanged, config_hash: next.hash },
             `configuration ${next.hash} live: ${report.applied.length} parts applied, ${report.unchanged.length} unchanged`,

@@ -22,7 +22,7 @@ Examples:
   qos-probe agent --config /etc/qos-probe/agent.yaml
   QOSPROBE_SITE=gz-unicom-01 qos-probe agent --config mesh.yaml   one mesh file; agent.site: "\${QOSPROBE_SITE}"
 
-Log level: agent.log_level in the file (it wins over --log-level).`,
+Log level: agent.log_level in the file (re-read on SIGHUP); --log-level on the command line wins over it.`,
 
   tail: `
 Examples:

@@ -167,7 +167,8 @@ Results wait in <agent.data_dir>/<site>/outbox until the broker acknowledges the
   .action(async (o, cmd: Command) => {
     const { runAgentRole } = await import("./agent-role.js");
     const log = createLogger({ level: cmd.optsWithGlobals().logLevel, name: "agent" });
-    await runAgentRole(o.config, log);
+    const fromCli = cmd.parent?.getOptionValueSource("logLevel") === "cli";
+    await runAgentRole(o.config, log, fromCli ? { logLevelFromCli: cmd.optsWithGlobals().logLevel } : {});
   });
 
 program

@@ -33,8 +33,9 @@ export class AgentProcess {
     return agent;
   }
 
-  start(env: Record<string, string> = {}): void {
-    const child = spawn(process.execPath, [CLI, "agent", "--config", this.configPath], {
+  /** Start it; `args` go before the subcommand (global options such as --log-level). */
+  start(env: Record<string, string> = {}, args: string[] = []): void {
+    const child = spawn(process.execPath, [CLI, ...args, "agent", "--config", this.configPath], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...env, QOSPROBE_LOG_LEVEL: "info" },
     });

@@ -90,4 +90,49 @@ heartbeat: { interval_s: 5 }
       next_seq: seqs.length + 1,
     });
   }, 60_000);
+
+  it("--log-level on the command line wins over agent.log_level in the file", async () => {
+    const port = await deadPort();
+    agent = await AgentProcess.create(
+      (dataDir) => `
+version: 1
+agent: { site: bj-op-01, data_dir: ${dataDir}, log_level: warn }
+sites:
+  - { id: bj-op-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: 9 } }
+  - { id: gz-op-01, operator: op, province: "440000", reflector: { host: 127.0.0.1, port: 9 } }
+reflector: { enabled: false }
+tests:
+  - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 200, continuous: { interval_s: 1 } }
+mqtt: { url: "mqtt://127.0.0.1:${port}", keepalive_s: 5 }
+`,
+    );
+    agent.start({}, ["--log-level", "debug"]);
+    // debug (20) lines and the info "result" lines the file's warn level would hide
+    await agent.waitFor(
+      (lines) => lines.some((l) => l.msg === "result") && lines.some((l) => l.level === 20),
+    );
+    expect(await agent.signal("SIGTERM")).toBe(0);
+    await agent.destroy();
+
+    // Without the flag the file's warn applies: no info or debug line after the level is set.
+    agent = await AgentProcess.create(
+      (dataDir) => `
+version: 1
+agent: { site: bj-op-01, data_dir: ${dataDir}, log_level: warn }
+sites:
+  - { id: bj-op-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: 9 } }
+  - { id: gz-op-01, operator: op, province: "440000", reflector: { host: 127.0.0.1, port: 9 } }
+reflector: { enabled: false }
+tests:
+  - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 200, continuous: { interval_s: 1 } }
+mqtt: { url: "mqtt://127.0.0.1:${port}", keepalive_s: 5 }
+`,
+    );
+    agent.start();
+    // the MQTT client's connect failures are warnings: wait for a few of them, then stop
+    await agent.waitFor((lines) => lines.filter((l) => l.level >= 40).length >= 1);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await agent.signal("SIGTERM")).toBe(0);
+    expect(agent.lines.filter((l) => l.level < 40)).toEqual([]);
+  }, 60_000);
 });
