@@ -6,7 +6,7 @@ import { formatResult } from "./format.js";
 import { readClockSync } from "./host/clock-sync.js";
 import type { Logger } from "./log.js";
 import { probers } from "./probe/index.js";
-import { checkStampSize } from "./probe/limits.js";
+import { checkPingSize, checkStampSize } from "./probe/limits.js";
 import type { ProbeSpec, SendSchedule } from "./probe/prober.js";
 import { literalFamilyConflict } from "./probe/resolve.js";
 import { runProbe } from "./probe/runner.js";
@@ -68,17 +68,19 @@ export function failureLine(result: ResultMessage, thrown: unknown): string | un
 }
 
 /**
- * `-s` outside what a STAMP packet can be is a usage error (exit 2) before anything is sent: the
- * prober's own refusal (limits.checkStampSize), judged for the family of the literal or --family, a
+ * `-s` outside what a STAMP packet or a ping echo can be is a usage error (exit 2) before anything is
+ * sent: the prober's own refusal (checkStampSize, checkPingSize), judged for the family of the literal or --family, a
  * host name as IPv4 (the prober checks again with the family it resolved).
  */
-function refuseStampSize(spec: ProbeSpec, family: 4 | 6): void {
+function refuseSize(spec: ProbeSpec, family: 4 | 6): void {
   try {
-    checkStampSize(
-      spec.packet_size_bytes,
-      family,
-      spec.auth_key?.length ? "authenticated" : "unauthenticated",
-    );
+    if (spec.method === "stamp")
+      checkStampSize(
+        spec.packet_size_bytes,
+        family,
+        spec.auth_key?.length ? "authenticated" : "unauthenticated",
+      );
+    else if (spec.method === "icmp") checkPingSize(spec.packet_size_bytes, family);
   } catch (err) {
     if (!(err instanceof QosProbeError)) throw err;
     throw new QosProbeError("USAGE", `-s ${spec.packet_size_bytes}: ${err.message}`, {
@@ -123,7 +125,7 @@ export async function runOneShot(
     }
     spec.auth_key = await readKeyFile(opts.auth_key_file);
   }
-  if (target.method === "stamp") refuseStampSize(spec, opts.family ?? (isIP(target.host) === 6 ? 6 : 4));
+  refuseSize(spec, opts.family ?? (isIP(target.host) === 6 ? 6 : 4));
 
   let thrown: unknown;
   const progress = new Progress(opts.count);

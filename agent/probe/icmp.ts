@@ -1,14 +1,12 @@
 import { spawn } from "node:child_process";
 import { ProbeFaultError, QosProbeError } from "../errors.js";
 import { type PingOutput, parsePingLine, parsePingOutput, pingSamples, replySample } from "./icmp-parse.js";
-import { ICMP_MAX_COUNT, ICMP_MIN_PAYLOAD_BYTES, ICMP_OVERHEAD_BYTES } from "./limits.js";
+import { checkPingSize, ICMP_MAX_COUNT, ICMP_OVERHEAD_BYTES } from "./limits.js";
 import { noteTarget, type ProbeContext, type Prober, type ProbeSpec, type Sample } from "./prober.js";
 import { resolveHost } from "./resolve.js";
 import { routeProblem } from "./route-check.js";
 
 /** Largest payload that fits the IPv4 total length / the IPv6 payload length field. */
-const MAX_PAYLOAD_BYTES = { 4: 65_535 - 28, 6: 65_535 - 8 } as const;
-const MIN_PAYLOAD_BYTES = ICMP_MIN_PAYLOAD_BYTES;
 const MAX_COUNT = ICMP_MAX_COUNT;
 
 export { ICMP_OVERHEAD_BYTES };
@@ -97,16 +95,7 @@ export async function planPing(spec: ProbeSpec, signal: AbortSignal): Promise<Pi
     throw new QosProbeError("PROBE_SETUP", `ICMP count must be 1..${MAX_COUNT}, got ${spec.count}`);
   }
   const { address, family } = await resolveHost(spec, signal);
-  const payload = spec.packet_size_bytes - ICMP_OVERHEAD_BYTES[family];
-  if (payload < MIN_PAYLOAD_BYTES || payload > MAX_PAYLOAD_BYTES[family]) {
-    const min = MIN_PAYLOAD_BYTES + ICMP_OVERHEAD_BYTES[family];
-    const max = MAX_PAYLOAD_BYTES[family] + ICMP_OVERHEAD_BYTES[family];
-    throw new QosProbeError(
-      "PROBE_SETUP",
-      `packet_size_bytes ${spec.packet_size_bytes} does not fit an IPv${family} ICMP echo (${min}..${max})`,
-      { hint: `ping needs ${MIN_PAYLOAD_BYTES} payload bytes to time a reply; choose ${min}..${max}` },
-    );
-  }
+  const payload = checkPingSize(spec.packet_size_bytes, family);
   const args = [
     "-n", // numeric: no reverse lookups while measuring
     "-D", // wall-clock timestamp per line: arrival time, hence send time = arrival − RTT

@@ -97,3 +97,25 @@ export function checkStampSize(size: number, family: 4 | 6, mode: keyof typeof S
     );
   }
 }
+
+/** Largest ping payload per family: the IP maximum 65,535 less the IPv4+ICMP headers, the ICMPv6 header (IPv6's payload length excludes its own header). */
+export const ICMP_MAX_PAYLOAD_BYTES = { 4: 65_535 - 28, 6: 65_535 - 8 } as const;
+
+/**
+ * The ICMP payload (bytes, ping's `-s`) for a whole IP packet of `size` bytes over `family`.
+ * Throws PROBE_SETUP when ping cannot time a reply that small (16 payload bytes carry its timestamp) or
+ * the packet exceeds the IP maximum.
+ */
+export function checkPingSize(size: number, family: 4 | 6): number {
+  const payload = size - ICMP_OVERHEAD_BYTES[family];
+  if (payload < ICMP_MIN_PAYLOAD_BYTES || payload > ICMP_MAX_PAYLOAD_BYTES[family]) {
+    const min = ICMP_MIN_PAYLOAD_BYTES + ICMP_OVERHEAD_BYTES[family];
+    const max = ICMP_MAX_PAYLOAD_BYTES[family] + ICMP_OVERHEAD_BYTES[family];
+    throw new QosProbeError(
+      "PROBE_SETUP",
+      `packet_size_bytes ${size} does not fit an IPv${family} ICMP echo (${min}..${max})`,
+      { hint: `ping needs ${ICMP_MIN_PAYLOAD_BYTES} payload bytes to time a reply; choose ${min}..${max}` },
+    );
+  }
+  return payload;
+}

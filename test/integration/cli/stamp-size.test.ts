@@ -61,6 +61,19 @@ describe("qos-probe test / validate: STAMP packet sizes", () => {
     );
   });
 
+  it("ICMP sizes ping cannot send are usage errors too (exit 2, no ping spawned), per family", async () => {
+    const v4 = await runCli(["test", "icmp://127.0.0.1", "-s", "30", "-c", "1"]);
+    expect(v4.code).toBe(2);
+    expect(v4.stdout).toBe("");
+    expect(v4.stderr).toBe(
+      "qos-probe: -s 30: packet_size_bytes 30 does not fit an IPv4 ICMP echo (44..65535)\n" +
+        "  hint: ping needs 16 payload bytes to time a reply; choose 44..65535\n",
+    );
+    const v6 = await runCli(["test", "icmp://[::1]", "-s", "60", "-c", "1"]);
+    expect(v6.code).toBe(2);
+    expect(v6.stderr).toContain("packet_size_bytes 60 does not fit an IPv6 ICMP echo (64..");
+  });
+
   it("validate names the YAML path, the limit and the hint (exit 1)", async () => {
     const file = join(dir, "mesh.yaml");
     await writeFile(

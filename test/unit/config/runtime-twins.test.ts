@@ -5,7 +5,7 @@ import { parseConfig } from "../../../agent/config/load.js";
 import { ConfigError, type ConfigIssue } from "../../../agent/errors.js";
 import { targetUrl } from "../../../agent/probe/http.js";
 import { pingFailure, planPing } from "../../../agent/probe/icmp.js";
-import { checkStampSize } from "../../../agent/probe/limits.js";
+import { checkPingSize, checkStampSize } from "../../../agent/probe/limits.js";
 import type { ProbeSpec } from "../../../agent/probe/prober.js";
 import { resolveHost } from "../../../agent/probe/resolve.js";
 import { checkRunSize } from "../../../agent/probe/runner.js";
@@ -135,12 +135,12 @@ const CHECKS: RuntimeCheck[] = [
     },
   },
   {
-    file: "icmp.ts",
+    file: "limits.ts",
     match: "does not fit an IPv",
     twin: {
       test: { method: "icmp", packet_size_bytes: 30 },
       path: "tests[0].packet_size_bytes",
-      runtime: () => planPing({ ...SPEC, packet_size_bytes: 30 }, new AbortController().signal),
+      runtime: () => checkPingSize(30, 4),
     },
   },
   {
