@@ -71,15 +71,25 @@ function verdictLine(r: ResultMessage, c: Colors): string {
 
 /**
  * How many replies' T3 the reflector confirmed (RFC 8972 §4.7): the rest are as the reflector wrote
- * them, and their possible error is in the timing-error bound.
+ * them, and their possible error is in the timing-error bound. Says only what the counts show: with no
+ * reply nothing was confirmed or refused; a single reply's follow-up could only ride on a later reply
+ * (the trailer goes only to a reflector that confirmed something); TLVs that failed their HMAC came
+ * from a reflector that does send Follow-Up Telemetry.
  */
 function followUpLine(f: NonNullable<ResultMessage["quality"]["follow_up"]>, received: number): string {
+  if (received === 0) return "no replies: no transmit time to confirm";
+  const why =
+    f.confirmed > 0 || f.hmac_failed
+      ? ""
+      : received === 1
+        ? " — a single reply: its follow-up could only ride on a later one"
+        : " — the reflector sends no Follow-Up Telemetry";
   const asked =
     f.requested === 0
-      ? "follow-up not requested (packet too small for the TLV)"
+      ? "follow-up not requested (no room for the TLV at this packet size)"
       : `confirmed by follow-up ${f.confirmed} of ${received} replies` +
         (f.requested < received ? ` (${f.requested} asked)` : "") +
-        (f.confirmed === 0 ? " — the reflector sends no Follow-Up Telemetry" : "");
+        why;
   return asked + (f.hmac_failed ? `  TLV HMAC failed ${f.hmac_failed} (ignored)` : "");
 }
 
