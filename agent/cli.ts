@@ -133,7 +133,9 @@ Examples:
 Port 862 needs CAP_NET_BIND_SERVICE (the systemd unit grants it) or root.`,
   )
   .action(async (o, cmd: Command) => {
-    const { runReflectorRole } = await import("./reflect-role.js");
+    const { reflectAuthProblem, runReflectorRole } = await import("./reflect-role.js");
+    const problem = reflectAuthProblem(o.authMode, o.authKeyFile);
+    if (problem) throw problem;
     const log = createLogger({ level: cmd.optsWithGlobals().logLevel, name: "reflector" });
     await runReflectorRole(
       {

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +32,29 @@ describe("qos-probe CLI, newcomer findings", () => {
     for (const mode of ["kernel", "user", ""]) {
       const ok = await runCli(["--version"], { env: { ...process.env, QOSPROBE_TIMESTAMPS: mode } });
       expect(ok.code, mode).toBe(0);
+    }
+  });
+
+  it("reflect with a key file but open mode (or a mode without a key) is a usage error naming the flags", async () => {
+    const dir = await tempDir();
+    const key = join(dir, "k.hex");
+    await writeFile(key, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", {
+      mode: 0o600,
+    });
+    // Port 0: without the check the reflector would bind and run until runCli's bound fails the test.
+    for (const extra of [[], ["--auth-mode", "open"]]) {
+      const r = await runCli(["reflect", "-l", "127.0.0.1:0", "--auth-key-file", key, ...extra]);
+      expect(r.code, extra.join(" ")).toBe(2);
+      expect(r.stderr).toContain(
+        `--auth-key-file ${key} is given but --auth-mode is open: the key would be ignored`,
+      );
+      expect(r.stderr).toContain("hint: add --auth-mode both");
+    }
+    for (const mode of ["authenticated", "both"]) {
+      const r = await runCli(["reflect", "-l", "127.0.0.1:0", "--auth-mode", mode]);
+      expect(r.code, mode).toBe(2);
+      expect(r.stderr).toContain(`--auth-mode ${mode} needs the shared HMAC key`);
+      expect(r.stderr).toContain("hint: add --auth-key-file FILE");
     }
   });
 
