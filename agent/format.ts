@@ -43,6 +43,16 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
     `${label("verdict")}${verdictLine(r, c)}`,
   ];
   if (r.quality.flags.length > 0) lines.push(`${label("flags")}${r.quality.flags.join(", ")}`);
+  if (r.test.method === "stamp" && p.sent > 0 && p.received === 0 && !r.error) {
+    // A reflector answers nothing it refuses (ours, in authenticated mode, discards a packet whose HMAC
+    // fails, and what --allow or its rate limit refuses), so from here a key or mode mismatch looks
+    // exactly like a dead path: say where to look.
+    lines.push(
+      `${label("no reply")}a reflector drops silently what it will not answer: a key or auth mode that ` +
+        "differs from yours, --allow, its rate limit; its counters (dropped_auth, dropped_not_allowed, " +
+        "dropped_rate_limited) say which",
+    );
+  }
   if (r.outage) lines.push(`${label("outage")}${r.outage.packets} packets found no path: ${r.outage.reason}`);
   if (r.error) lines.push(`${label("error")}${c.red(`${r.error.code}: ${r.error.message}`)}`);
   return lines.join("\n");

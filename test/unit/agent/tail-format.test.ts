@@ -151,6 +151,11 @@ describe("human-readable output", () => {
     const none = formatResult(buildResult(req, lost, facts));
     expect(none).toContain("reflector T3  no replies: no transmit time to confirm");
     expect(none).not.toContain("not requested");
+    // A silent reflector (its key or mode differs, --allow, its rate limit) looks like a dead path: say where to look.
+    expect(none).toContain(
+      "no reply      a reflector drops silently what it will not answer: a key or auth mode that differs from yours, --allow, its rate limit; its counters (dropped_auth, dropped_not_allowed, dropped_rate_limited) say which",
+    );
+    expect(formatResult(result)).not.toContain("no reply ");
     // -c 1 against a reflector that implements the TLV: its one reply has no later reply to ride on.
     const one = [
       { ...samples[0], seq: 0, sent_at: t0, rtt_ms: 30, reflector_ms: 0.02, follow_up_requested: true },
