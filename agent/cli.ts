@@ -75,12 +75,13 @@ Examples:
   qos-probe test stamp://127.0.0.1:8620 --json | jq .rtt_ms   the result message for scripts
 
 Exit status: 0 measured, 1 the probe could not run or the measurement failed (status error or fault:
-one line on stderr says what and how to fix it; --json still prints the result), 2 usage error.`,
+one line on stderr says what and how to fix it; --json still prints the result), 2 usage error,
+130 stopped by Ctrl-C (SIGINT): what was measured until then is printed, flagged aborted.`,
   )
   .action(async (target: string, o, cmd: Command) => {
     const { runOneShot } = await import("./oneshot.js");
     const log = createLogger({ level: cmd.optsWithGlobals().logLevel });
-    const { result, text, failure } = await runOneShot(
+    const { result, text, failure, interrupted } = await runOneShot(
       {
         target,
         count: o.count,
@@ -101,6 +102,7 @@ one line on stderr says what and how to fix it; --json still prints the result),
     if (text) process.stdout.write(`${text}\n`);
     if (failure) process.stderr.write(`qos-probe: ${failure}\n`);
     if (result.status !== "ok") process.exitCode = 1;
+    if (interrupted) process.exitCode = 130; // 128 + SIGINT, as if the signal had ended it
   });
 
 program
@@ -133,7 +135,9 @@ Examples:
 Port 862 needs CAP_NET_BIND_SERVICE (the systemd unit grants it) or root.`,
   )
   .action(async (o, cmd: Command) => {
-    const { runReflectorRole } = await import("./reflect-role.js");
+    const { reflectAuthProblem, runReflectorRole } = await import("./reflect-role.js");
+    const problem = reflectAuthProblem(o.authMode, o.authKeyFile);
+    if (problem) throw problem;
     const log = createLogger({ level: cmd.optsWithGlobals().logLevel, name: "reflector" });
     await runReflectorRole(
       {

@@ -43,6 +43,16 @@ export function formatResult(r: ResultMessage, opts: { color?: boolean } = {}): 
     `${label("verdict")}${verdictLine(r, c)}`,
   ];
   if (r.quality.flags.length > 0) lines.push(`${label("flags")}${r.quality.flags.join(", ")}`);
+  if (r.test.method === "stamp" && p.sent > 0 && p.received === 0 && !r.error) {
+    // A reflector answers nothing it refuses (ours, in authenticated mode, discards a packet whose HMAC
+    // fails, and what --allow or its rate limit refuses), so from here a key or mode mismatch looks
+    // exactly like a dead path: say where to look.
+    lines.push(
+      `${label("no reply")}a reflector drops silently what it will not answer: a key or auth mode that ` +
+        "differs from yours, --allow, its rate limit; its counters (dropped_auth, dropped_not_allowed, " +
+        "dropped_rate_limited) say which",
+    );
+  }
   if (r.outage) lines.push(`${label("outage")}${r.outage.packets} packets found no path: ${r.outage.reason}`);
   if (r.error) lines.push(`${label("error")}${c.red(`${r.error.code}: ${r.error.message}`)}`);
   return lines.join("\n");
@@ -71,15 +81,25 @@ function verdictLine(r: ResultMessage, c: Colors): string {
 
 /**
  * How many replies' T3 the reflector confirmed (RFC 8972 §4.7): the rest are as the reflector wrote
- * them, and their possible error is in the timing-error bound.
+ * them, and their possible error is in the timing-error bound. Says only what the counts show: with no
+ * reply nothing was confirmed or refused; a single reply's follow-up could only ride on a later reply
+ * (the trailer goes only to a reflector that confirmed something); TLVs that failed their HMAC came
+ * from a reflector that does send Follow-Up Telemetry.
  */
 function followUpLine(f: NonNullable<ResultMessage["quality"]["follow_up"]>, received: number): string {
+  if (received === 0) return "no replies: no transmit time to confirm";
+  const why =
+    f.confirmed > 0 || f.hmac_failed
+      ? ""
+      : received === 1
+        ? " — a single reply: its follow-up could only ride on a later one"
+        : " — the reflector sends no Follow-Up Telemetry";
   const asked =
     f.requested === 0
-      ? "follow-up not requested (packet too small for the TLV)"
+      ? "follow-up not requested (no room for the TLV at this packet size)"
       : `confirmed by follow-up ${f.confirmed} of ${received} replies` +
         (f.requested < received ? ` (${f.requested} asked)` : "") +
-        (f.confirmed === 0 ? " — the reflector sends no Follow-Up Telemetry" : "");
+        why;
   return asked + (f.hmac_failed ? `  TLV HMAC failed ${f.hmac_failed} (ignored)` : "");
 }
 

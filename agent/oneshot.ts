@@ -92,7 +92,7 @@ function refuseSize(spec: ProbeSpec, family: 4 | 6): void {
 export async function runOneShot(
   opts: OneShotOptions,
   log: Logger,
-): Promise<{ result: ResultMessage; text: string; failure?: string }> {
+): Promise<{ result: ResultMessage; text: string; failure?: string; interrupted: boolean }> {
   const target = parseTarget(opts.target);
   const literal = literalFamilyConflict(target.host, opts.family);
   if (literal !== undefined) {
@@ -130,6 +130,12 @@ export async function runOneShot(
   let thrown: unknown;
   const progress = new Progress(opts.count);
   const showProgress = opts.progress && progress.enabled;
+  // Ctrl-C ends the run early and still prints what was measured, flagged "aborted" (packets in
+  // flight are left out, as in the agent), the way ping prints its statistics; a second Ctrl-C, once
+  // this handler is gone, exits at once.
+  const interrupt = new AbortController();
+  const onInterrupt = () => interrupt.abort();
+  process.once("SIGINT", onInterrupt);
   const result = await runProbe(
     probers[target.method],
     {
@@ -144,12 +150,13 @@ export async function runOneShot(
       clock: systemClock,
       log,
       clockSync: await readClockSync(),
+      signal: interrupt.signal,
       ...(showProgress ? { onSample: (s) => progress.onSample(s) } : {}),
       onFailure: (err) => {
         thrown = err;
       },
     },
-  );
+  ).finally(() => process.off("SIGINT", onInterrupt));
   if (showProgress) progress.done();
   const failure = failureLine(result, thrown);
   // A run that did not measure is one line with its fix; --json keeps the whole result for scripts.
@@ -158,5 +165,5 @@ export async function runOneShot(
     : failure
       ? ""
       : formatResult(result, { color: Boolean(process.stdout.isTTY) });
-  return { result, text, ...(failure ? { failure } : {}) };
+  return { result, text, ...(failure ? { failure } : {}), interrupted: interrupt.signal.aborted };
 }

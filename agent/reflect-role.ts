@@ -1,4 +1,5 @@
 import { readKeyFile } from "./config/secrets.js";
+import { QosProbeError } from "./errors.js";
 import { readClockSync } from "./host/clock-sync.js";
 import type { Logger } from "./log.js";
 import type { ClockSyncState } from "./probe/prober.js";
@@ -13,6 +14,31 @@ export interface ReflectRoleOptions {
   auth_mode: ReflectorAuthMode;
   auth_key_file?: string;
   stats_interval_s: number;
+}
+
+/**
+ * The `reflect` command line's auth options that contradict each other, as a usage error (exit 2), in
+ * the command line's own words; undefined when they agree. A key file with the default (or explicit)
+ * open mode would be read and then ignored: an authenticated sender would get unauthenticated replies
+ * and report STAMP_AUTH, "the keys differ", though they are the same.
+ */
+export function reflectAuthProblem(
+  mode: ReflectorAuthMode,
+  keyFile: string | undefined,
+): QosProbeError | undefined {
+  if (mode === "open" && keyFile !== undefined) {
+    return new QosProbeError(
+      "USAGE",
+      `--auth-key-file ${keyFile} is given but --auth-mode is open: the key would be ignored`,
+      { hint: "add --auth-mode both (open and authenticated senders) or --auth-mode authenticated" },
+    );
+  }
+  if (mode !== "open" && keyFile === undefined) {
+    return new QosProbeError("USAGE", `--auth-mode ${mode} needs the shared HMAC key`, {
+      hint: "add --auth-key-file FILE (create one with: openssl rand -hex 32 > FILE && chmod 600 FILE)",
+    });
+  }
+  return undefined;
 }
 
 /** How often the reflector re-reads the host's clock-sync state for its Error Estimate S bit. */

@@ -27,19 +27,26 @@ export function resolveSecret(ref: SecretRef, env: Record<string, string | undef
       cause: err,
     });
   }
-  // `echo secret > file` leaves one newline that is not part of the secret; strip exactly one.
-  const end =
-    bytes.at(-1) === 0x0a ? (bytes.at(-2) === 0x0d ? bytes.length - 2 : bytes.length - 1) : bytes.length;
-  const secret = bytes.subarray(0, end);
+  const secret = withoutFinalNewline(bytes);
   if (secret.length === 0) {
     throw new QosProbeError("CONFIG_SECRET", `secret file ${ref.file} is empty`);
   }
   return secret;
 }
 
+/** `echo secret > file` leaves one newline (LF or CRLF) that is not part of the secret: strip exactly one. */
+function withoutFinalNewline(bytes: Buffer): Buffer {
+  const end =
+    bytes.at(-1) === 0x0a ? (bytes.at(-2) === 0x0d ? bytes.length - 2 : bytes.length - 1) : bytes.length;
+  return bytes.subarray(0, end);
+}
+
 /**
  * A STAMP key file holds the shared HMAC key: hex (64 hex digits for 32 bytes) or raw bytes. Hex is
- * what people paste from `openssl rand -hex 32`; anything else is taken byte for byte.
+ * what people paste from `openssl rand -hex 32`; anything else is taken byte for byte, but for one final
+ * newline, as resolveSecret does: `--auth-key-file k` on the command line and `{ file: k }` in a
+ * configuration must give the same key, or a CLI reflector and an agent sharing a raw key file would
+ * fail every HMAC (STAMP_AUTH). Errors name the file.
  */
 export async function readKeyFile(path: string): Promise<Buffer> {
   let raw: Buffer;
@@ -50,7 +57,13 @@ export async function readKeyFile(path: string): Promise<Buffer> {
       hint: "create it with: openssl rand -hex 32 > FILE && chmod 600 FILE",
     });
   }
-  return decodeKey(raw);
+  const key = withoutFinalNewline(raw);
+  if (key.length === 0) {
+    throw new QosProbeError("CONFIG_SECRET", `key file ${path} is empty`, {
+      hint: "write the shared key into it: openssl rand -hex 32 > FILE && chmod 600 FILE",
+    });
+  }
+  return decodeKey(key);
 }
 
 export function decodeKey(raw: Buffer): Buffer {

@@ -92,6 +92,7 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     | ReplyVerdict
     | "malformed"
     | "auth_failed"
+    | "auth_open_replies"
     | "refused_icmp"
     | "refused_send"
     | "refused_recv"
@@ -107,6 +108,7 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     "mismatched-timestamp": 0,
     malformed: 0,
     auth_failed: 0,
+    auth_open_replies: 0,
     refused_icmp: 0,
     refused_send: 0,
     refused_recv: 0,
@@ -133,8 +135,10 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     try {
       reply = parseReflectorPacket(d.data, authKey);
     } catch (err) {
-      if (err instanceof QosProbeError && err.code === "PACKET_AUTH") counts.auth_failed += 1;
-      else counts.malformed += 1;
+      if (err instanceof QosProbeError && err.code === "PACKET_AUTH") {
+        counts.auth_failed += 1;
+        if (answeredUnauthenticated(d.data, t1Clock)) counts.auth_open_replies += 1;
+      } else counts.malformed += 1;
       return;
     }
     // TLVs that failed their HMAC (authenticated): the reply's base packet verified and is measured,
@@ -325,10 +329,19 @@ async function runSession(socket: TimestampedUdpSocket, target: Target, spec: Pr
     );
   }
   if (counts.auth_failed > 0 && counts.matched === 0) {
+    // Every failed reply an unauthenticated one answering our packet: the reflector took our packets for
+    // open-mode ones (it runs open mode, or "both" with another key, which falls back to open); "the keys
+    // differ" alone would hide the first.
+    const open = counts.auth_open_replies === counts.auth_failed;
     throw new QosProbeError(
       "STAMP_AUTH",
-      `${counts.auth_failed} STAMP replies from ${target.address} failed the HMAC check and none passed`,
-      { fault: true, hint: "the sender's auth_key and the reflector's key differ" },
+      `${counts.auth_failed} STAMP replies from ${target.address} failed the HMAC check and none passed${open ? ": they came back unauthenticated (RFC 8762 §4.3.1), the reflector answered them as open-mode packets" : ""}`,
+      {
+        fault: true,
+        hint: open
+          ? "the reflector runs open mode only, or mode both with another key: give it authenticated mode and the same key (qos-probe reflect --auth-mode both --auth-key-file FILE; agent: reflector.auth), or test without the key"
+          : "the sender's auth_key and the reflector's key differ",
+      },
     );
   }
   if (counts.auth_failed > 0)
@@ -352,6 +365,25 @@ export function refusalCount(
 ): number {
   const heard = Math.max(views.refused_icmp, views.refused_send, views.refused_recv);
   return Math.max(0, Math.min(heard, sent - received));
+}
+
+/**
+ * Whether a reply that failed the authenticated HMAC check is an unauthenticated reply (RFC 8762
+ * §4.3.1) to one of our packets: a reflector in open mode reads our authenticated request as an
+ * unauthenticated one, so it echoes our Sequence Number at octets 24..27 and, as the request's
+ * Timestamp, octets 4..11 of our packet, which are MBZ in authenticated mode (zero). An authenticated
+ * reply has the Error Estimate and SSID at 24..27 and its Receive Timestamp's seconds at 32..35 (never
+ * zero), so it does not pass for one.
+ */
+export function answeredUnauthenticated(reply: Buffer, sent: ReadonlyMap<number, unknown>): boolean {
+  let p: ParsedReflectorPacket;
+  try {
+    p = parseReflectorPacket(reply);
+  } catch {
+    return false;
+  }
+  const t = p.senderTimestamp;
+  return sent.has(p.senderSeq) && t !== null && t.seconds === 0 && t.fraction === 0;
 }
 
 /** Two spellings of one address ("::ffff:127.0.0.1" vs "127.0.0.1") are the same reflector. */

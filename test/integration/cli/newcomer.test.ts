@@ -1,10 +1,14 @@
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
+import { Reflector } from "../../../agent/probe/stamp/reflector.js";
 import { DEFAULT_PGLITE_DIR } from "../../../collector/report-role.js";
+import { CLI } from "../../helpers/agent-process.js";
 import { runCli } from "../../helpers/cli-run.js";
 
 /** A newcomer's review of the CLI, each finding run through the compiled CLI. */
@@ -33,6 +37,64 @@ describe("qos-probe CLI, newcomer findings", () => {
       const ok = await runCli(["--version"], { env: { ...process.env, QOSPROBE_TIMESTAMPS: mode } });
       expect(ok.code, mode).toBe(0);
     }
+  });
+
+  it("reflect with a key file but open mode (or a mode without a key) is a usage error naming the flags", async () => {
+    const dir = await tempDir();
+    const key = join(dir, "k.hex");
+    await writeFile(key, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", {
+      mode: 0o600,
+    });
+    // Port 0: without the check the reflector would bind and run until runCli's bound fails the test.
+    for (const extra of [[], ["--auth-mode", "open"]]) {
+      const r = await runCli(["reflect", "-l", "127.0.0.1:0", "--auth-key-file", key, ...extra]);
+      expect(r.code, extra.join(" ")).toBe(2);
+      expect(r.stderr).toContain(
+        `--auth-key-file ${key} is given but --auth-mode is open: the key would be ignored`,
+      );
+      expect(r.stderr).toContain("hint: add --auth-mode both");
+    }
+    for (const mode of ["authenticated", "both"]) {
+      const r = await runCli(["reflect", "-l", "127.0.0.1:0", "--auth-mode", mode]);
+      expect(r.code, mode).toBe(2);
+      expect(r.stderr).toContain(`--auth-mode ${mode} needs the shared HMAC key`);
+      expect(r.stderr).toContain("hint: add --auth-key-file FILE");
+    }
+  });
+
+  it("Ctrl-C during a test prints what was measured, flagged aborted, and exits 130", async () => {
+    const reflector = new Reflector({
+      host: "127.0.0.1",
+      port: 0,
+      clockSync: { synced: false, source: "unknown" },
+      rateLimitPps: 0,
+    });
+    await reflector.start();
+    cleanups.push(() => reflector.stop());
+    const child = spawn(
+      process.execPath,
+      [CLI, "test", `stamp://127.0.0.1:${reflector.address().port}`, "-c", "100000", "-i", "10ms", "--json"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    cleanups.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    });
+    let stdout = "";
+    child.stdout.on("data", (c) => {
+      stdout += c;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // Interrupt once the reflector has answered a few packets (bounded: 20 s).
+    for (let i = 0; i < 200 && reflector.counters.reflected < 5; i++) await sleep(100);
+    expect(reflector.counters.reflected).toBeGreaterThanOrEqual(5);
+    child.kill("SIGINT");
+    const code = await Promise.race([exited, sleep(20_000).then(() => "still running")]);
+    expect(code).toBe(130);
+    const result = JSON.parse(stdout);
+    expect(result.quality.flags).toContain("aborted");
+    expect(result.packets.sent).toBeGreaterThanOrEqual(5);
+    expect(result.packets.sent).toBeLessThan(100_000);
+    expect(result.packets.lost).toBe(0);
   });
 
   it("report without a store creates nothing: exit 2, names the store it looked for and the flags", async () => {

@@ -121,9 +121,9 @@ describe("human-readable output", () => {
   });
 
   it("says how many replies' T3 the reflector confirmed by follow-up", () => {
-    // Samples without the marks: nothing requested (a packet too small for the TLV).
+    // Samples without the marks: nothing requested (no room for the TLV at this size).
     expect(formatResult(result)).toContain(
-      "reflector T3  follow-up not requested (packet too small for the TLV)",
+      "reflector T3  follow-up not requested (no room for the TLV at this packet size)",
     );
     const asked = samples.map((s, i) => ({
       ...s,
@@ -137,7 +137,33 @@ describe("human-readable output", () => {
     const none = asked.map(({ t3_follow_up_ms: _x, ...s }) => ({ ...s, tlv_hmac_failed: true }));
     const text = formatResult(buildResult(req, none, facts));
     expect(text).toContain(
-      "reflector T3  confirmed by follow-up 0 of 2 replies — the reflector sends no Follow-Up Telemetry  TLV HMAC failed 2 (ignored)",
+      "reflector T3  confirmed by follow-up 0 of 2 replies  TLV HMAC failed 2 (ignored)",
     );
+    const plain = asked.map(({ t3_follow_up_ms: _x, ...s }) => s);
+    expect(formatResult(buildResult(req, plain, facts))).toContain(
+      "reflector T3  confirmed by follow-up 0 of 2 replies — the reflector sends no Follow-Up Telemetry",
+    );
+  });
+
+  it("claims nothing about the reflector's follow-up when no reply or a single reply came", () => {
+    // 100 % loss (a reflector dropping every packet for its key): nothing was asked of a reply.
+    const lost = samples.map((s) => ({ seq: s.seq, sent_at: s.sent_at, rtt_ms: null }));
+    const none = formatResult(buildResult(req, lost, facts));
+    expect(none).toContain("reflector T3  no replies: no transmit time to confirm");
+    expect(none).not.toContain("not requested");
+    // A silent reflector (its key or mode differs, --allow, its rate limit) looks like a dead path: say where to look.
+    expect(none).toContain(
+      "no reply      a reflector drops silently what it will not answer: a key or auth mode that differs from yours, --allow, its rate limit; its counters (dropped_auth, dropped_not_allowed, dropped_rate_limited) say which",
+    );
+    expect(formatResult(result)).not.toContain("no reply ");
+    // -c 1 against a reflector that implements the TLV: its one reply has no later reply to ride on.
+    const one = [
+      { ...samples[0], seq: 0, sent_at: t0, rtt_ms: 30, reflector_ms: 0.02, follow_up_requested: true },
+    ];
+    const single = formatResult(buildResult({ ...req, spec: { ...req.spec, count: 1 } }, one, facts));
+    expect(single).toContain(
+      "reflector T3  confirmed by follow-up 0 of 1 replies — a single reply: its follow-up could only ride on a later one",
+    );
+    expect(single).not.toContain("sends no Follow-Up Telemetry");
   });
 });

@@ -66,3 +66,35 @@ describe("decodeKey (STAMP key files)", () => {
     expect(() => decodeKey(Buffer.alloc(0))).toThrow(/key file is empty/);
   });
 });
+
+describe("readKeyFile (--auth-key-file)", () => {
+  it("gives the key a configuration's { file } reference gives for the same file", async () => {
+    const { decodeKey, readKeyFile } = await import("../../../agent/config/secrets.js");
+    // `echo 'correct horse' > k`: a raw key with its newline, shared by `qos-probe reflect
+    // --auth-key-file k` and an agent whose stamp_key is { file: k }.
+    for (const [name, text] of [
+      ["raw-lf", "correct horse battery staple\n"],
+      ["raw-crlf", "correct horse battery staple\r\n"],
+      ["hex-lf", "00112233445566778899aabbccddeeff\n"],
+    ] as const) {
+      const path = write(name, text);
+      const cli = await readKeyFile(path);
+      expect(cli, name).toEqual(decodeKey(resolveSecret({ file: path })));
+      expect(cli.includes(0x0a), name).toBe(false);
+    }
+    expect((await readKeyFile(write("raw2", "correct horse\n"))).toString()).toBe("correct horse");
+  });
+  it("names the empty file and says how to fill it", async () => {
+    const { readKeyFile } = await import("../../../agent/config/secrets.js");
+    for (const content of ["", "\n"]) {
+      const path = write("empty-key", content);
+      const err = await readKeyFile(path).then(
+        () => undefined,
+        (e: QosProbeError) => e,
+      );
+      expect(err?.code).toBe("CONFIG_SECRET");
+      expect(err?.message).toBe(`key file ${path} is empty`);
+      expect(err?.hint).toContain("openssl rand -hex 32 > FILE");
+    }
+  });
+});

@@ -12,6 +12,7 @@ import {
   stampTransmitTime,
 } from "../../../../agent/probe/stamp/packet.js";
 import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
+import { answeredUnauthenticated } from "../../../../agent/probe/stamp/sender.js";
 import { ResultMessage } from "../../../../agent/publish/message.js";
 import { probeSpec, udpPeer } from "./harness.js";
 
@@ -138,7 +139,64 @@ describe(`STAMP faults and facts (${expectedMode} timestamps)`, () => {
     const result = await run(probeSpec(peer.port, { count: 3, auth_key: KEY, loss_timeout_ms: 200 }));
     expect(result.status).toBe("fault");
     expect(result.error?.code).toBe("STAMP_AUTH");
-    expect(result.error?.message).toMatch(/3 STAMP replies .* failed the HMAC check/);
+    expect(result.error?.message).toMatch(/3 STAMP replies .* failed the HMAC check and none passed$/);
+    expect(result.error?.message).not.toContain("unauthenticated");
+  });
+
+  it("an authenticated sender answered in open mode: STAMP_AUTH says the replies came back unauthenticated", async () => {
+    // Our own reflector in open mode (the key is read by the sender only), and in mode both with another
+    // key (a failed HMAC falls back to open): either way the replies are RFC 8762 §4.3.1 ones.
+    for (const opts of [{}, { authMode: "both" as const, authKey: OTHER_KEY }]) {
+      const r = await reflector(opts);
+      const result = await run(
+        probeSpec(r.address().port, {
+          count: 3,
+          auth_key: KEY,
+          loss_timeout_ms: 500,
+          packet_size_bytes: 180,
+        }),
+      );
+      expect(result.status, JSON.stringify(opts)).toBe("fault");
+      expect(result.error?.code).toBe("STAMP_AUTH");
+      expect(result.error?.message).toBe(
+        "3 STAMP replies from 127.0.0.1 failed the HMAC check and none passed: they came back unauthenticated (RFC 8762 §4.3.1), the reflector answered them as open-mode packets",
+      );
+      expect(r.counters.reflected).toBe(3);
+    }
+  });
+
+  it("answeredUnauthenticated tells an open-mode reply to our packet from an authenticated reply", () => {
+    const sent = new Map([[5, 0n]]);
+    const t = { seconds: 3_970_000_000, fraction: 7 };
+    const fields = {
+      seq: 5,
+      timestamp: t,
+      errorEstimate: 0x8001,
+      ssid: 0,
+      receiveTimestamp: t,
+      senderSeq: 5,
+      senderTimestamp: { seconds: 0, fraction: 0 }, // octets 4..11 of an authenticated request: MBZ
+      senderErrorEstimate: 0,
+      senderTtl: 64,
+    };
+    expect(answeredUnauthenticated(encodeReflectorPacket(fields, { length: 152 }), sent)).toBe(true);
+    // Another sequence number than ours, or a Timestamp we did not send: not an answer to us.
+    expect(
+      answeredUnauthenticated(encodeReflectorPacket({ ...fields, senderSeq: 6 }, { length: 152 }), sent),
+    ).toBe(false);
+    expect(
+      answeredUnauthenticated(
+        encodeReflectorPacket({ ...fields, senderTimestamp: t }, { length: 152 }),
+        sent,
+      ),
+    ).toBe(false);
+    // An authenticated reply under another key (what a reflector with a different key sends).
+    expect(
+      answeredUnauthenticated(
+        encodeReflectorPacket({ ...fields, senderTimestamp: t }, { length: 152, authKey: OTHER_KEY }),
+        sent,
+      ),
+    ).toBe(false);
   });
 
   it("authenticated replies with a follow-up the HMAC TLV does not cover: measured, follow-up ignored and counted", async () => {
