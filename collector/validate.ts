@@ -89,14 +89,11 @@ export function validateResult(topic: string, payload: Uint8Array | string): Val
   }
   // Zod's output is the parsed body itself in substance (the schema is strict, with no defaults or
   // transforms): the text received is this message's JSON, and the store can send it as it is.
-  // The bytes are the text's UTF-8 form unless they began with a byte order mark, which the decoder
-  // drops and PostgreSQL's JSON parser refuses: then only the text is kept.
-  received.set(msg, typeof payload === "string" || payload[0] === 0xef ? { text } : { text, bytes: payload });
+  receivedJson.set(msg, text);
   return { ok: true, message: msg };
 }
 
-/** What a validated message was parsed from: its text, and the UTF-8 bytes received when it came as bytes. */
-const received = new WeakMap<object, { text: string; bytes?: Uint8Array }>();
+const receivedJson = new WeakMap<object, string>();
 
 /**
  * The JSON text this message was validated from (validateResult), or JSON.stringify of it when it was
@@ -104,21 +101,12 @@ const received = new WeakMap<object, { text: string; bytes?: Uint8Array }>();
  * re-serializing each message cost ~10 µs of the collector's per-result time (bench:report).
  */
 export function messageJson(message: ResultMessage): string {
-  return received.get(message)?.text ?? JSON.stringify(message);
-}
-
-/**
- * messageJson as UTF-8 bytes when the message was validated from bytes (the MQTT payload itself, not
- * copied), else as text: what the store sends as the jsonb payload without encoding it again.
- */
-export function messageJsonBytes(message: ResultMessage): Uint8Array | string {
-  const r = received.get(message);
-  return r?.bytes ?? r?.text ?? JSON.stringify(message);
+  return receivedJson.get(message) ?? JSON.stringify(message);
 }
 
 /** The JSON text this message was validated from (validateResult), undefined when made otherwise. */
 export function receivedText(message: ResultMessage): string | undefined {
-  return received.get(message)?.text;
+  return receivedJson.get(message);
 }
 
 /** NUL, or a UTF-16 surrogate not in a pair (with the u flag, a pair reads as one astral code point). */

@@ -50,13 +50,9 @@ function clientOf(q: PGlite | Transaction): SqlClient {
   };
 }
 
-const utf8 = new TextDecoder("utf-8");
-
 function pgliteDatabase(db: PGlite): SqlDatabase {
   return {
     ...clientOf(db),
-    // PGlite serializes an array of strings into a jsonb[] literal itself.
-    jsonbArray: (values) => values.map((v) => (typeof v === "string" ? v : utf8.decode(v))),
     transaction: <T>(fn: (tx: SqlClient) => Promise<T>) => db.transaction((tx) => fn(clientOf(tx))),
     close: () => db.close(),
   };

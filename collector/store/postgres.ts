@@ -58,38 +58,9 @@ function clientOf(q: pg.Pool | pg.PoolClient): SqlClient {
   };
 }
 
-/** The OID of jsonb (pg_type), the element type a binary jsonb[] names in its header. */
-const JSONB_OID = 3802;
-
-/**
- * The binary form of a one-dimensional `jsonb[]` without NULLs (PostgreSQL array_recv: ndim, has-null
- * flag, element OID, then length and lower bound; each element its int32 length and jsonb_recv's bytes,
- * version byte 1 then the JSON text in UTF-8). node-postgres sends a Buffer parameter in binary format.
- */
-export function binaryJsonbArray(values: ReadonlyArray<Uint8Array | string>): Buffer {
-  const parts = values.map((v) => (typeof v === "string" ? Buffer.from(v, "utf8") : v));
-  let size = 20;
-  for (const p of parts) size += 5 + p.byteLength;
-  const out = Buffer.allocUnsafe(size);
-  out.writeInt32BE(1, 0);
-  out.writeInt32BE(0, 4);
-  out.writeUInt32BE(JSONB_OID, 8);
-  out.writeInt32BE(parts.length, 12);
-  out.writeInt32BE(1, 16);
-  let at = 20;
-  for (const p of parts) {
-    out.writeInt32BE(p.byteLength + 1, at);
-    out[at + 4] = 1;
-    out.set(p, at + 5);
-    at += 5 + p.byteLength;
-  }
-  return out;
-}
-
 function poolDatabase(pool: pg.Pool): SqlDatabase {
   return {
     ...clientOf(pool),
-    jsonbArray: binaryJsonbArray,
     async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       let broken: Error | undefined;

@@ -3,7 +3,7 @@ import type { ResultMessage } from "../../agent/publish/message.js";
 import { type ControlPlaneStore, SqlControlPlaneStore } from "../control-plane/store.js";
 import { type AgentEvidence, chainHash, signatureChecked } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
-import { messageJsonBytes } from "../validate.js";
+import { messageJson } from "../validate.js";
 import { CHAINS_UPSERT_FROM_INS, queryEvidence, updateChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
@@ -125,13 +125,10 @@ const V1_COLUMN_LIST = RESULT_COLUMNS.slice(0, RESULT_COLUMNS.findIndex((c) => c
   .join(", ");
 
 /**
- * One statement per batch: the batch travels as ONE jsonb[] of the validated messages ($1: on
- * PostgreSQL the received bytes in the array's binary form, SqlDatabase.jsonbArray) and each
+ * One statement per batch: the batch travels as ONE JSON array of the validated messages ($1) and each
  * column is read from its element in SQL (columnSql); the chain digests travel beside it ($2). Measured
  * for 2,000 results (bench:report's notes): binding 44 arrays made node-postgres escape every element
- * into an array literal (~0.5 s of JS), jsonb_to_recordset took ~0.3 s in the server, one JSON array
- * text ~0.05 s; that text's UTF-8 encoding in node-postgres and its parse into one large jsonb, then
- * copied out element by element, are what the jsonb[] saves (bench:report: the commit that made it).
+ * into an array literal (~0.5 s of JS), jsonb_to_recordset took ~0.3 s in the server, this ~0.05 s.
  * ON CONFLICT (no target) skips both a stored id
  * (redelivery) and a stored (operator, site, test, interval start) under another id (a second claim);
  * the window and fault tables are fed from RETURNING, i.e. only from rows really inserted, in the same
@@ -141,7 +138,7 @@ const INSERT_RESULTS_SQL = `
 WITH ins AS (
   INSERT INTO results (${COLUMN_LIST})
   SELECT ${RESULT_COLUMNS.map(columnSql).join(", ")}
-  FROM unnest($1::jsonb[]) WITH ORDINALITY AS e(p, i)
+  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(p, i)
   -- In array order, which insertResults sorts by claim key (byClaimKey): concurrent batches (ingest.ts
   -- writeConcurrency, or collectors) holding the same key wait for each other in the same order
   -- instead of deadlocking. (Sorting here in SQL cost ~5 µs of server CPU per result; in JS ~1.)
@@ -246,7 +243,7 @@ export class SqlResultStore implements ResultStore {
       msgs = [...msgs].sort(byClaimKey);
       const hashes = chainHashes(msgs);
       const params = [
-        this.db.jsonbArray(msgs.map(messageJsonBytes)),
+        `[${msgs.map(messageJson).join(",")}]`,
         msgs.map((m) => hashes.get(m.id) ?? null),
         // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
         msgs.filter(signatureChecked).map((m) => m.id),

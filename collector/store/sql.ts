@@ -13,14 +13,6 @@ export interface SqlClient {
 }
 
 export interface SqlDatabase extends SqlClient {
-  /**
-   * A `jsonb[]` query parameter holding `values` (each one JSON text, as UTF-8 bytes or a string), for
-   * `unnest($n::jsonb[])`. On PostgreSQL the array's binary form (array_recv, jsonb version 1): the
-   * received bytes go out as they came, with no UTF-8 encoding of one large string nor escaping of
-   * each element into an array literal (measured in bench:report, the commit that added this); on
-   * PGlite the strings, which it sends as an array literal itself.
-   */
-  jsonbArray(values: ReadonlyArray<Uint8Array | string>): unknown;
   /** Run `fn` in one transaction on one connection: COMMIT when it resolves, ROLLBACK when it throws. */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -2,16 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../agent/log.js";
 import type { ResultMessage } from "../../../agent/publish/message.js";
 import { Ingest } from "../../../collector/ingest.js";
-import { binaryJsonbArray } from "../../../collector/store/postgres.js";
 import type { ResultStore } from "../../../collector/store/store.js";
-import { messageJsonBytes, validateResult } from "../../../collector/validate.js";
+import { validateResult } from "../../../collector/validate.js";
 import { makeResult, resultTopic } from "../../helpers/result-factory.js";
 import { backends } from "../../helpers/store-backends.js";
 
 /**
- * The batch INSERT with its payloads as one jsonb[] parameter (SqlDatabase.jsonbArray): on PostgreSQL
- * the bytes received, in the array's binary form; on PGlite the text. Messages here are validated from
- * bytes, as the collector's MQTT subscriber hands them over, so the byte path is the one exercised.
+ * The one-statement batch INSERT (sql-store.ts INSERT_RESULTS_SQL: results, windows, hours, faults and
+ * chains from RETURNING) with crafted batches. Messages are validated from bytes, as the collector's
+ * MQTT subscriber hands them over, so the store sends the text received (validate.ts messageJson).
  */
 
 const MINUTE = 60_000;
@@ -24,33 +23,7 @@ function received(m: ResultMessage, text = JSON.stringify(m)): ResultMessage {
   return v.message;
 }
 
-describe("binaryJsonbArray", () => {
-  it("writes array_recv's header and each element as length, jsonb version 1, UTF-8 text", () => {
-    const b = binaryJsonbArray([Buffer.from('{"a":1}'), '{"b":"北京"}']);
-    // ndim 1, no NULLs, element OID 3802 (jsonb), 2 elements from index 1.
-    expect([0, 4, 8, 12, 16].map((o) => b.readInt32BE(o))).toEqual([1, 0, 3802, 2, 1]);
-    expect(b.readInt32BE(20)).toBe(8);
-    expect(b[24]).toBe(1);
-    expect(b.subarray(25, 32).toString()).toBe('{"a":1}');
-    // "北京" is 6 bytes in UTF-8: the length counts bytes, not UTF-16 units.
-    const second = Buffer.byteLength('{"b":"北京"}');
-    expect(b.readInt32BE(32)).toBe(second + 1);
-    expect(b[36]).toBe(1);
-    expect(b.subarray(37).toString()).toBe('{"b":"北京"}');
-    expect(b.length).toBe(37 + second);
-  });
-
-  it("keeps the received bytes for the store, but not a byte order mark's", () => {
-    const m = makeResult({ operator: "op-bytes" });
-    const raw = Buffer.from(JSON.stringify(m));
-    const v = validateResult(resultTopic(m), raw);
-    expect(v.ok && messageJsonBytes(v.message)).toBe(raw);
-    const bom = validateResult(resultTopic(m), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), raw]));
-    expect(bom.ok && messageJsonBytes(bom.message)).toBe(JSON.stringify(m));
-  });
-});
-
-describe.each(backends)("batch insert from received bytes on $name", (backend) => {
+describe.each(backends)("batch insert of received results on $name", (backend) => {
   let store: ResultStore;
   let dispose: () => Promise<void> = async () => {};
 
@@ -83,7 +56,9 @@ describe.each(backends)("batch insert from received bytes on $name", (backend) =
     });
     expect(rows.map((r) => r.id)).toEqual([m.id, n.id]);
     expect(rows.map((r) => r.status)).toEqual(["error", "ok"]);
-    expect((rows[0]?.payload as ResultMessage | undefined)?.error?.message).toBe('route "lost" \\ 北京→广州 é');
+    expect((rows[0]?.payload as ResultMessage | undefined)?.error?.message).toBe(
+      'route "lost" \\ 北京→广州 é',
+    );
     expect(rows[0]?.payload).toEqual(JSON.parse(JSON.stringify(m)));
     expect(rows[1]?.payload).toEqual(JSON.parse(JSON.stringify(n)));
   });
