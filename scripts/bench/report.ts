@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { seal, sealedPayload } from "../../agent/evidence/seal.js";
@@ -134,14 +135,14 @@ async function fill(store: ResultStore, dbUrlText: string, rows: string[][]): Pr
   const keys = siteKeys();
   const seqs = new Map<string, number>();
   const unsigned = samplePayloads(0, half, null, seqs);
-  const r1 = await ingestRate(store, unsigned, undefined);
+  const r1 = await ingestRate(dbUrlText, store, unsigned, undefined);
   unsigned.length = 0;
   rows.push([
     `ingest, unsigned (validate + INSERT + window/hour/fault upserts; batches ≤ ${BATCH}), ${r1.stored.toLocaleString("en")} results`,
     `${Math.round(r1.stored / r1.seconds).toLocaleString("en")} results/s`,
   ]);
   const signed = samplePayloads(half, SAMPLE_MINUTES, keys.private, seqs);
-  const r2 = await ingestRate(store, signed, keys.registered);
+  const r2 = await ingestRate(dbUrlText, store, signed, keys.registered);
   signed.length = 0;
   rows.push([
     `ingest, signed (+ Ed25519 verify, chain), ${r2.stored.toLocaleString("en")} results`,
@@ -263,19 +264,28 @@ function samplePayloads(
  * socket read parses), group commit, batches of at most BATCH. Timed until every one is settled.
  */
 async function ingestRate(
+  dbUrl: string,
   store: ResultStore,
   payloads: ReadonlyArray<[string, Buffer]>,
   deviceKeys: DeviceKeys | undefined,
-): Promise<{ stored: number; seconds: number }> {
+): Promise<{ stored: number; seconds: number; nodeUs: number; pgUs: number }> {
+  let batches = 0;
+  let inBatches = 0;
   const ingest = new Ingest({
     store,
     log: silentLogger(),
     batchSize: BATCH,
     groupCommit: true,
     maxPending: 1_000_000,
+    onStored: (msgs) => {
+      batches += 1;
+      inBatches += msgs.length;
+    },
     ...(deviceKeys ? { deviceKeys } : {}),
   });
   ingest.start();
+  const pg0 = await backendCpu(dbUrl);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const outcomes: Promise<AcceptOutcome>[] = [];
   for (let i = 0; i < payloads.length; i += CHUNK) {
@@ -284,15 +294,49 @@ async function ingestRate(
   }
   const settled = await Promise.all(outcomes);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const pg1 = await backendCpu(dbUrl);
   await ingest.stop();
   const stored = settled.filter((o) => o === "stored").length;
   if (stored !== payloads.length)
     throw new Error(`ingest: ${stored} of ${payloads.length} stored (${JSON.stringify(ingest.counters())})`);
   const { store_errors } = ingest.counters();
+  const nodeUs = (cpu.user + cpu.system) / stored;
+  let pgS = 0;
+  for (const [pid, s] of pg1) pgS += s - (pg0.get(pid) ?? 0);
+  const pgUs = (pgS * 1e6) / stored;
   console.log(
-    `ingest: ${stored} stored in ${seconds.toFixed(1)} s (${deviceKeys ? "signed" : "unsigned"}; ${store_errors} failed writes retried)`,
+    `ingest: ${stored} stored in ${seconds.toFixed(1)} s (${deviceKeys ? "signed" : "unsigned"}; ${store_errors} failed writes retried); CPU per result: node ${nodeUs.toFixed(0)} µs, PostgreSQL backends ${pgUs.toFixed(0)} µs; ${batches} batches of ${(inBatches / batches).toFixed(0)} on average`,
   );
-  return { stored, seconds };
+  return { stored, seconds, nodeUs, pgUs };
+}
+
+/**
+ * CPU seconds (user + system, /proc/<pid>/stat) of each PostgreSQL backend the collector's ingest pool
+ * holds on `dbUrl`'s database, by pid: the server side of ingest (the bench runs on the database host).
+ */
+async function backendCpu(dbUrl: string): Promise<Map<number, number>> {
+  const db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'qos-probe collector'",
+    );
+    const out = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        // Fields after the ")" of the command name: utime and stime are the 12th and 13th, in clock ticks.
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        out.set(pid, (Number(f[11]) + Number(f[12])) / 100);
+      } catch {
+        // ended meanwhile
+      }
+    }
+    return out;
+  } finally {
+    await db.end();
+  }
 }
 
 /** GET `url` with curl (a separate process), the body discarded: HTTP status and body size. */
