@@ -84,7 +84,7 @@ const EDGE_ATTEMPTS = 20;
  * readings just before the last Date.now() that still gave the old value and just after the first that
  * gave the new one, so the edge lies within ± EDGE_WINDOW_MS / 2 of it. A thread preempted in between
  * (a loaded host: tens of ms) widens that bracket; such a tick is not used but the next one is tried,
- * since a single pair read across a preemption put the clock 141 ms off (1 run in 150 under load).
+ * since a single pair read across a preemption put the clock 35 ms or more ahead (1 run in 150 under load).
  */
 function edgeReading(): { mono: number; wall: number } {
   let best = { mono: 0, wall: 0, width: Number.POSITIVE_INFINITY };
