@@ -72,18 +72,40 @@ export class SlewingMap {
 /** How often the fallback re-reads the wall clock. */
 const DISCIPLINE_EVERY_MS = 10_000;
 
+/** Widest bracket of monotonic readings (ms) around a Date.now() tick that is taken as its edge. */
+const EDGE_WINDOW_MS = 0.002;
+/** Ticks tried for a narrow bracket (each at most 1 ms of spinning) before the narrowest one is used. */
+const EDGE_ATTEMPTS = 20;
+
 /**
  * The wall clock as Date.now() says it, to about a microsecond: spin until Date.now() ticks over (at
  * most 1 ms), so the reading is taken at the edge of a millisecond rather than anywhere inside it.
- * Returns the pair (monotonic, wall) taken at that edge.
+ * Returns the pair (monotonic, wall) taken at that edge: `mono` is the middle of the monotonic
+ * readings just before the last Date.now() that still gave the old value and just after the first that
+ * gave the new one, so the edge lies within ± EDGE_WINDOW_MS / 2 of it. A thread preempted in between
+ * (a loaded host: tens of ms) widens that bracket; such a tick is not used but the next one is tried,
+ * since a single pair read across a preemption put the clock 35 ms or more ahead (1 run in 150 under load).
  */
 function edgeReading(): { mono: number; wall: number } {
-  const start = Date.now();
-  for (;;) {
-    const mono = performance.now();
-    const wall = Date.now();
-    if (wall !== start) return { mono, wall };
+  let best = { mono: 0, wall: 0, width: Number.POSITIVE_INFINITY };
+  for (let attempt = 0; attempt < EDGE_ATTEMPTS; attempt++) {
+    let before = performance.now();
+    const start = Date.now();
+    for (;;) {
+      const mono = performance.now();
+      const wall = Date.now();
+      if (wall === start) {
+        before = mono; // read before a Date.now() still at `start`: the tick comes after it
+        continue;
+      }
+      const after = performance.now(); // read after the first new Date.now(): the tick came before it
+      const width = after - before;
+      if (width <= EDGE_WINDOW_MS) return { mono: (before + after) / 2, wall };
+      if (width < best.width) best = { mono: (before + after) / 2, wall, width };
+      break;
+    }
   }
+  return { mono: best.mono, wall: best.wall };
 }
 
 let fallback: { map: SlewingMap; timer: NodeJS.Timeout } | undefined;
@@ -114,6 +136,6 @@ export function realtimeMs(): number {
 export function realtimeSource(): { source: "clock_gettime" | "performance"; residual_ms: number } {
   if (libcTime()) return { source: "clock_gettime", residual_ms: 0 };
   const map = fallbackMap();
-  // Date.now() edges are found to within a loop turn; a millisecond covers that with room to spare.
-  return { source: "performance", residual_ms: map.residual(performance.now()) + 0.001 };
+  // Date.now() edges are placed within ± EDGE_WINDOW_MS / 2 (edgeReading).
+  return { source: "performance", residual_ms: map.residual(performance.now()) + EDGE_WINDOW_MS / 2 };
 }

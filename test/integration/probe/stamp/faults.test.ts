@@ -14,7 +14,7 @@ import {
 import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
 import { answeredUnauthenticated } from "../../../../agent/probe/stamp/sender.js";
 import { ResultMessage } from "../../../../agent/publish/message.js";
-import { probeSpec, udpPeer } from "./harness.js";
+import { probeSpec, udpPeer, until } from "./harness.js";
 
 /**
  * Issue 9 for STAMP, through the runner as the agent runs it: faults of the measurement are
@@ -91,8 +91,9 @@ describe(`STAMP faults and facts (${expectedMode} timestamps)`, () => {
 
   it("a reflector that stops mid-interval: fault, with what it measured kept and each refusal counted once", async () => {
     const r = await reflector();
-    // 30 packets at 20 ms; the reflector stops after about 10 of them were answered.
-    const stopping = new Promise<void>((resolve) => setTimeout(() => void r.stop().then(resolve), 200));
+    // 30 packets at 20 ms; the reflector stops once 5 of them were answered (a count, not a fixed 200 ms:
+    // on a loaded host the sender can start after the timer fired, and then nothing is answered).
+    const stopping = until(() => r.counters.reflected >= 5, 10_000).then(() => r.stop());
     const result = await run(
       probeSpec(r.address().port, { count: 30, interval_ms: 20, loss_timeout_ms: 200 }),
     );

@@ -62,6 +62,21 @@ export async function until(check: () => boolean, ms = 2000): Promise<boolean> {
   return check();
 }
 
+/**
+ * Wait (bounded, `ms`) until the reflector's counters show every value in `want`. The reflector counts a
+ * reply only after its send (the kernel worker after sendto(), dgram in the send callback), so the sender
+ * can hold a reply before `reflected` moves; on a loaded host that window is wide. Returns whether they
+ * did; the caller still asserts the counters, so a wrong count fails with its values.
+ */
+export async function countersReach(
+  r: { counters: object },
+  want: Record<string, number>,
+  ms = 5000,
+): Promise<boolean> {
+  const counters = () => r.counters as Record<string, number>;
+  return until(() => Object.entries(want).every(([k, v]) => counters()[k] === v), ms);
+}
+
 export function primary(samples: Sample[]): Sample[] {
   return samples.filter((s) => !s.dup);
 }

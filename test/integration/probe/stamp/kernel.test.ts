@@ -6,7 +6,7 @@ import { timestampPreference } from "../../../../agent/net/udp.js";
 import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
 import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
 import { stamp } from "../../../../agent/probe/stamp/sender.js";
-import { probeContext, probeSpec, udpPeer, until } from "./harness.js";
+import { countersReach, probeContext, probeSpec, udpPeer, until } from "./harness.js";
 
 /**
  * What only the kernel-timestamped path can do, proven against outside witnesses: tshark's capture
@@ -182,7 +182,7 @@ describe.skipIf(!KERNEL)("kernel-timestamped STAMP", () => {
     }
     // 20 measured packets and one trailer, whose reply confirmed seq 19. The worker counts a reply after
     // its sendto, so the sender can hold the trailer's reply a moment before the count moves: poll for it.
-    await until(() => r.counters.reflected === 21, 2000);
+    await countersReach(r, { received: 21, reflected: 21 });
     expect(r.counters).toMatchObject({ received: 21, reflected: 21 });
   });
 
@@ -198,6 +198,7 @@ describe.skipIf(!KERNEL)("kernel-timestamped STAMP", () => {
     const corrected = samples.filter((s) => s.t3_follow_up_ms !== undefined);
     expect(corrected.map((s) => s.seq)).toEqual([...Array(20).keys()]);
     expect(samples.some((s) => s.tlv_hmac_failed)).toBe(false);
+    await countersReach(r, { reflected: 21 }); // counted after sendto: poll, as above
     expect(r.counters).toMatchObject({ reflected: 21, tlv_hmac_failed: 0, dropped_auth: 0 });
     // 180 bytes (payload 152) is the smallest that fits exactly; 179 does not: nothing is asked.
     const fits = await stamp(

@@ -10,7 +10,7 @@ import {
 } from "../../../../agent/probe/stamp/packet.js";
 import { Reflector, type ReflectorOptions } from "../../../../agent/probe/stamp/reflector.js";
 import { stamp } from "../../../../agent/probe/stamp/sender.js";
-import { primary, probeContext, probeSpec, udpPeer, until } from "./harness.js";
+import { countersReach, primary, probeContext, probeSpec, udpPeer, until } from "./harness.js";
 
 const KEY = Buffer.from("0123456789abcdef0123456789abcdef", "hex");
 const OTHER_KEY = Buffer.from("fedcba9876543210fedcba9876543210", "hex");
@@ -62,6 +62,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
     // Our kernel reflector confirms T3s, so the sender sends one trailer packet for the last reply's
     // follow-up (not a sample); the dgram reflector confirms none, and gets no trailer.
     const trailer = r.timestamps === "kernel" ? 1 : 0;
+    await countersReach(r, { received: 20 + trailer, reflected: 20 + trailer });
     expect(r.counters).toEqual({
       received: 20 + trailer,
       reflected: 20 + trailer,
@@ -110,6 +111,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
     const r = await reflector({ authMode: "authenticated", authKey: KEY });
     const samples = await stamp(probeSpec(r.address().port, { count: 5, auth_key: KEY }), probeContext());
     expect(samples.filter((s) => s.rtt_ms !== null)).toHaveLength(5);
+    await countersReach(r, { reflected: 5 });
     expect(r.counters.reflected).toBe(5);
   });
 
@@ -140,6 +142,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
       followUp: null,
       tlvHmacFailed: true,
     });
+    await countersReach(r, { reflected: 2 });
     expect(r.counters).toMatchObject({ reflected: 2, dropped_auth: 0, tlv_hmac_failed: 1 });
   });
 
@@ -171,6 +174,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
     // Open mode at 100 B carries the follow-up TLV: one trailer from the kernel reflector's confirming
     // sender; authenticated at 100 B has no room for TLV + HMAC TLV, so none.
     const trailer = r.timestamps === "kernel" ? 1 : 0;
+    await countersReach(r, { received: 4 + trailer, reflected: 4 + trailer });
     expect(r.counters).toMatchObject({ received: 4 + trailer, reflected: 4 + trailer, dropped_auth: 0 });
   });
 
@@ -191,6 +195,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
     expect(await until(() => r.counters.dropped_malformed === 1)).toBe(true);
     const samples = await stamp(probeSpec(r.address().port, { count: 1 }), probeContext());
     expect(samples[0]?.rtt_ms).not.toBeNull();
+    await countersReach(r, { reflected: 1 });
     expect(r.counters).toMatchObject({ received: 2, reflected: 1, dropped_malformed: 1 });
   });
 
@@ -205,6 +210,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
     raw.socket.send(packet(2, STAMP_MAX_DATAGRAM_BYTES), r.address().port, "127.0.0.1");
     expect(await until(() => replies.length === 1)).toBe(true);
     expect(replies.map((m) => [m.length, parseReflectorPacket(m).senderSeq])).toEqual([[9216, 2]]);
+    await countersReach(r, { reflected: 1 });
     expect(r.counters).toMatchObject({
       received: 2,
       reflected: 1,
@@ -234,6 +240,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
       probeContext(),
     );
     expect(largest[0]?.rtt_ms).not.toBeNull();
+    await countersReach(r, { reflected: 1 });
     expect(r.counters).toMatchObject({ received: 1, reflected: 1, dropped_oversize: 0 });
   });
 
@@ -248,6 +255,7 @@ describe("stamp sender ↔ reflector over loopback", () => {
     // Burst 1 at 1 pps: the first passes, the next two (sent within far less than a second) do not.
     expect(await until(() => r.counters.received === 3)).toBe(true);
     expect(await until(() => replies.length === 1)).toBe(true);
+    await countersReach(r, { reflected: 1 });
     expect(r.counters).toMatchObject({ reflected: 1, dropped_rate_limited: 2 });
   });
 
