@@ -56,5 +56,20 @@ export const AGENT_NODE_FLAGS = [
  * process: the flags above already apply to every isolate). Where the remaining ≈ 68 MiB are: ≈ 33 MiB
  * are the node binary's own file pages (shared, clean: 30 in a bare `node -e`), ≈ 4 the shared
  * libraries, ≈ 17–19 the main thread's V8 heap, ≈ 6.4 the reflector's worker thread, ≈ 5 malloc.
+ *
+ * Tried and not kept, second round (bench:agent 45 s runs, alternated in one run, load average 6–10
+ * on the shared 2-core host, peak RSS varies ±3 MiB from run to run with the timing of V8's
+ * mark-compact): zod `config({ jitless: true })` 70.5 / 68.0 MiB against 71.5 / 67.9; --heap-growing-percent=10
+ * 71.2 / 70.8 against 69.9 / 71.5; --bytecode-old-age=1 68.0 / 69.5 / 67.4 against 72.0 / 68.2 / 68.5 (its live heap after a full GC is ≈ 0.7 MB
+ * smaller, the RSS is not); --single-threaded-gc 71.1
+ * against 72.4; --compact-on-every-full-gc 69.8 / 69.9 against 71.2 / 70.1 (it does hold the main
+ * heap's committed size after a full GC at live + ≈ 1.5 MiB, 13.6–14.1 MB against 19.6–20.6 in
+ * --trace-gc, but the RSS peak comes before that GC, while promoted garbage accumulates for ≈ 20–30 s).
+ * In a bare process (`node <flags> -e` with one idle worker): a worker thread costs 6.1–6.2 MiB, of
+ * which its V8 heap is 5.6 (new space 2 MiB: V8 keeps two semi-spaces of at least 1 MiB, and
+ * resourceLimits.maxYoungGenerationSizeMb below that changes nothing; old space 3.3 MiB of Node.js's
+ * own bootstrap); MALLOC_ARENA_MAX=1/2, glibc trim/mmap thresholds, --single-threaded(-gc),
+ * --lite-mode: each within 0.5 MiB. The main thread's live heap in bench:agent is ≈ 11–12 MB (heap
+ * snapshot: 3.75 MiB code and metadata, 2.3 strings of which 1.2 are the bundle's sources, 1.4 maps).
  */
 export const AGENT_ENTRY = "dist/bundle/cli.js";

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "mqtt";
@@ -13,6 +13,7 @@ import { EmbeddedBroker } from "../../agent/publish/broker.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
 import { CLI, freePort, table } from "./common.js";
 import { installedAgentCli } from "./install-tree.js";
+import { smapsBreakdown, smapsRows } from "./smaps.js";
 
 /**
  * bench:agent — one agent process at Ürümqi (Xinjiang, > 1000 km from every other provincial capital)
@@ -23,6 +24,7 @@ import { installedAgentCli } from "./install-tree.js";
  * `npm ci --omit=dev` (install-tree.ts), its bundle dist/bundle/cli.js started with the systemd unit's
  * Node.js flags. BENCH_ENTRY=tsc runs that tree's tsc output dist/agent/cli.js instead (what the bundle
  * saves); BENCH_TREE=dev measures this working tree's dist/agent/ (dev dependencies resolvable).
+ * At the end it prints where the resident memory is, by kind of mapping (smaps.ts).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const INTERVAL_S = 10;
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
       );
     }
     const end = await procSample(pid);
+    const smaps = await smapsBreakdown(pid, await realpath(process.execPath));
     const elapsedS = (performance.now() - t0) / 1000;
     const cpuShare = (end.cpu_ticks - start.cpu_ticks) / CLK_TCK / elapsedS;
     await client.endAsync();
@@ -131,6 +134,7 @@ async function main(): Promise<void> {
         ["packets sent / lost", `${sent} / ${lost}`],
         ["RSS peak MiB", (Math.max(...rss) / 1024).toFixed(1)],
         ["RSS end MiB", (end.rss_kb / 1024).toFixed(1)],
+        ...smapsRows(smaps),
         ["CPU share of one core", `${(cpuShare * 100).toFixed(2)} %`],
         ["send-time error p99, median interval ms", pick(0.5)?.toFixed(3) ?? "–"],
         ["send-time error p99, worst interval ms", p99s.at(-1)?.toFixed(3) ?? "–"],
