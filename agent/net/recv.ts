@@ -73,7 +73,7 @@ export class RecvCtx {
     const dataOff = alignTo(this.tsOff + 32, 64);
     const txOff = alignTo(dataOff + dataSize, 64);
     const total = txOff + dataSize;
-    // Never freed: one per thread for the life of the process (or of its worker).
+    // Native memory outside the V8 heap: the owner gives it back with free() when its socket closes.
     this.ptr = sys.koffi.alloc("uint8_t", total) as bigint;
     this.mem = Buffer.from(sys.koffi.view(this.ptr, total));
     this.mem.fill(0);
