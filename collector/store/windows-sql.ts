@@ -3,8 +3,8 @@ import { MEASURED_MIN_MS } from "../windows.js";
 /**
  * The window table's rules in SQL: the same as collector/windows.ts (intervalSums, classify,
  * windowRowsFromResults), which is the reference a test holds this against on both backends.
- * `source` is any relation with the `results` columns: the rows an INSERT … RETURNING just stored
- * (ingest), or `results` itself over a range (rebuild after migration 3, the benchmark's bulk load).
+ * `source` is any relation with the `results` columns: the rows the catch-up pass takes from
+ * `rollup_queue` (ROLLUP_PASS_SQL), or `results` itself over a range (rebuild after migration 3, the benchmark's bulk load).
  */
 
 const WINDOW_ORIGIN = "'2000-01-01T00:00:00Z'::timestamptz";
@@ -71,7 +71,7 @@ const SOURCE_COLUMNS = [
 
 /**
  * Every column of `results` the window, hour and fault SQL read from `source`: what ingest's INSERT
- * RETURNs (not `*`, which copied each ~1.5 kB payload into the CTE for nothing).
+ * RETURNs into `rollup_queue` (not `*`, which would copy each ~1.5 kB payload for nothing).
  */
 export const WINDOW_SOURCE_COLUMNS: readonly string[] = [
   ...SOURCE_COLUMNS,
