@@ -4,7 +4,7 @@ import type { ProfileId, ResultMessage } from "../agent/publish/message.js";
 /**
  * The 5-minute window table's arithmetic (spec 3.2.2.4: "a continuous 5-minute period is available if
  * the loss ratio in it is ≤ 75 %"). The store keeps one row per rollup key and aligned window, updated
- * at ingest in SQL (store/windows-sql.ts); this module is the same rule in TypeScript: the reference the
+ * in SQL by the catch-up pass over what ingest queued (store/windows-sql.ts ROLLUP_PASS_SQL); this module is the same rule in TypeScript: the reference the
  * SQL is tested against, and what the pure report tests feed on. Keep the two in step.
  *
  * Two ways a result lands in windows:

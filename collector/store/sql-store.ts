@@ -31,13 +31,18 @@ import {
   FAULTS_SQL,
   faultUpsert,
   HOURS_FROM_WINDOWS_SQL,
+  ROLLUP_LOCK,
+  ROLLUP_PASS_SQL,
+  ROLLUP_QUEUE_COLUMNS,
   WINDOW_SOURCE_COLUMNS,
   WINDOW_SUM_COLUMNS,
-  windowCtes,
   windowUpsert,
 } from "./windows-sql.js";
 
 const HOUR_MS = 3_600_000;
+
+/** Queued results one pass statement takes at most: bounds its memory and lock time after a backlog. */
+const ROLLUP_PASS_LIMIT = 20_000;
 
 /** A rejected payload is kept up to this many bytes: enough to see what went wrong, bounded on disk. */
 export const REJECT_RAW_LIMIT_BYTES = 65_536;
@@ -131,8 +136,8 @@ const V1_COLUMN_LIST = RESULT_COLUMNS.slice(0, RESULT_COLUMNS.findIndex((c) => c
  * into an array literal (~0.5 s of JS), jsonb_to_recordset took ~0.3 s in the server, this ~0.05 s.
  * ON CONFLICT (no target) skips both a stored id
  * (redelivery) and a stored (operator, site, test, interval start) under another id (a second claim);
- * the window and fault tables are fed from RETURNING, i.e. only from rows really inserted, in the same
- * statement: a redelivery or a refused claim adds nothing to any rollup.
+ * the rollup queue is fed from RETURNING, i.e. only from rows really inserted, in the same statement:
+ * a redelivery or a refused claim never reaches any rollup.
  */
 const INSERT_RESULTS_SQL = `
 WITH ins AS (
@@ -146,8 +151,9 @@ WITH ins AS (
   ON CONFLICT DO NOTHING
   RETURNING id, seq, chain_hash, ${WINDOW_SOURCE_COLUMNS.join(", ")}
 ),
-${windowCtes("SELECT * FROM ins")},
-flt AS (${faultUpsert("SELECT * FROM ins")}),
+-- The rollups (windows, hours, faults) are not touched here: the rows really inserted go to the queue
+-- the catch-up pass sums (rollup(), migration 007), many batches per upsert row.
+que AS (INSERT INTO rollup_queue (${ROLLUP_QUEUE_COLUMNS.join(", ")}) SELECT ${ROLLUP_QUEUE_COLUMNS.join(", ")} FROM ins),
 chn AS (${CHAINS_UPSERT_FROM_INS})
 SELECT id::text AS id FROM ins`;
 
@@ -309,9 +315,13 @@ export class SqlResultStore implements ResultStore {
       const from = Math.floor(filter.from.getTime() / HOUR_MS) * HOUR_MS;
       const to = Math.ceil(filter.to.getTime() / HOUR_MS) * HOUR_MS;
       const range = [new Date(from).toISOString(), new Date(to).toISOString()];
-      const source =
-        "SELECT * FROM results WHERE interval_start >= $1::timestamptz AND interval_start < $2::timestamptz";
+      // Results still queued are left to the catch-up pass (each statement sees a result and its queue
+      // row together: they commit in one transaction, and under ROLLUP_LOCK only ingest touches the
+      // queue, by appending), so nothing is counted twice or missed.
+      const source = `SELECT * FROM results r WHERE interval_start >= $1::timestamptz AND interval_start < $2::timestamptz
+        AND NOT EXISTS (SELECT 1 FROM rollup_queue q WHERE q.id = r.id AND q.interval_start = r.interval_start)`;
       await this.db.transaction(async (tx) => {
+        await tx.query("SELECT pg_advisory_xact_lock($1)", [ROLLUP_LOCK]);
         // Windows of the range start from zero, so a rebuild can be repeated.
         for (const [table, at] of [
           ["windows", "window_start"],
@@ -330,8 +340,33 @@ export class SqlResultStore implements ResultStore {
     });
   }
 
+  /**
+   * The catch-up pass: add every result queued at ingest (and committed by now) to the windows, hours
+   * and faults, ROLLUP_PASS_LIMIT per statement, each statement in its own transaction with the queue
+   * delete (ROLLUP_PASS_SQL). Returns how many results it rolled up. Concurrent calls (the timer, a
+   * report, another collector) queue on the advisory lock; the later one finds what is left.
+   */
+  rollup(): Promise<number> {
+    return guard("roll up", async () => {
+      let total = 0;
+      for (;;) {
+        const n = await this.db.transaction(async (tx) => {
+          await tx.query("SELECT pg_advisory_xact_lock($1)", [ROLLUP_LOCK]);
+          const rows = await tx.query<{ n: number }>(ROLLUP_PASS_SQL, [ROLLUP_PASS_LIMIT], {
+            name: "qosprobe_rollup_pass",
+          });
+          return Number(rows[0]?.n ?? 0);
+        });
+        total += n;
+        if (n < ROLLUP_PASS_LIMIT) return total;
+      }
+    });
+  }
+
   queryAggregates(q: AggregateQuery): Promise<AggregateRow[]> {
     return guard("query aggregates", async () => {
+      // Everything stored before this read is in the rollups: a report is never behind ingest.
+      await this.rollup();
       // Buckets cut on whole UTC hours (every zone with a whole-hour offset) read the hourly rollup.
       const hourly = [...q.bucket_starts, q.from_ms, q.to_ms].every((t) => t % HOUR_MS === 0);
       const sql = hourly ? AGGREGATE_HOURS_SQL : AGGREGATE_SQL;
@@ -358,6 +393,7 @@ export class SqlResultStore implements ResultStore {
 
   queryFaults(filter: { from: Date; to: Date }): Promise<FaultRow[]> {
     return guard("query faults", async () => {
+      await this.rollup();
       const rows = await this.reportDb.query<FaultRow>(FAULTS_SQL, [
         filter.from.toISOString(),
         filter.to.toISOString(),

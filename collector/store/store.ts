@@ -20,11 +20,17 @@ export interface ResultStore {
    */
   schemaVersion(): Promise<{ current: number; needed: number }>;
   /**
-   * Store results and add them to the 5-minute window and fault tables in one statement. A stored id is
+   * Store results and queue them for the 5-minute window, hour and fault tables (rollup()). A stored id is
    * a duplicate (nothing added); another id claiming a stored (operator, site, test, interval start) is
    * refused with a reason, for the caller to record as a reject.
    */
   insertResults(msgs: readonly ResultMessage[]): Promise<InsertReport>;
+  /**
+   * The catch-up pass (migration 007): add the results stored since the last pass to the window, hour
+   * and fault tables; resolves to how many. queryAggregates / queryFaults run it first themselves.
+   * Optional so in-memory test doubles of the result path need not have it.
+   */
+  rollup?(): Promise<number>;
   /** Recompute the window and fault tables for interval starts in [from, to) from stored results. */
   rebuildWindows(filter: { from: Date; to: Date }): Promise<void>;
   /** Window sums per rollup key and bucket for windows starting in [from, to) (the report's only read). */

@@ -3,8 +3,8 @@ import { MEASURED_MIN_MS } from "../windows.js";
 /**
  * The window table's rules in SQL: the same as collector/windows.ts (intervalSums, classify,
  * windowRowsFromResults), which is the reference a test holds this against on both backends.
- * `source` is any relation with the `results` columns: the rows an INSERT … RETURNING just stored
- * (ingest), or `results` itself over a range (rebuild after migration 3, the benchmark's bulk load).
+ * `source` is any relation with the `results` columns: the rows the catch-up pass takes from
+ * `rollup_queue` (ROLLUP_PASS_SQL), or `results` itself over a range (rebuild after migration 3, the benchmark's bulk load).
  */
 
 const WINDOW_ORIGIN = "'2000-01-01T00:00:00Z'::timestamptz";
@@ -71,7 +71,7 @@ const SOURCE_COLUMNS = [
 
 /**
  * Every column of `results` the window, hour and fault SQL read from `source`: what ingest's INSERT
- * RETURNs (not `*`, which copied each ~1.5 kB payload into the CTE for nothing).
+ * RETURNs into `rollup_queue` (not `*`, which would copy each ~1.5 kB payload for nothing).
  */
 export const WINDOW_SOURCE_COLUMNS: readonly string[] = [
   ...SOURCE_COLUMNS,
@@ -299,3 +299,31 @@ FROM fault_windows
 WHERE window_start >= $1::timestamptz AND window_start < $2::timestamptz
 GROUP BY ${KEY}, status, code
 ORDER BY operator, agent_site, peer, test_id, status, code`;
+
+/** The columns of `rollup_queue` (migration 007): the result's id and what the rollup SQL reads. */
+export const ROLLUP_QUEUE_COLUMNS: readonly string[] = ["id", ...WINDOW_SOURCE_COLUMNS];
+
+/**
+ * Advisory lock key of the catch-up pass (and of rebuildWindows): one pass at a time across every
+ * collector on the database, so a pass never waits on another's window rows and each queued row is
+ * taken by one pass only. (Ingest does not take it: it only appends to the queue.)
+ */
+export const ROLLUP_LOCK = 7240607;
+
+/**
+ * The catch-up pass, one statement: take up to $1 queued results (the ones this statement's snapshot
+ * sees; rows of transactions still running stay for the next pass), delete them from the queue and add
+ * them to the windows, hours and faults, grouped, so one upsert row stands for every result of its key
+ * and window (a 500-result batch touched ~300 window rows; a pass of 20,000 touches ~300 per window
+ * too). Run inside a transaction holding ROLLUP_LOCK: the delete and the sums commit together.
+ * Returns `n`, how many results were rolled up.
+ */
+export const ROLLUP_PASS_SQL = `
+WITH q AS (
+  DELETE FROM rollup_queue
+  WHERE ctid = ANY(ARRAY(SELECT ctid FROM rollup_queue LIMIT $1::int))
+  RETURNING ${WINDOW_SOURCE_COLUMNS.join(", ")}
+),
+${windowCtes("SELECT * FROM q")},
+flt AS (${faultUpsert("SELECT * FROM q")})
+SELECT count(*)::int AS n FROM q`;

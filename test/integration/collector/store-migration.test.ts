@@ -94,7 +94,8 @@ describe("migration 1 → 3 on PostgreSQL", () => {
   it("moves the results, rejects the second claim with its reason and builds the windows", async () => {
     const store = openPostgresStore({ url: url.toString(), log: silentLogger() });
     try {
-      expect(await store.migrate()).toEqual({ applied: [2, 3, 4, 5, 6], current: 6 });
+      const versions = (await loadMigrations()).map((m) => m.version).filter((v) => v > 1);
+      expect(await store.migrate()).toEqual({ applied: versions, current: versions.at(-1) });
       const rows = await store.queryResults({ from: new Date(T0), to: new Date(T0 + 60 * MIN) });
       expect(rows.map((r) => r.id).sort()).toEqual([a.id, b.id].sort());
       const rejects = await store.queryRejects({ from: new Date(0), to: new Date(Date.now() + 60_000) });

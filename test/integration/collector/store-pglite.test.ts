@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QosProbeError } from "../../../agent/errors.js";
+import { loadMigrations } from "../../../collector/store/migrate.js";
 import { openPgliteStore, PGLITE_LOCK_FILE } from "../../../collector/store/pglite.js";
 import type { ResultStore } from "../../../collector/store/store.js";
 import { makeResult } from "../../helpers/result-factory.js";
@@ -42,7 +43,8 @@ describe("PGlite store directory", () => {
     open.pop();
     const reopened = await openPgliteStore({ dataDir });
     open.push(reopened);
-    expect(await reopened.migrate()).toEqual({ applied: [], current: 6 });
+    const last = (await loadMigrations()).at(-1)?.version;
+    expect(await reopened.migrate()).toEqual({ applied: [], current: last });
     const rows = await reopened.queryResults({
       from: new Date("2026-07-01T00:00:00Z"),
       to: new Date("2026-07-02T00:00:00Z"),

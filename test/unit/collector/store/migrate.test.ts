@@ -13,7 +13,7 @@ describe("loadMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count", async () => {
+  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count, 007 the rollup queue", async () => {
     const shipped = await loadMigrations();
     expect(shipped.map((m) => [m.version, m.name])).toEqual([
       [1, "initial"],
@@ -22,6 +22,7 @@ describe("loadMigrations", () => {
       [4, "hours-evidence"],
       [5, "config-control"],
       [6, "evidence-checked"],
+      [7, "rollup-queue"],
     ]);
     const creates = (i: number) =>
       [...(shipped[i]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
@@ -30,6 +31,7 @@ describe("loadMigrations", () => {
     expect(creates(2)).toEqual(["results", "windows", "fault_windows"]);
     expect(creates(3)).toEqual(["window_hours", "evidence_chains", "evidence_breaks", "rejected_seqs"]);
     expect(creates(4)).toEqual(["config_acks", "site_control"]);
+    expect(creates(6)).toEqual(["rollup_queue"]);
   });
 
   it("orders by version and ignores files that are not .sql", async () => {
