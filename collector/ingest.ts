@@ -69,10 +69,26 @@ export interface IngestCounters {
   store_errors: number;
   /** Deliveries turned away because too many were waiting. */
   refused: number;
+  /** Results Ingest's catch-up passes (timer and stop) added to the window, hour and fault tables. */
+  rolled_up: number;
+  /**
+   * Failed catch-up passes (timer and stop). While they fail, stored results wait in rollup_queue and
+   * every report read fails too (it runs the pass first): rising here is what an operator must see.
+   */
+  rollup_errors: number;
 }
 
 export function zeroIngestCounters(): IngestCounters {
-  return { accepted: 0, stored: 0, duplicates: 0, rejected: 0, store_errors: 0, refused: 0 };
+  return {
+    accepted: 0,
+    stored: 0,
+    duplicates: 0,
+    rejected: 0,
+    store_errors: 0,
+    refused: 0,
+    rolled_up: 0,
+    rollup_errors: 0,
+  };
 }
 
 function agentSeq(m: ResultMessage): NonNullable<RejectInput["agent"]> {
@@ -375,9 +391,13 @@ export class Ingest {
   /** One catch-up pass; a failure is logged and the queue simply waits for the next pass. Never rejects. */
   private async rollupOnce(): Promise<void> {
     try {
-      await this.store.rollup?.();
+      this.count.rolled_up += (await this.store.rollup?.()) ?? 0;
     } catch (err) {
-      this.log.error({ err: err instanceof Error ? err.message : String(err) }, "ingest: rollup pass failed");
+      this.count.rollup_errors += 1;
+      this.log.error(
+        { err: err instanceof Error ? err.message : String(err), rollup_errors: this.count.rollup_errors },
+        "ingest: rollup pass failed; stored results wait in rollup_queue and reports fail until a pass succeeds",
+      );
     }
   }
 

@@ -76,6 +76,18 @@ class MemoryStore implements ResultStore {
   async close(): Promise<void> {}
 }
 
+/** A store with the catch-up pass (migration 007): each call takes the next outcome, then returns 0. */
+class RollupStore extends MemoryStore {
+  calls = 0;
+  outcomes: (number | Error)[] = [];
+  async rollup(): Promise<number> {
+    this.calls += 1;
+    const next = this.outcomes.shift() ?? 0;
+    if (next instanceof Error) throw next;
+    return next;
+  }
+}
+
 const body = (m: ResultMessage) => Buffer.from(JSON.stringify(m));
 /** Let promise callbacks (a flush's awaits) run. */
 const settle = () => new Promise((r) => setImmediate(r));
@@ -104,6 +116,8 @@ describe("Ingest", () => {
       rejected: 0,
       store_errors: 0,
       refused: 0,
+      rolled_up: 0,
+      rollup_errors: 0,
     });
   });
 
@@ -263,5 +277,28 @@ describe("Ingest", () => {
     open();
     expect(await Promise.all(outcomes)).toEqual(Array(6).fill("stored"));
     expect(store.resultBatches).toEqual(turns.map((t) => t.map((m) => m.id)));
+  });
+  it("counts the timer's catch-up passes and their failures; no pass after stop's last one", async () => {
+    const store = new RollupStore();
+    store.outcomes = [new Error("connection refused"), new Error("connection refused"), 7];
+    const clock = new FakeClock();
+    ingest = new Ingest({ store, log: silentLogger(), clock, rollupIntervalMs: 1000 });
+    ingest.start();
+    await clock.advance(1000);
+    await settle();
+    await clock.advance(1000);
+    await settle();
+    // Two failed passes are visible in the counters (/healthz), not only in the log.
+    expect(store.calls).toBe(2);
+    expect(ingest.counters()).toMatchObject({ rollup_errors: 2, rolled_up: 0 });
+    await clock.advance(1000);
+    await settle();
+    expect(store.calls).toBe(3);
+    expect(ingest.counters()).toMatchObject({ rollup_errors: 2, rolled_up: 7 });
+    await ingest.stop();
+    expect(store.calls).toBe(4); // stop's own last pass
+    await clock.advance(10_000);
+    await settle();
+    expect(store.calls).toBe(4);
   });
 });
