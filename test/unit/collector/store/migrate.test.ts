@@ -13,7 +13,7 @@ describe("loadMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count, 007 the rollup queue", async () => {
+  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count, 007 the rollup queue, 008 the partition race", async () => {
     const shipped = await loadMigrations();
     expect(shipped.map((m) => [m.version, m.name])).toEqual([
       [1, "initial"],
@@ -23,6 +23,7 @@ describe("loadMigrations", () => {
       [5, "config-control"],
       [6, "evidence-checked"],
       [7, "rollup-queue"],
+      [8, "partition-race"],
     ]);
     const creates = (i: number) =>
       [...(shipped[i]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
@@ -32,6 +33,7 @@ describe("loadMigrations", () => {
     expect(creates(3)).toEqual(["window_hours", "evidence_chains", "evidence_breaks", "rejected_seqs"]);
     expect(creates(4)).toEqual(["config_acks", "site_control"]);
     expect(creates(6)).toEqual(["rollup_queue"]);
+    expect(shipped[7]?.sql).toContain("EXCEPTION WHEN duplicate_table");
   });
 
   it("orders by version and ignores files that are not .sql", async () => {
