@@ -37,7 +37,7 @@ export function openPostgresStore(options: PostgresStoreOptions): ResultStore {
   }
   return new SqlResultStore(poolDatabase(pool), {
     migrationsDir: options.migrationsDir,
-    reportDb: clientOf(reportPool),
+    reportDb: poolDatabase(reportPool),
     onClose: () => reportPool.end(),
   });
 }

@@ -7,7 +7,7 @@ import { messageJson } from "../validate.js";
 import { CHAINS_UPSERT_FROM_INS, queryEvidence, updateChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
-import type { SqlClient, SqlDatabase } from "./sql.js";
+import type { SqlDatabase } from "./sql.js";
 import type {
   AgentKey,
   AggregateQuery,
@@ -196,15 +196,18 @@ export class SqlResultStore implements ResultStore {
   private readonly db: SqlDatabase;
   private readonly migrationsDir: string | undefined;
   private readonly onClose: () => Promise<void>;
-  /** Where reports read: a connection of their own on PostgreSQL, so a long report never holds up ingest. */
-  private readonly reportDb: SqlClient;
+  /**
+   * Where reports read, and run the catch-up pass they need first: a connection of their own on
+   * PostgreSQL, so a long report (or its pass over a backlog) never holds up ingest.
+   */
+  private readonly reportDb: SqlDatabase;
   /** Months whose results partition is known to exist ("YYYY-MM-01T00:00:00Z"). */
   private readonly partitions = new Set<string>();
   readonly controlPlane: ControlPlaneStore;
 
   constructor(
     db: SqlDatabase,
-    options: { migrationsDir?: string; onClose?: () => Promise<void>; reportDb?: SqlClient } = {},
+    options: { migrationsDir?: string; onClose?: () => Promise<void>; reportDb?: SqlDatabase } = {},
   ) {
     this.db = db;
     this.reportDb = options.reportDb ?? db;
@@ -346,11 +349,11 @@ export class SqlResultStore implements ResultStore {
    * delete (ROLLUP_PASS_SQL). Returns how many results it rolled up. Concurrent calls (the timer, a
    * report, another collector) queue on the advisory lock; the later one finds what is left.
    */
-  rollup(): Promise<number> {
+  rollup(db: SqlDatabase = this.db): Promise<number> {
     return guard("roll up", async () => {
       let total = 0;
       for (;;) {
-        const n = await this.db.transaction(async (tx) => {
+        const n = await db.transaction(async (tx) => {
           await tx.query("SELECT pg_advisory_xact_lock($1)", [ROLLUP_LOCK]);
           const rows = await tx.query<{ n: number }>(ROLLUP_PASS_SQL, [ROLLUP_PASS_LIMIT], {
             name: "qosprobe_rollup_pass",
@@ -363,10 +366,39 @@ export class SqlResultStore implements ResultStore {
     });
   }
 
+  /**
+   * Before a read of the rollups: the catch-up pass on the report's connections, so a report is never
+   * behind ingest. A connection that may not write (a read-only role, a standby) cannot run it: then
+   * the read goes on only if nothing is queued (a running collector drains the queue every second),
+   * and otherwise fails naming how many stored results the report would leave out. Never a silent
+   * stale report.
+   */
+  private async catchUpForRead(): Promise<void> {
+    try {
+      await this.rollup(this.reportDb);
+    } catch (err) {
+      const code = (err as { cause?: { code?: unknown } }).cause?.code;
+      if (code !== "25006" && code !== "42501") throw err; // read_only_sql_transaction, insufficient_privilege
+      const rows = await this.reportDb.query<{ n: number | string }>(
+        "SELECT count(*) AS n FROM rollup_queue",
+      );
+      const queued = Number(rows[0]?.n ?? 0);
+      if (queued === 0) return;
+      throw new QosProbeError(
+        "STORE",
+        `store: ${queued} stored results are not in the rollups yet, and this connection may not add them (${(err as Error).message}): a report now would leave them out`,
+        {
+          hint: "read with a role that may write rollup_queue and the rollup tables, or once the running collector's pass (every second) has caught up",
+          cause: err,
+        },
+      );
+    }
+  }
+
   queryAggregates(q: AggregateQuery): Promise<AggregateRow[]> {
     return guard("query aggregates", async () => {
       // Everything stored before this read is in the rollups: a report is never behind ingest.
-      await this.rollup();
+      await this.catchUpForRead();
       // Buckets cut on whole UTC hours (every zone with a whole-hour offset) read the hourly rollup.
       const hourly = [...q.bucket_starts, q.from_ms, q.to_ms].every((t) => t % HOUR_MS === 0);
       const sql = hourly ? AGGREGATE_HOURS_SQL : AGGREGATE_SQL;
@@ -393,7 +425,7 @@ export class SqlResultStore implements ResultStore {
 
   queryFaults(filter: { from: Date; to: Date }): Promise<FaultRow[]> {
     return guard("query faults", async () => {
-      await this.rollup();
+      await this.catchUpForRead();
       const rows = await this.reportDb.query<FaultRow>(FAULTS_SQL, [
         filter.from.toISOString(),
         filter.to.toISOString(),

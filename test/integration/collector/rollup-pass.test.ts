@@ -247,4 +247,37 @@ describe("rollup pass on postgres with concurrent batches", () => {
     expect(end["ooo-a"]?.map((row) => row.slice(0, 3))).toEqual([[2, 2, 24]]);
     expect(end["ooo-b"]?.map((row) => row.slice(0, 3))).toEqual([[1, 1, 17]]);
   });
+
+  it("a read-only role: reads once nothing is queued, refuses (naming the count) while results are", async () => {
+    const role = `qp_ro_${randomBytes(4).toString("hex")}`;
+    const admin = new pg.Client({ connectionString: url.toString() });
+    await admin.connect();
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
+    const roUrl = new URL(url.toString());
+    roUrl.username = role;
+    const reader = openPostgresStore({ url: roUrl.toString(), log: silentLogger() });
+    try {
+      const r = makeResult({ testId: "ro", site: "ro-01", seq: 1, intervalStart: at(30), rttMeanMs: 5 });
+      await store.insertResults([r]); // queued, not rolled up: no pass ran
+      const q = { bucket_starts: [T0], from_ms: T0, to_ms: T0 + 60 * MIN };
+      await expect(reader.queryAggregates(q)).rejects.toThrow(
+        /1 stored results are not in the rollups yet, and this connection may not add them/,
+      );
+      await store.rollup?.(); // the collector's own pass
+      const rows = await reader.queryAggregates(q);
+      expect(rows.filter((row) => row.test_id === "ro").map((row) => [row.results, row.rtt_sum])).toEqual([
+        [1, 5],
+      ]);
+    } finally {
+      await reader.close();
+      await admin.query(`REASSIGN OWNED BY ${role} TO CURRENT_USER`);
+      await admin.query(`DROP OWNED BY ${role}`);
+      await admin.end();
+      const cluster = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await cluster.connect();
+      await cluster.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+      await cluster.end();
+    }
+  });
 });
