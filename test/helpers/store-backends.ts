@@ -11,6 +11,25 @@ import type { ResultStore } from "../../collector/store/store.js";
 /** The machine's PostgreSQL (trust auth); each test run makes and drops its own database in it. */
 export const PG_ADMIN_URL = process.env.QOSPROBE_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
+/** A new empty database in the machine's PostgreSQL: its URL, and `drop` to remove it (forcing out clients). */
+export async function freshPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const dbName = `qosprobe_test_${randomBytes(6).toString("hex")}`;
+  await adminQuery(`CREATE DATABASE ${dbName}`);
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  return { url: url.toString(), drop: () => adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`) };
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
 export interface TestBackend {
   name: "postgres" | "pglite";
   /** Make an empty store; `dispose` closes it and removes its database or directory. */
@@ -21,28 +40,13 @@ export const backends: TestBackend[] = [
   {
     name: "postgres",
     async open() {
-      const dbName = `qosprobe_test_${randomBytes(6).toString("hex")}`;
-      const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE DATABASE ${dbName}`);
-      } finally {
-        await admin.end();
-      }
-      const url = new URL(PG_ADMIN_URL);
-      url.pathname = `/${dbName}`;
-      const store = openPostgresStore({ url: url.toString(), log: silentLogger() });
+      const db = await freshPgDatabase();
+      const store = openPostgresStore({ url: db.url, log: silentLogger() });
       return {
         store,
         dispose: async () => {
           await store.close().catch(() => {});
-          const cleanup = new pg.Client({ connectionString: PG_ADMIN_URL });
-          await cleanup.connect();
-          try {
-            await cleanup.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-          } finally {
-            await cleanup.end();
-          }
+          await db.drop();
         },
       };
     },

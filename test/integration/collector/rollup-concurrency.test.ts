@@ -1,11 +1,9 @@
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../agent/log.js";
 import { openPostgresStore } from "../../../collector/store/postgres.js";
 import type { ResultStore } from "../../../collector/store/store.js";
 import { makeResult } from "../../helpers/result-factory.js";
-import { PG_ADMIN_URL } from "../../helpers/store-backends.js";
+import { freshPgDatabase } from "../../helpers/store-backends.js";
 
 // Two collectors on one PostgreSQL (migration 007): batches, catch-up passes from both and rebuilds of
 // the same hours run at once; every stored result is in the windows and hours exactly once.
@@ -14,29 +12,21 @@ const MIN = 60_000;
 const T0 = Date.parse("2026-06-01T09:58:00.000Z"); // windows in two UTC hours
 
 describe("rollup pass with two collectors, passes and rebuilds at once (postgres)", () => {
-  const dbName = `qosprobe_test_${randomBytes(6).toString("hex")}`;
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${dbName}`;
+  let db: Awaited<ReturnType<typeof freshPgDatabase>>;
   let a: ResultStore;
   let b: ResultStore;
 
   beforeAll(async () => {
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    a = openPostgresStore({ url: url.toString(), log: silentLogger() });
-    b = openPostgresStore({ url: url.toString(), log: silentLogger() });
+    db = await freshPgDatabase();
+    a = openPostgresStore({ url: db.url, log: silentLogger() });
+    b = openPostgresStore({ url: db.url, log: silentLogger() });
     await Promise.all([a.migrate(), b.migrate()]);
   }, 120_000);
 
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await db?.drop();
   });
 
   it("sums equal the stored results: 2 stores × 20 batches, redeliveries, passes and rebuilds interleaved", async () => {

@@ -8,7 +8,7 @@ import { openPostgresStore } from "../../../collector/store/postgres.js";
 import type { SqlDatabase } from "../../../collector/store/sql.js";
 import type { ResultStore } from "../../../collector/store/store.js";
 import { makeResult, resultTopic } from "../../helpers/result-factory.js";
-import { backends, PG_ADMIN_URL } from "../../helpers/store-backends.js";
+import { backends, freshPgDatabase, PG_ADMIN_URL } from "../../helpers/store-backends.js";
 
 // The catch-up pass of migration 007 (sql-store.ts rollup()): results queued at ingest reach the
 // window, hour and fault tables exactly once, whatever the order of commits, passes and failures.
@@ -178,26 +178,20 @@ describe.each(backends)("rollup pass on $name", (backend) => {
 });
 
 describe("rollup pass on postgres with concurrent batches", () => {
-  const dbName = `qosprobe_test_${randomBytes(6).toString("hex")}`;
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${dbName}`;
+  let db: Awaited<ReturnType<typeof freshPgDatabase>>;
+  let url: URL;
   let store: ResultStore;
 
   beforeAll(async () => {
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    store = openPostgresStore({ url: url.toString(), log: silentLogger() });
+    db = await freshPgDatabase();
+    url = new URL(db.url);
+    store = openPostgresStore({ url: db.url, log: silentLogger() });
     await store.migrate();
   }, 120_000);
 
   afterAll(async () => {
     await store?.close();
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await db?.drop();
   });
 
   it("a batch that commits after a later one, across passes, is rolled up exactly once", async () => {
