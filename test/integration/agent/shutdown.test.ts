@@ -20,6 +20,22 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
+/** One ICMP test to a peer, publishing to `port` where no broker listens; `extra` YAML appended. */
+function agentYaml(port: number, extra: string, agentExtra = ""): (dataDir: string) => string {
+  return (dataDir) => `
+version: 1
+agent: { site: bj-op-01, data_dir: ${dataDir}${agentExtra} }
+sites:
+  - { id: bj-op-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: 9 } }
+  - { id: gz-op-01, operator: op, province: "440000", reflector: { host: 127.0.0.1, port: 9 } }
+reflector: { enabled: false }
+tests:
+  - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 200, continuous: { interval_s: 1 } }
+mqtt: { url: "mqtt://127.0.0.1:${port}", keepalive_s: 5 }
+${extra}
+`;
+}
+
 describe("agent SIGTERM without a reachable broker", () => {
   let agent: AgentProcess | undefined;
   afterEach(async () => {
@@ -28,20 +44,7 @@ describe("agent SIGTERM without a reachable broker", () => {
 
   it("exits 0 with every result still in the outbox, and logs the shutdown steps", async () => {
     const port = await deadPort();
-    agent = await AgentProcess.create(
-      (dataDir) => `
-version: 1
-agent: { site: bj-op-01, data_dir: ${dataDir} }
-sites:
-  - { id: bj-op-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: 9 } }
-  - { id: gz-op-01, operator: op, province: "440000", reflector: { host: 127.0.0.1, port: 9 } }
-reflector: { enabled: false }
-tests:
-  - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 200, continuous: { interval_s: 1 } }
-mqtt: { url: "mqtt://127.0.0.1:${port}", keepalive_s: 5 }
-heartbeat: { interval_s: 5 }
-`,
-    );
+    agent = await AgentProcess.create(agentYaml(port, "heartbeat: { interval_s: 5 }"));
     agent.start();
     await agent.waitFor((lines) => lines.filter((l) => l.msg === "result").length >= 3);
     expect(agent.lines.some((l) => l.msg === "MQTT connected")).toBe(false);
@@ -93,19 +96,7 @@ heartbeat: { interval_s: 5 }
 
   it("--log-level on the command line wins over agent.log_level in the file", async () => {
     const port = await deadPort();
-    agent = await AgentProcess.create(
-      (dataDir) => `
-version: 1
-agent: { site: bj-op-01, data_dir: ${dataDir}, log_level: warn }
-sites:
-  - { id: bj-op-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: 9 } }
-  - { id: gz-op-01, operator: op, province: "440000", reflector: { host: 127.0.0.1, port: 9 } }
-reflector: { enabled: false }
-tests:
-  - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 200, continuous: { interval_s: 1 } }
-mqtt: { url: "mqtt://127.0.0.1:${port}", keepalive_s: 5 }
-`,
-    );
+    agent = await AgentProcess.create(agentYaml(port, "", ", log_level: warn"));
     agent.start({}, ["--log-level", "debug"]);
     // debug (20) lines and the info "result" lines the file's warn level would hide
     await agent.waitFor(
@@ -115,19 +106,7 @@ mqtt: { url: "mqtt://127.0.0.1:${port}", keepalive_s: 5 }
     await agent.destroy();
 
     // Without the flag the file's warn applies: no info or debug line after the level is set.
-    agent = await AgentProcess.create(
-      (dataDir) => `
-version: 1
-agent: { site: bj-op-01, data_dir: ${dataDir}, log_level: warn }
-sites:
-  - { id: bj-op-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: 9 } }
-  - { id: gz-op-01, operator: op, province: "440000", reflector: { host: 127.0.0.1, port: 9 } }
-reflector: { enabled: false }
-tests:
-  - { id: bj-gz-icmp, method: icmp, from: bj-op-01, to: gz-op-01, rate_pps: 5, loss_timeout_ms: 200, continuous: { interval_s: 1 } }
-mqtt: { url: "mqtt://127.0.0.1:${port}", keepalive_s: 5 }
-`,
-    );
+    agent = await AgentProcess.create(agentYaml(port, "", ", log_level: warn"));
     agent.start();
     // the MQTT client's connect failures are warnings: wait for a few of them, then stop
     await agent.waitFor((lines) => lines.filter((l) => l.level >= 40).length >= 1);
