@@ -158,8 +158,9 @@ export class Ingest {
     if (this.loop || this.stopped) return;
     const abort = new AbortController();
     this.abort = abort;
-    this.loop = this.flushEvery(abort.signal);
-    if (this.store.rollup) this.rollupLoop = this.rollupEvery(abort.signal);
+    this.loop = this.every(this.flushIntervalMs, abort.signal, () => this.flush());
+    if (this.store.rollup)
+      this.rollupLoop = this.every(this.rollupIntervalMs, abort.signal, () => this.rollupOnce());
   }
 
   /** Stop the periodic flush and write what waits; what still cannot be written settles "unstored". */
@@ -376,18 +377,6 @@ export class Ingest {
     }
   }
 
-  /** The store's catch-up pass every rollupIntervalMs until `signal` aborts. */
-  private async rollupEvery(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.clock.sleep(this.rollupIntervalMs, signal);
-      } catch {
-        return;
-      }
-      await this.rollupOnce();
-    }
-  }
-
   /** One catch-up pass; a failure is logged and the queue simply waits for the next pass. Never rejects. */
   private async rollupOnce(): Promise<void> {
     try {
@@ -401,14 +390,15 @@ export class Ingest {
     }
   }
 
-  private async flushEvery(signal: AbortSignal): Promise<void> {
+  /** `fn` every `intervalMs` until `signal` aborts (the group-commit flush, the rollup catch-up pass). */
+  private async every(intervalMs: number, signal: AbortSignal, fn: () => Promise<unknown>): Promise<void> {
     while (!signal.aborted) {
       try {
-        await this.clock.sleep(this.flushIntervalMs, signal);
+        await this.clock.sleep(intervalMs, signal);
       } catch {
         return;
       }
-      await this.flush();
+      await fn();
     }
   }
 }
