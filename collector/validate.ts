@@ -1,3 +1,4 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { z } from "zod";
 import { RESULT_SCHEMA_ID, ResultMessage } from "../agent/publish/message.js";
 
@@ -25,6 +26,22 @@ export function parseResultTopic(topic: string): ResultTopic | null {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The result schema (agent/publish/message.ts, zod) compiled by Ajv from zod's own JSON Schema of it:
+ * one source of truth, checked ~20× faster than zod parses (bench:report: zod's safeParse was ~18 µs
+ * of the collector's ~100 µs per result; Ajv's check of the same body ~1 µs), and without zod's copy
+ * of every object, which doubled what the garbage collector had to sweep at 10,000 results/s.
+ * The schema has no refinements or transforms, so JSON Schema says all of it (`unrepresentable:
+ * "throw"` makes the build fail otherwise), formats included as patterns (validateFormats is off
+ * because zod emits the pattern beside each format). A body Ajv refuses goes to zod for the reason a
+ * person reads; a test holds the two to the same verdict on valid results and on mutations of them.
+ */
+export const checkResultSchema = new Ajv2020({
+  strict: true,
+  strictRequired: false,
+  validateFormats: false,
+}).compile(z.toJSONSchema(ResultMessage, { io: "input", unrepresentable: "throw" }));
 
 /**
  * Decide whether one MQTT result payload may be stored. Never throws: every way a payload can be wrong
@@ -72,9 +89,13 @@ export function validateResult(topic: string, payload: Uint8Array | string): Val
         reason: `${path}: a NUL character (\\u0000) or a lone UTF-16 surrogate cannot be stored (PostgreSQL jsonb) or signed (RFC 8785); send well-formed text`,
       };
   }
-  const parsed = ResultMessage.safeParse(body);
-  if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error) };
-  const msg = parsed.data;
+  let msg: ResultMessage;
+  if (checkResultSchema(body)) msg = body as ResultMessage;
+  else {
+    const parsed = ResultMessage.safeParse(body);
+    if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error) };
+    msg = parsed.data;
+  }
   for (const [field, inTopic, inBody] of [
     ["site", where.site, msg.agent.site],
     ["operator", where.operator, msg.agent.operator],
