@@ -21,9 +21,10 @@ import type { SqlClient } from "./sql.js";
  * interval span and the head candidate (the digest at the highest seq). A CTE of that statement;
  * $3 is the ids whose signature ingest verified against a registered device key (migration 006).
  */
-export const CHAINS_UPSERT_FROM_INS = `
+export function chainsUpsertFromIns(checkedIds: string): string {
+  return `
 INSERT INTO evidence_chains AS c (operator, site, results, signed, checked, first_seq, last_seq, head_hash, first_at, last_at, updated_at)
-SELECT operator, agent_site, count(*), count(chain_hash), count(*) FILTER (WHERE id = ANY($3::uuid[])), min(seq), max(seq),
+SELECT operator, agent_site, count(*), count(chain_hash), count(*) FILTER (WHERE id = ANY(${checkedIds}::uuid[])), min(seq), max(seq),
   (array_agg(chain_hash ORDER BY seq DESC))[1], min(interval_start), max(interval_start), now()
 FROM ins
 GROUP BY operator, agent_site
@@ -38,6 +39,10 @@ ON CONFLICT (operator, site) DO UPDATE SET
   first_at = least(c.first_at, EXCLUDED.first_at),
   last_at = greatest(c.last_at, EXCLUDED.last_at),
   updated_at = now()`;
+}
+
+/** chainsUpsertFromIns in ingest's INSERT, where the checked ids are $3. */
+export const CHAINS_UPSERT_FROM_INS = chainsUpsertFromIns("$3");
 
 /**
  * Per agent: the stored result just below its inserted range, every stored result in the range (the

@@ -47,6 +47,10 @@ function clientOf(q: PGlite | Transaction): SqlClient {
     async exec(script: string): Promise<void> {
       await q.exec(script);
     },
+    async copyFrom(table: string, columns: readonly string[], text: string): Promise<void> {
+      // PGlite has no STDIN: a COPY reads the query's blob as the file /dev/blob.
+      await q.query(`COPY ${table} (${columns.join(", ")}) FROM '/dev/blob'`, [], { blob: new Blob([text]) });
+    },
   };
 }
 

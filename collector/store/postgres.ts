@@ -1,4 +1,5 @@
 import pg from "pg";
+import { from as copyFromStdin } from "pg-copy-streams";
 import type { Logger } from "../../agent/log.js";
 import type { SqlClient, SqlDatabase } from "./sql.js";
 import { SqlResultStore } from "./sql-store.js";
@@ -42,6 +43,21 @@ export function openPostgresStore(options: PostgresStoreOptions): ResultStore {
   });
 }
 
+/** COPY … FROM STDIN on one connection (pg-copy-streams), resolved when the server has taken it all. */
+function copyOn(
+  client: pg.PoolClient,
+  table: string,
+  columns: readonly string[],
+  text: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query(copyFromStdin(`COPY ${table} (${columns.join(", ")}) FROM STDIN`));
+    stream.on("error", reject);
+    stream.on("finish", () => resolve());
+    stream.end(text);
+  });
+}
+
 function clientOf(q: pg.Pool | pg.PoolClient): SqlClient {
   return {
     async query<T>(text: string, params?: readonly unknown[], options?: { name?: string }): Promise<T[]> {
@@ -54,6 +70,15 @@ function clientOf(q: pg.Pool | pg.PoolClient): SqlClient {
     async exec(script: string): Promise<void> {
       // Without parameters pg uses the simple query protocol, which accepts several statements.
       await q.query(script);
+    },
+    async copyFrom(table: string, columns: readonly string[], text: string): Promise<void> {
+      if (!(q instanceof pg.Pool)) return copyOn(q, table, columns, text);
+      const client = await q.connect();
+      try {
+        await copyOn(client, table, columns, text);
+      } finally {
+        client.release();
+      }
     },
   };
 }

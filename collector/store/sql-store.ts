@@ -4,8 +4,17 @@ import { type ControlPlaneStore, SqlControlPlaneStore } from "../control-plane/s
 import { type AgentEvidence, chainHash, signatureChecked } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
 import { messageJson } from "../validate.js";
-import { CHAINS_UPSERT_FROM_INS, queryEvidence, updateChains } from "./chains.js";
+import { CHAINS_UPSERT_FROM_INS, chainsUpsertFromIns, queryEvidence, updateChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
+import {
+  type Column,
+  copyText,
+  queueValues,
+  RESULT_COLUMN_NAMES,
+  RESULT_COLUMNS,
+  type ResultRowValues,
+  rowValues,
+} from "./result-rows.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
 import type { SqlDatabase } from "./sql.js";
 import type {
@@ -47,74 +56,24 @@ const ROLLUP_PASS_LIMIT = 20_000;
 /** A rejected payload is kept up to this many bytes: enough to see what went wrong, bounded on disk. */
 export const REJECT_RAW_LIMIT_BYTES = 65_536;
 
-interface Column {
-  name: string;
-  /** The SQL type the value is cast to. */
-  type: string;
-  /** Where the value is in the result message (JSON keys from the top); or `sql`, an expression of `p`. */
-  path?: readonly string[];
-  sql?: string;
-}
-
-/**
- * The flattened columns of `results`, in one list so the SQL cannot drift from the message schema.
- * Each is read from the stored payload in SQL (`p`, one element of the batch's JSON array); an absent
- * key is SQL NULL, as `?? null` gave before.
- */
-const RESULT_COLUMNS: readonly Column[] = [
-  { name: "id", type: "uuid", path: ["id"] },
-  { name: "seq", type: "bigint", path: ["seq"] },
-  { name: "status", type: "text", path: ["status"] },
-  { name: "operator", type: "text", path: ["agent", "operator"] },
-  { name: "agent_site", type: "text", path: ["agent", "site"] },
-  { name: "agent_province", type: "text", path: ["agent", "province"] },
-  { name: "agent_version", type: "text", path: ["agent", "version"] },
-  { name: "test_id", type: "text", path: ["test", "id"] },
-  { name: "method", type: "text", path: ["test", "method"] },
-  { name: "target", type: "text", path: ["test", "target"] },
-  { name: "peer_site", type: "text", path: ["test", "peer", "site"] },
-  { name: "peer_province", type: "text", path: ["test", "peer", "province"] },
-  { name: "distance_km", type: "double precision", path: ["test", "distance_km"] },
-  { name: "packet_size_bytes", type: "integer", path: ["test", "packet_size_bytes"] },
-  { name: "diagnostic", type: "boolean", path: ["test", "diagnostic"] },
-  { name: "interval_start", type: "timestamptz", path: ["interval", "start"] },
-  { name: "interval_end", type: "timestamptz", path: ["interval", "end"] },
-  { name: "sent", type: "integer", path: ["packets", "sent"] },
-  { name: "received", type: "integer", path: ["packets", "received"] },
-  { name: "lost", type: "integer", path: ["packets", "lost"] },
-  { name: "duplicates", type: "integer", path: ["packets", "duplicates"] },
-  { name: "reordered", type: "integer", path: ["packets", "reordered"] },
-  { name: "late", type: "integer", path: ["packets", "late"] },
-  { name: "loss_ratio", type: "double precision", path: ["loss_ratio"] },
-  { name: "rtt_mean_ms", type: "double precision", path: ["rtt_ms", "mean"] },
-  { name: "rtt_min_ms", type: "double precision", path: ["rtt_ms", "min"] },
-  { name: "rtt_max_ms", type: "double precision", path: ["rtt_ms", "max"] },
-  { name: "rtt_median_ms", type: "double precision", path: ["rtt_ms", "median"] },
-  { name: "rtt_p95_ms", type: "double precision", path: ["rtt_ms", "p95"] },
-  { name: "rtt_p99_ms", type: "double precision", path: ["rtt_ms", "p99"] },
-  { name: "dv_max_minus_min_ms", type: "double precision", path: ["delay_variation_ms", "max_minus_min"] },
-  { name: "dv_basis", type: "text", path: ["delay_variation_ms", "basis"] },
-  { name: "profile", type: "text", path: ["verdicts", "profile"] },
-  { name: "delay_basis", type: "text", path: ["verdicts", "delay_basis"] },
-  { name: "verdict_rtt", type: "text", path: ["verdicts", "rtt"] },
-  { name: "verdict_delay_variation", type: "text", path: ["verdicts", "delay_variation"] },
-  { name: "verdict_loss", type: "text", path: ["verdicts", "loss"] },
-  { name: "payload", type: "jsonb", sql: "e.p" },
-  { name: "error_code", type: "text", path: ["error", "code"] },
-  { name: "error_message", type: "text", path: ["error", "message"] },
-  { name: "flags", type: "text[]", sql: "ARRAY(SELECT jsonb_array_elements_text(e.p->'quality'->'flags'))" },
-  { name: "ow_forward_mean_ms", type: "double precision", path: ["one_way_ms", "forward", "mean"] },
-  { name: "ow_clock_synced", type: "boolean", path: ["one_way_ms", "clock_synced"] },
-  // Migration 004: the evidence chain link (store/chains.ts): the digest travels beside the payloads
-  // ($2, by position), chain_prev is "" for prev null and NULL when the message has no prev.
-  { name: "chain_hash", type: "text", sql: "($2::text[])[e.i]" },
-  { name: "chain_prev", type: "text", sql: "CASE WHEN e.p ? 'prev' THEN coalesce(e.p->>'prev', '') END" },
-];
+/** SQL for a computed column of the INSERT path (result-rows.ts computes the same in JavaScript). */
+const COMPUTED_SQL: Record<string, string> = {
+  // The texts received, beside the array ($4, by position): stored verbatim (migration 009).
+  payload_json: "($4::text[])[e.i]::json",
+  flags: "ARRAY(SELECT jsonb_array_elements_text(e.p->'quality'->'flags'))",
+  // The chain digests travel beside the payloads ($2, by position).
+  chain_hash: "($2::text[])[e.i]",
+  chain_prev: "CASE WHEN e.p ? 'prev' THEN coalesce(e.p->>'prev', '') END",
+};
 
 /** A column's value from the message `e.p`: `e.p->'a'->>'b'`, cast unless text. */
 function columnSql(c: Column): string {
-  if (c.sql) return c.sql;
-  const keys = c.path ?? [];
+  if (!c.path) {
+    const sql = COMPUTED_SQL[c.name];
+    if (!sql) throw new Error(`results column ${c.name} has no SQL in COMPUTED_SQL`);
+    return sql;
+  }
+  const keys = c.path;
   const head = keys
     .slice(0, -1)
     .map((k) => `->'${k}'`)
@@ -123,10 +82,13 @@ function columnSql(c: Column): string {
   return c.type === "text" ? value : `(${value})::${c.type}`;
 }
 
-const COLUMN_LIST = RESULT_COLUMNS.map((c) => c.name).join(", ");
-/** The columns as rows of `results` hold them (the v1 columns, without the ones migration 3 added). */
-const V1_COLUMN_LIST = RESULT_COLUMNS.slice(0, RESULT_COLUMNS.findIndex((c) => c.name === "payload") + 1)
-  .map((c) => c.name)
+const COLUMN_LIST = RESULT_COLUMN_NAMES.join(", ");
+/**
+ * The columns as rows of `results` hold them (the v1 columns, without the ones migration 3 added); the
+ * payload is the text received (payload_json) or, for rows stored before migration 009, the jsonb.
+ */
+const V1_COLUMN_LIST = RESULT_COLUMN_NAMES.slice(0, RESULT_COLUMN_NAMES.indexOf("payload_json"))
+  .concat("COALESCE(payload_json, payload::json) AS payload")
   .join(", ");
 
 /**
@@ -156,6 +118,16 @@ WITH ins AS (
 que AS (INSERT INTO rollup_queue (${ROLLUP_QUEUE_COLUMNS.join(", ")}) SELECT ${ROLLUP_QUEUE_COLUMNS.join(", ")} FROM ins),
 chn AS (${CHAINS_UPSERT_FROM_INS})
 SELECT id::text AS id FROM ins`;
+
+/**
+ * The evidence chains of a batch written by COPY (every row inserted): CHAINS_UPSERT_FROM_INS over the
+ * batch's key columns, sent as arrays ($1–$6) with the checked ids ($7).
+ */
+const CHAINS_FROM_ARRAYS_SQL = `
+WITH ins AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[])
+    AS u(operator, agent_site, id, seq, chain_hash, interval_start)
+)${chainsUpsertFromIns("$7")}`;
 
 /** Of the ids not inserted, which are stored (redeliveries); the rest were refused claims. */
 const STORED_IDS_SQL = "SELECT id::text AS id FROM results WHERE id = ANY($1::uuid[])";
@@ -201,6 +173,8 @@ export class SqlResultStore implements ResultStore {
    * PostgreSQL, so a long report (or its pass over a backlog) never holds up ingest.
    */
   private readonly reportDb: SqlDatabase;
+  /** Whether the next batch tries COPY first (insertResults); false after a batch with duplicates. */
+  private copyFirst = true;
   /** Months whose results partition is known to exist ("YYYY-MM-01T00:00:00Z"). */
   private readonly partitions = new Set<string>();
   readonly controlPlane: ControlPlaneStore;
@@ -245,57 +219,117 @@ export class SqlResultStore implements ResultStore {
     });
   }
 
+  /**
+   * Store a batch, with its rollup queue rows and evidence chains, in one transaction. The common case
+   * (every result new) goes in by COPY (copyResults); a batch holding a stored id (QoS 1 redelivery) or
+   * a claimed interval makes COPY fail on the unique key as a whole, and is then written again by the
+   * INSERT … ON CONFLICT statement (insertSorting), which sorts out each row. After such a batch the
+   * INSERT stays first (a redelivery burst after a restart) until a batch comes through with neither.
+   */
   insertResults(msgs: readonly ResultMessage[]): Promise<InsertReport> {
     return guard("insert results", async () => {
       if (msgs.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
       await this.ensurePartitions(msgs.map((m) => Date.parse(m.interval.start)));
       msgs = [...msgs].sort(byClaimKey);
       const hashes = chainHashes(msgs);
-      const params = [
-        `[${msgs.map(messageJson).join(",")}]`,
-        msgs.map((m) => hashes.get(m.id) ?? null),
-        // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
-        msgs.filter(signatureChecked).map((m) => m.id),
-      ];
-      // Results, windows, hours, faults and the evidence chains commit together, or not at all.
-      const inserted = await this.db.transaction(async (tx) => {
-        const rows = await tx.query<{ id: string }>(INSERT_RESULTS_SQL, params, {
-          name: "qosprobe_insert_results",
-        });
-        const ids = new Set(rows.map((r) => r.id));
-        const seen = new Set<string>();
-        const fresh = msgs.filter((m) => ids.has(m.id) && !seen.has(m.id) && seen.add(m.id));
-        await updateChains(tx, fresh);
-        return ids;
-      });
-      const missing = msgs.filter((m) => !inserted.has(m.id));
-      if (missing.length === 0)
-        return { inserted: inserted.size, duplicates: msgs.length - inserted.size, refused: [] };
-      const stored = new Set(
-        (await this.db.query<{ id: string }>(STORED_IDS_SQL, [missing.map((m) => m.id)])).map((r) => r.id),
-      );
-      // Not inserted and not stored under its id: its interval is held by another result.
-      const claims = missing.filter((m) => !stored.has(m.id));
-      const refused: RefusedClaim[] = [];
-      if (claims.length > 0) {
-        const holders = await this.db.query<{ i: number | string; holder: string }>(CLAIM_HOLDERS_SQL, [
-          claims.map((m) => m.agent.operator),
-          claims.map((m) => m.agent.site),
-          claims.map((m) => m.test.id),
-          claims.map((m) => m.interval.start),
-        ]);
-        const holderOf = new Map(holders.map((h) => [Number(h.i) - 1, h.holder]));
-        claims.forEach((m, i) => {
-          const holder = holderOf.get(i) ?? "another result of the same batch";
-          refused.push({
-            id: m.id,
-            reason: `interval ${m.interval.start} of test ${m.test.id} at ${m.agent.operator}/${m.agent.site} is already claimed by result ${holder}; result ${m.id} not stored`,
-          });
-        });
+      if (this.copyFirst) {
+        if (await this.copyResults(msgs, hashes))
+          return { inserted: msgs.length, duplicates: 0, refused: [] };
+        this.copyFirst = false;
       }
-      // A repeat of an id inserted by this very batch is a duplicate too (it is not in `missing`).
-      return { inserted: inserted.size, duplicates: msgs.length - inserted.size - claims.length, refused };
+      const report = await this.insertSorting(msgs, hashes);
+      if (report.duplicates === 0 && report.refused.length === 0) this.copyFirst = true;
+      return report;
     });
+  }
+
+  /**
+   * The batch by COPY: results, then their rollup queue rows, then the chains. False, with nothing
+   * written, when a row hits a unique key (a stored id or interval claim): the caller sorts those out.
+   */
+  private async copyResults(
+    msgs: readonly ResultMessage[],
+    hashes: Map<string, string | null>,
+  ): Promise<boolean> {
+    const rows: ResultRowValues[] = msgs.map((m) => rowValues(m, messageJson(m), hashes.get(m.id) ?? null));
+    try {
+      await this.db.transaction(async (tx) => {
+        await tx.copyFrom("results", RESULT_COLUMN_NAMES, copyText(rows));
+        await tx.copyFrom("rollup_queue", ROLLUP_QUEUE_COLUMNS, copyText(rows.map(queueValues)));
+        await tx.query(
+          CHAINS_FROM_ARRAYS_SQL,
+          [
+            msgs.map((m) => m.agent.operator),
+            msgs.map((m) => m.agent.site),
+            msgs.map((m) => m.id),
+            msgs.map((m) => m.seq),
+            msgs.map((m) => hashes.get(m.id) ?? null),
+            msgs.map((m) => m.interval.start),
+            // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
+            msgs.filter(signatureChecked).map((m) => m.id),
+          ],
+          { name: "qosprobe_chains_from_arrays" },
+        );
+        await updateChains(tx, msgs);
+      });
+      return true;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "23505") return false; // unique_violation
+      throw err;
+    }
+  }
+
+  /** The batch by INSERT … ON CONFLICT DO NOTHING: redeliveries skipped, second claims refused with their holder. */
+  private async insertSorting(
+    msgs: readonly ResultMessage[],
+    hashes: Map<string, string | null>,
+  ): Promise<InsertReport> {
+    const texts = msgs.map(messageJson);
+    const params = [
+      `[${texts.join(",")}]`,
+      msgs.map((m) => hashes.get(m.id) ?? null),
+      // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
+      msgs.filter(signatureChecked).map((m) => m.id),
+      texts,
+    ];
+    // Results, the rollup queue and the evidence chains commit together, or not at all.
+    const inserted = await this.db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: string }>(INSERT_RESULTS_SQL, params, {
+        name: "qosprobe_insert_results",
+      });
+      const ids = new Set(rows.map((r) => r.id));
+      const seen = new Set<string>();
+      const fresh = msgs.filter((m) => ids.has(m.id) && !seen.has(m.id) && seen.add(m.id));
+      await updateChains(tx, fresh);
+      return ids;
+    });
+    const missing = msgs.filter((m) => !inserted.has(m.id));
+    if (missing.length === 0)
+      return { inserted: inserted.size, duplicates: msgs.length - inserted.size, refused: [] };
+    const stored = new Set(
+      (await this.db.query<{ id: string }>(STORED_IDS_SQL, [missing.map((m) => m.id)])).map((r) => r.id),
+    );
+    // Not inserted and not stored under its id: its interval is held by another result.
+    const claims = missing.filter((m) => !stored.has(m.id));
+    const refused: RefusedClaim[] = [];
+    if (claims.length > 0) {
+      const holders = await this.db.query<{ i: number | string; holder: string }>(CLAIM_HOLDERS_SQL, [
+        claims.map((m) => m.agent.operator),
+        claims.map((m) => m.agent.site),
+        claims.map((m) => m.test.id),
+        claims.map((m) => m.interval.start),
+      ]);
+      const holderOf = new Map(holders.map((h) => [Number(h.i) - 1, h.holder]));
+      claims.forEach((m, i) => {
+        const holder = holderOf.get(i) ?? "another result of the same batch";
+        refused.push({
+          id: m.id,
+          reason: `interval ${m.interval.start} of test ${m.test.id} at ${m.agent.operator}/${m.agent.site} is already claimed by result ${holder}; result ${m.id} not stored`,
+        });
+      });
+    }
+    // A repeat of an id inserted by this very batch is a duplicate too (it is not in `missing`).
+    return { inserted: inserted.size, duplicates: msgs.length - inserted.size - claims.length, refused };
   }
 
   /** Make the monthly partitions instants fall in, once per process per month. */

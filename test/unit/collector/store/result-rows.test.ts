@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import {
+  copyText,
+  queueValues,
+  RESULT_COLUMN_NAMES,
+  rowValues,
+} from "../../../../collector/store/result-rows.js";
+import { ROLLUP_QUEUE_COLUMNS } from "../../../../collector/store/windows-sql.js";
+import { makeResult } from "../../../helpers/result-factory.js";
+
+describe("copyText (PostgreSQL COPY text format)", () => {
+  it("writes NULL as \\N, booleans as t/f, numbers as JavaScript's shortest round trip, tab-separated lines", () => {
+    expect(copyText([[null, true, false, 0, -1.5, 0.1, 1e21, 12345678901234]])).toBe(
+      "\\N\tt\tf\t0\t-1.5\t0.1\t1e+21\t12345678901234\n",
+    );
+  });
+
+  it("escapes backslash, newline, carriage return and tab in text, and nothing else", () => {
+    expect(copyText([['a\\b\nc\rd\te "q" 北京 ,{}']])).toBe('a\\\\b\\nc\\rd\\te "q" 北京 ,{}\n');
+    // JSON text keeps its own escapes: each backslash is doubled once, for COPY.
+    expect(copyText([['{"m":"x\\"y\\\\z"}']])).toBe('{"m":"x\\\\"y\\\\\\\\z"}\n');
+  });
+
+  it("writes text[] as an array literal of quoted elements, escaped again for COPY", () => {
+    expect(copyText([[[]]])).toBe("{}\n");
+    expect(copyText([[["a", "", "NULL", 'say "hi"', "b\\c", "t\tab"]]])).toBe(
+      '{"a","","NULL","say \\\\"hi\\\\"","b\\\\\\\\c","t\\tab"}\n',
+    );
+  });
+
+  it("refuses a number JSON cannot carry rather than store something else", () => {
+    expect(() => copyText([[Number.NaN]])).toThrow(/non-finite/);
+    expect(() => copyText([[Number.POSITIVE_INFINITY]])).toThrow(/non-finite/);
+  });
+});
+
+describe("rowValues", () => {
+  it("reads every column of a message in RESULT_COLUMNS order, absent keys as null", () => {
+    const m = makeResult({ seq: 9, intervalStart: "2026-07-01T00:00:00.000Z" });
+    m.quality.flags = ["aborted"];
+    const row = rowValues(m, "{…}", null);
+    const col = (name: string) => row[RESULT_COLUMN_NAMES.indexOf(name)];
+    expect(row).toHaveLength(RESULT_COLUMN_NAMES.length);
+    expect(col("id")).toBe(m.id);
+    expect(col("seq")).toBe(9);
+    expect(col("agent_site")).toBe(m.agent.site);
+    expect(col("interval_start")).toBe("2026-07-01T00:00:00.000Z");
+    expect(col("sent")).toBe(m.packets.sent);
+    expect(col("rtt_mean_ms")).toBe(m.rtt_ms?.mean);
+    expect(col("payload_json")).toBe("{…}");
+    expect(col("flags")).toEqual(["aborted"]);
+    expect(col("error_code")).toBeNull();
+    expect(col("ow_forward_mean_ms")).toBeNull();
+    expect(col("chain_hash")).toBeNull();
+    expect(col("chain_prev")).toBeNull(); // no prev key at all
+    expect(rowValues({ ...m, prev: null }, "", "h")[RESULT_COLUMN_NAMES.indexOf("chain_prev")]).toBe("");
+    expect(queueValues(row)).toHaveLength(ROLLUP_QUEUE_COLUMNS.length);
+    expect(queueValues(row)[ROLLUP_QUEUE_COLUMNS.indexOf("agent_site")]).toBe(m.agent.site);
+  });
+});
