@@ -4,7 +4,6 @@ import { parseHostPort } from "../agent/config/schema.js";
 import { resolveSecret } from "../agent/config/secrets.js";
 import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
-import type { ResultMessage } from "../agent/publish/message.js";
 import { collectorSubscription, parseTopic } from "../agent/publish/topics.js";
 import type { CollectorConfig } from "./config.js";
 import {
@@ -18,7 +17,7 @@ import { Ingest, type IngestCounters, type StoredBatch, zeroIngestCounters } fro
 import { CollectorReceipts, type ReceiptCounters } from "./receipts.js";
 import { ReportServer } from "./report/server.js";
 import { parseStatus } from "./status.js";
-import type { ResultStore } from "./store/store.js";
+import type { ResultHead, ResultStore } from "./store/store.js";
 import {
   type Disposition,
   IN_FLIGHT,
@@ -232,7 +231,7 @@ export class Collector {
    * took), each result at debug (to trace it end to end); then a receipt for its agent. A line per
    * result at info was a pino write per result on the ingest event loop.
    */
-  private onStored(msgs: readonly ResultMessage[], batch: StoredBatch): void {
+  private onStored(msgs: readonly ResultHead[], batch: StoredBatch): void {
     if (this.log.isLevelEnabled("debug")) {
       for (const m of msgs) {
         this.log.debug(
@@ -358,7 +357,7 @@ export class Collector {
  * Each agent's seqs in a stored batch as inclusive ranges, for the batch's log line:
  * `{ "op/site": "5-9,12" }`. Seqs are integers ≥ 0 (the result schema); the order of `msgs` is not assumed.
  */
-export function seqRanges(msgs: readonly ResultMessage[]): Record<string, string> {
+export function seqRanges(msgs: readonly ResultHead[]): Record<string, string> {
   const byAgent = new Map<string, number[]>();
   for (const m of msgs) {
     const k = `${m.agent.operator}/${m.agent.site}`;

@@ -1,9 +1,10 @@
 import { type Clock, systemClock } from "../agent/clock.js";
 import type { Logger } from "../agent/log.js";
 import type { ResultMessage } from "../agent/publish/message.js";
-import type { DeviceKeys } from "./evidence.js";
-import type { RejectInput, ResultStore } from "./store/store.js";
-import { validateResult } from "./validate.js";
+import { chainHash, type DeviceKeys, signatureChecked } from "./evidence.js";
+import { resultRecord } from "./store/result-rows.js";
+import type { RejectInput, ResultHead, ResultRecord, ResultStore } from "./store/store.js";
+import { messageJson, validateResult } from "./validate.js";
 
 export interface IngestOptions {
   store: ResultStore;
@@ -22,7 +23,7 @@ export interface IngestOptions {
    */
   groupCommit?: boolean;
   /** Called after each committed batch of results (store receipts, the batch's log line). */
-  onStored?: (msgs: readonly ResultMessage[], batch: StoredBatch) => void;
+  onStored?: (msgs: readonly ResultHead[], batch: StoredBatch) => void;
   /**
    * Called after refused interval claims are committed as rejects: those seqs are decided, so their
    * agents get a store receipt covering them (issue 7).
@@ -91,8 +92,13 @@ export function zeroIngestCounters(): IngestCounters {
   };
 }
 
-function agentSeq(m: ResultMessage): NonNullable<RejectInput["agent"]> {
+function agentSeq(m: ResultHead): NonNullable<RejectInput["agent"]> {
   return { operator: m.agent.operator, province: m.agent.province, site: m.agent.site, seq: m.seq };
+}
+
+/** The record a validated (and, with a device key, evidence-checked) message waits in. */
+function recordFor(m: ResultMessage, payload: Uint8Array | string): ResultRecord {
+  return resultRecord(m, messageJson(m), payload, chainHash(m), signatureChecked(m));
 }
 
 interface Waiting<T> {
@@ -120,7 +126,8 @@ export class Ingest {
   private readonly deviceKeys: DeviceKeys | undefined;
   /** A group-commit flush is already scheduled for the end of this turn. */
   private scheduled = false;
-  private results: Waiting<ResultMessage>[] = [];
+  /** Valid results waiting for a batch, as records (store.ts ResultRecord: rows encoded, message dropped). */
+  private results: Waiting<ResultRecord>[] = [];
   /** Valid results from sites with a registered device key, their signatures not yet checked. */
   private unchecked: Waiting<ResultMessage>[] = [];
   /** A checkEvidence is already scheduled for the end of this turn. */
@@ -210,7 +217,7 @@ export class Ingest {
         return;
       } else {
         this.count.accepted += 1;
-        this.results.push({ item: verdict.message, settle, topic, raw: payload });
+        this.results.push({ item: recordFor(verdict.message, payload), settle, topic, raw: payload });
       }
       this.afterArrival();
     });
@@ -249,7 +256,7 @@ export class Ingest {
       const reason = reasons[i];
       if (reason === null || reason === undefined) {
         this.count.accepted += 1;
-        this.results.push(w);
+        this.results.push({ ...w, item: recordFor(w.item, w.raw ?? messageJson(w.item)) });
         return;
       }
       this.count.rejected += 1;
@@ -369,7 +376,7 @@ export class Ingest {
     }
   }
 
-  private notifyStored(msgs: readonly ResultMessage[], batch: StoredBatch): void {
+  private notifyStored(msgs: readonly ResultHead[], batch: StoredBatch): void {
     try {
       this.onStored?.(msgs, batch);
     } catch (err) {

@@ -1,8 +1,7 @@
 import type { Logger } from "../agent/log.js";
-import type { ResultMessage } from "../agent/publish/message.js";
 import { RECEIPT_SCHEMA_ID, type ReceiptMessage, receiptCoverage } from "../agent/publish/receipts.js";
 import { receiptTopic } from "../agent/publish/topics.js";
-import type { ResultStore } from "./store/store.js";
+import type { ResultHead, ResultStore } from "./store/store.js";
 
 /**
  * The collector's half of store receipts (wire contract in agent/publish/receipts.ts): after results
@@ -79,7 +78,7 @@ export class CollectorReceipts {
   }
 
   /** Results were committed: their agents get a receipt at the next tick. */
-  noteStored(msgs: readonly ResultMessage[]): void {
+  noteStored(msgs: readonly ResultHead[]): void {
     for (const m of msgs) this.mark(m.agent);
   }
 

@@ -1,6 +1,6 @@
-import type { ResultMessage } from "../../agent/publish/message.js";
 import { type AgentEvidence, type ChainBreak, linkBreak } from "../evidence.js";
 import type { SqlClient } from "./sql.js";
+import type { ResultRecord } from "./store.js";
 
 /**
  * The evidence chain kept at ingest (issue 11, migration 004), so the store-backed report shows the
@@ -17,18 +17,17 @@ import type { SqlClient } from "./sql.js";
  */
 
 /**
- * Per agent among the rows just inserted (`ins`, ingest's INSERT … RETURNING): counts, seq range,
- * interval span and the head candidate (the digest at the highest seq). A CTE of that statement;
- * $3 is the ids whose signature ingest verified against a registered device key (migration 006).
+ * Adds one batch's per-agent sums (chainSums, as arrays $1–$10) to `evidence_chains`: counts, seq range,
+ * interval span and the head digest (the one at the highest seq), in key order so two collectors
+ * updating the same agents never deadlock.
  */
-export function chainsUpsertFromIns(checkedIds: string): string {
-  return `
+const CHAINS_UPSERT_SQL = `
 INSERT INTO evidence_chains AS c (operator, site, results, signed, checked, first_seq, last_seq, head_hash, first_at, last_at, updated_at)
-SELECT operator, agent_site, count(*), count(chain_hash), count(*) FILTER (WHERE id = ANY(${checkedIds}::uuid[])), min(seq), max(seq),
-  (array_agg(chain_hash ORDER BY seq DESC))[1], min(interval_start), max(interval_start), now()
-FROM ins
-GROUP BY operator, agent_site
-ORDER BY operator, agent_site
+SELECT operator, site, results, signed, checked, first_seq, last_seq, head_hash, first_at, last_at, now()
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],
+  $9::timestamptz[], $10::timestamptz[])
+  AS u(operator, site, results, signed, checked, first_seq, last_seq, head_hash, first_at, last_at)
+ORDER BY operator, site
 ON CONFLICT (operator, site) DO UPDATE SET
   results = c.results + EXCLUDED.results,
   signed = c.signed + EXCLUDED.signed,
@@ -39,10 +38,89 @@ ON CONFLICT (operator, site) DO UPDATE SET
   first_at = least(c.first_at, EXCLUDED.first_at),
   last_at = greatest(c.last_at, EXCLUDED.last_at),
   updated_at = now()`;
+
+/** One agent's share of a batch of inserted results, as evidence_chains adds it up. */
+export interface ChainSum {
+  operator: string;
+  site: string;
+  results: number;
+  /** Results carrying a signature (a chain digest). */
+  signed: number;
+  /** Results whose signature ingest verified against a registered key (migration 006). */
+  checked: number;
+  first_seq: number;
+  last_seq: number;
+  /** The chain digest of the result at last_seq (null when that one is unsigned). */
+  head_hash: string | null;
+  /** Earliest and latest interval start, ms since the epoch. */
+  first_ms: number;
+  last_ms: number;
 }
 
-/** chainsUpsertFromIns in ingest's INSERT, where the checked ids are $3. */
-export const CHAINS_UPSERT_FROM_INS = chainsUpsertFromIns("$3");
+/**
+ * Per agent, the sums of results just inserted (their chain digests, null when unsigned, and whether
+ * each signature was verified), in key (operator, site) order.
+ */
+export function chainSums(inserted: readonly ResultRecord[]): ChainSum[] {
+  const by = new Map<string, ChainSum>();
+  for (const m of inserted) {
+    const k = `${m.agent.operator}\u0000${m.agent.site}`;
+    const hash = m.chainHash;
+    const at = Date.parse(m.interval.start);
+    const s = by.get(k);
+    if (!s) {
+      by.set(k, {
+        operator: m.agent.operator,
+        site: m.agent.site,
+        results: 1,
+        signed: hash === null ? 0 : 1,
+        checked: m.checked ? 1 : 0,
+        first_seq: m.seq,
+        last_seq: m.seq,
+        head_hash: hash,
+        first_ms: at,
+        last_ms: at,
+      });
+      continue;
+    }
+    s.results += 1;
+    if (hash !== null) s.signed += 1;
+    if (m.checked) s.checked += 1;
+    s.first_seq = Math.min(s.first_seq, m.seq);
+    if (m.seq >= s.last_seq) {
+      s.last_seq = m.seq;
+      s.head_hash = hash;
+    }
+    s.first_ms = Math.min(s.first_ms, at);
+    s.last_ms = Math.max(s.last_ms, at);
+  }
+  return [...by.values()].sort((a, b) => cmp(a.operator, b.operator) || cmp(a.site, b.site));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Add a batch's inserted results to evidence_chains (one statement for every agent of the batch). */
+export async function upsertChains(tx: SqlClient, sums: readonly ChainSum[]): Promise<void> {
+  if (sums.length === 0) return;
+  await tx.query(
+    CHAINS_UPSERT_SQL,
+    [
+      sums.map((s) => s.operator),
+      sums.map((s) => s.site),
+      sums.map((s) => s.results),
+      sums.map((s) => s.signed),
+      sums.map((s) => s.checked),
+      sums.map((s) => s.first_seq),
+      sums.map((s) => s.last_seq),
+      sums.map((s) => s.head_hash),
+      sums.map((s) => new Date(s.first_ms).toISOString()),
+      sums.map((s) => new Date(s.last_ms).toISOString()),
+    ],
+    { name: "qosprobe_chains_upsert" },
+  );
+}
 
 /**
  * Per agent: the stored result just below its inserted range, every stored result in the range (the
@@ -91,11 +169,11 @@ interface StoredLink {
  * inserted and into the next stored result above each agent's inserted range (agents whose results
  * carry `sig` or `prev` only): replace the breaks recorded at those seqs with what holds now.
  */
-export async function updateChains(tx: SqlClient, inserted: readonly ResultMessage[]): Promise<void> {
+export async function updateChains(tx: SqlClient, inserted: readonly ResultRecord[]): Promise<void> {
   // Agents whose results carry chain links, and each one's seq range in this batch.
   const ranges = new Map<string, { operator: string; site: string; lo: number; hi: number }>();
   for (const m of inserted) {
-    if (m.sig === undefined && m.prev === undefined) continue;
+    if (!m.linked) continue;
     const k = `${m.agent.operator}/${m.agent.site}`;
     const r = ranges.get(k);
     if (!r) ranges.set(k, { operator: m.agent.operator, site: m.agent.site, lo: m.seq, hi: m.seq });

@@ -47,9 +47,9 @@ function clientOf(q: PGlite | Transaction): SqlClient {
     async exec(script: string): Promise<void> {
       await q.exec(script);
     },
-    async copyFrom(table: string, columns: readonly string[], text: string): Promise<void> {
+    async copyFrom(table: string, columns: readonly string[], data: Uint8Array): Promise<void> {
       // PGlite has no STDIN: a COPY reads the query's blob as the file /dev/blob.
-      await q.query(`COPY ${table} (${columns.join(", ")}) FROM '/dev/blob'`, [], { blob: new Blob([text]) });
+      await q.query(`COPY ${table} (${columns.join(", ")}) FROM '/dev/blob'`, [], { blob: new Blob([data]) });
     },
   };
 }

@@ -48,13 +48,13 @@ function copyOn(
   client: pg.PoolClient,
   table: string,
   columns: readonly string[],
-  text: string,
+  data: Uint8Array,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const stream = client.query(copyFromStdin(`COPY ${table} (${columns.join(", ")}) FROM STDIN`));
     stream.on("error", reject);
     stream.on("finish", () => resolve());
-    stream.end(text);
+    stream.end(data);
   });
 }
 
@@ -71,11 +71,11 @@ function clientOf(q: pg.Pool | pg.PoolClient): SqlClient {
       // Without parameters pg uses the simple query protocol, which accepts several statements.
       await q.query(script);
     },
-    async copyFrom(table: string, columns: readonly string[], text: string): Promise<void> {
-      if (!(q instanceof pg.Pool)) return copyOn(q, table, columns, text);
+    async copyFrom(table: string, columns: readonly string[], data: Uint8Array): Promise<void> {
+      if (!(q instanceof pg.Pool)) return copyOn(q, table, columns, data);
       const client = await q.connect();
       try {
-        await copyOn(client, table, columns, text);
+        await copyOn(client, table, columns, data);
       } finally {
         client.release();
       }

@@ -1,19 +1,17 @@
 import { QosProbeError } from "../../agent/errors.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
 import { type ControlPlaneStore, SqlControlPlaneStore } from "../control-plane/store.js";
-import { type AgentEvidence, chainHash, signatureChecked } from "../evidence.js";
+import type { AgentEvidence } from "../evidence.js";
 import type { AggregateRow } from "../rollup.js";
-import { messageJson } from "../validate.js";
-import { CHAINS_UPSERT_FROM_INS, chainsUpsertFromIns, queryEvidence, updateChains } from "./chains.js";
+import { chainSums, queryEvidence, updateChains, upsertChains } from "./chains.js";
 import { loadMigrations, runMigrations } from "./migrate.js";
 import {
   type Column,
-  copyText,
-  queueValues,
+  isRecord,
+  QUEUE_COPY_COLUMNS,
   RESULT_COLUMN_NAMES,
   RESULT_COLUMNS,
-  type ResultRowValues,
-  rowValues,
+  recordOf,
 } from "./result-rows.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
 import type { SqlDatabase } from "./sql.js";
@@ -28,6 +26,8 @@ import type {
   RejectInput,
   RejectRow,
   ResultFilter,
+  ResultHead,
+  ResultRecord,
   ResultRow,
   ResultStore,
   SeqIsland,
@@ -50,6 +50,9 @@ import {
 
 const HOUR_MS = 3_600_000;
 
+/** The payload as validate.ts read it (its TextDecoder also drops a byte order mark). */
+const utf8 = new TextDecoder("utf-8");
+
 /** Queued results one pass statement takes at most: bounds its memory and lock time after a backlog. */
 const ROLLUP_PASS_LIMIT = 20_000;
 
@@ -58,8 +61,8 @@ export const REJECT_RAW_LIMIT_BYTES = 65_536;
 
 /** SQL for a computed column of the INSERT path (result-rows.ts computes the same in JavaScript). */
 const COMPUTED_SQL: Record<string, string> = {
-  // The texts received, beside the array ($4, by position): stored verbatim (migration 009).
-  payload_json: "($4::text[])[e.i]::json",
+  // The texts received, beside the array ($3, by position): stored verbatim (migration 009).
+  payload_json: "($3::text[])[e.i]::json",
   flags: "ARRAY(SELECT jsonb_array_elements_text(e.p->'quality'->'flags'))",
   // The chain digests travel beside the payloads ($2, by position).
   chain_hash: "($2::text[])[e.i]",
@@ -115,19 +118,8 @@ WITH ins AS (
 ),
 -- The rollups (windows, hours, faults) are not touched here: the rows really inserted go to the queue
 -- the catch-up pass sums (rollup(), migration 007), many batches per upsert row.
-que AS (INSERT INTO rollup_queue (${ROLLUP_QUEUE_COLUMNS.join(", ")}) SELECT ${ROLLUP_QUEUE_COLUMNS.join(", ")} FROM ins),
-chn AS (${CHAINS_UPSERT_FROM_INS})
+que AS (INSERT INTO rollup_queue (${ROLLUP_QUEUE_COLUMNS.join(", ")}) SELECT ${ROLLUP_QUEUE_COLUMNS.join(", ")} FROM ins)
 SELECT id::text AS id FROM ins`;
-
-/**
- * The evidence chains of a batch written by COPY (every row inserted): CHAINS_UPSERT_FROM_INS over the
- * batch's key columns, sent as arrays ($1–$6) with the checked ids ($7).
- */
-const CHAINS_FROM_ARRAYS_SQL = `
-WITH ins AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[])
-    AS u(operator, agent_site, id, seq, chain_hash, interval_start)
-)${chainsUpsertFromIns("$7")}`;
 
 /** Of the ids not inserted, which are stored (redeliveries); the rest were refused claims. */
 const STORED_IDS_SQL = "SELECT id::text AS id FROM results WHERE id = ANY($1::uuid[])";
@@ -141,7 +133,7 @@ JOIN results r ON r.operator = u.op AND r.agent_site = u.site AND r.test_id = u.
 const SELECT_RESULTS_SQL = `SELECT received_at, ${V1_COLUMN_LIST} FROM results`;
 
 /** Results in claim-key order (operator, agent site, test id, interval start), compared as strings. */
-function byClaimKey(a: ResultMessage, b: ResultMessage): number {
+function byClaimKey(a: ResultHead, b: ResultHead): number {
   return (
     cmp(a.agent.operator, b.agent.operator) ||
     cmp(a.agent.site, b.agent.site) ||
@@ -152,15 +144,6 @@ function byClaimKey(a: ResultMessage, b: ResultMessage): number {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Each signed message's chain digest (evidence.ts: SHA-256 of its RFC 8785 bytes), by id. */
-function chainHashes(msgs: readonly ResultMessage[]): Map<string, string | null> {
-  const out = new Map<string, string | null>();
-  for (const m of msgs) {
-    if (!out.has(m.id)) out.set(m.id, chainHash(m));
-  }
-  return out;
 }
 
 /** The store over any SqlDatabase; postgres.ts and pglite.ts only supply the connection. */
@@ -175,6 +158,8 @@ export class SqlResultStore implements ResultStore {
   private readonly reportDb: SqlDatabase;
   /** Whether the next batch tries COPY first (insertResults); false after a batch with duplicates. */
   private copyFirst = true;
+  /** The last month found in `partitions`, as [start, end) ms: most batches need no more than this check. */
+  private lastMonth: [number, number] = [0, 0];
   /** Months whose results partition is known to exist ("YYYY-MM-01T00:00:00Z"). */
   private readonly partitions = new Set<string>();
   readonly controlPlane: ControlPlaneStore;
@@ -226,18 +211,17 @@ export class SqlResultStore implements ResultStore {
    * INSERT … ON CONFLICT statement (insertSorting), which sorts out each row. After such a batch the
    * INSERT stays first (a redelivery burst after a restart) until a batch comes through with neither.
    */
-  insertResults(msgs: readonly ResultMessage[]): Promise<InsertReport> {
+  insertResults(results: readonly (ResultMessage | ResultRecord)[]): Promise<InsertReport> {
     return guard("insert results", async () => {
-      if (msgs.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
-      await this.ensurePartitions(msgs.map((m) => Date.parse(m.interval.start)));
-      msgs = [...msgs].sort(byClaimKey);
-      const hashes = chainHashes(msgs);
+      if (results.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
+      const records = results.map((r) => (isRecord(r) ? r : recordOf(r)));
+      await this.ensurePartitions(records.map((r) => Date.parse(r.interval.start)));
+      records.sort(byClaimKey);
       if (this.copyFirst) {
-        if (await this.copyResults(msgs, hashes))
-          return { inserted: msgs.length, duplicates: 0, refused: [] };
+        if (await this.copyResults(records)) return { inserted: records.length, duplicates: 0, refused: [] };
         this.copyFirst = false;
       }
-      const report = await this.insertSorting(msgs, hashes);
+      const report = await this.insertSorting(records);
       if (report.duplicates === 0 && report.refused.length === 0) this.copyFirst = true;
       return report;
     });
@@ -247,30 +231,13 @@ export class SqlResultStore implements ResultStore {
    * The batch by COPY: results, then their rollup queue rows, then the chains. False, with nothing
    * written, when a row hits a unique key (a stored id or interval claim): the caller sorts those out.
    */
-  private async copyResults(
-    msgs: readonly ResultMessage[],
-    hashes: Map<string, string | null>,
-  ): Promise<boolean> {
-    const rows: ResultRowValues[] = msgs.map((m) => rowValues(m, messageJson(m), hashes.get(m.id) ?? null));
+  private async copyResults(records: readonly ResultRecord[]): Promise<boolean> {
     try {
       await this.db.transaction(async (tx) => {
-        await tx.copyFrom("results", RESULT_COLUMN_NAMES, copyText(rows));
-        await tx.copyFrom("rollup_queue", ROLLUP_QUEUE_COLUMNS, copyText(rows.map(queueValues)));
-        await tx.query(
-          CHAINS_FROM_ARRAYS_SQL,
-          [
-            msgs.map((m) => m.agent.operator),
-            msgs.map((m) => m.agent.site),
-            msgs.map((m) => m.id),
-            msgs.map((m) => m.seq),
-            msgs.map((m) => hashes.get(m.id) ?? null),
-            msgs.map((m) => m.interval.start),
-            // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
-            msgs.filter(signatureChecked).map((m) => m.id),
-          ],
-          { name: "qosprobe_chains_from_arrays" },
-        );
-        await updateChains(tx, msgs);
+        await tx.copyFrom("results", RESULT_COLUMN_NAMES, Buffer.concat(records.map((r) => r.resultsRow)));
+        await tx.copyFrom("rollup_queue", QUEUE_COPY_COLUMNS, Buffer.concat(records.map((r) => r.queueRow)));
+        await upsertChains(tx, chainSums(records));
+        await updateChains(tx, records);
       });
       return true;
     } catch (err) {
@@ -280,18 +247,9 @@ export class SqlResultStore implements ResultStore {
   }
 
   /** The batch by INSERT … ON CONFLICT DO NOTHING: redeliveries skipped, second claims refused with their holder. */
-  private async insertSorting(
-    msgs: readonly ResultMessage[],
-    hashes: Map<string, string | null>,
-  ): Promise<InsertReport> {
-    const texts = msgs.map(messageJson);
-    const params = [
-      `[${texts.join(",")}]`,
-      msgs.map((m) => hashes.get(m.id) ?? null),
-      // Ids whose signature ingest verified against a registered key (evidence_chains.checked).
-      msgs.filter(signatureChecked).map((m) => m.id),
-      texts,
-    ];
+  private async insertSorting(records: readonly ResultRecord[]): Promise<InsertReport> {
+    const texts = records.map((r) => (typeof r.payload === "string" ? r.payload : utf8.decode(r.payload)));
+    const params = [`[${texts.join(",")}]`, records.map((r) => r.chainHash), texts];
     // Results, the rollup queue and the evidence chains commit together, or not at all.
     const inserted = await this.db.transaction(async (tx) => {
       const rows = await tx.query<{ id: string }>(INSERT_RESULTS_SQL, params, {
@@ -299,13 +257,14 @@ export class SqlResultStore implements ResultStore {
       });
       const ids = new Set(rows.map((r) => r.id));
       const seen = new Set<string>();
-      const fresh = msgs.filter((m) => ids.has(m.id) && !seen.has(m.id) && seen.add(m.id));
+      const fresh = records.filter((r) => ids.has(r.id) && !seen.has(r.id) && seen.add(r.id));
+      await upsertChains(tx, chainSums(fresh));
       await updateChains(tx, fresh);
       return ids;
     });
-    const missing = msgs.filter((m) => !inserted.has(m.id));
+    const missing = records.filter((m) => !inserted.has(m.id));
     if (missing.length === 0)
-      return { inserted: inserted.size, duplicates: msgs.length - inserted.size, refused: [] };
+      return { inserted: inserted.size, duplicates: records.length - inserted.size, refused: [] };
     const stored = new Set(
       (await this.db.query<{ id: string }>(STORED_IDS_SQL, [missing.map((m) => m.id)])).map((r) => r.id),
     );
@@ -329,16 +288,23 @@ export class SqlResultStore implements ResultStore {
       });
     }
     // A repeat of an id inserted by this very batch is a duplicate too (it is not in `missing`).
-    return { inserted: inserted.size, duplicates: msgs.length - inserted.size - claims.length, refused };
+    return { inserted: inserted.size, duplicates: records.length - inserted.size - claims.length, refused };
   }
 
   /** Make the monthly partitions instants fall in, once per process per month. */
   private async ensurePartitions(instants: readonly number[]): Promise<void> {
     const months = new Set<string>();
     for (const t of instants) {
+      // Most batches fall in the month of the one before: a range check, no Date or string per result.
+      if (t >= this.lastMonth[0] && t < this.lastMonth[1]) continue;
       const d = new Date(t);
       const key = `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, "0")}-01T00:00:00Z`;
       if (!this.partitions.has(key)) months.add(key);
+      else
+        this.lastMonth = [
+          Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+          Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+        ];
     }
     for (const month of months) {
       await this.db.query("SELECT qosprobe_results_partition($1::timestamptz)", [month]);

@@ -11,11 +11,11 @@ export interface SqlClient {
   /** Run a script of several statements without parameters. */
   exec(script: string): Promise<void>;
   /**
-   * COPY `table` (`columns`) FROM STDIN with `text` in COPY's text format (result-rows.ts copyText):
+   * COPY `table` (`columns`) FROM STDIN with `data` in COPY's text format (result-rows.ts CopyWriter):
    * the cheapest way PostgreSQL takes many rows. Fails as a whole on any bad row (e.g. a unique key:
    * error code 23505); inside a transaction, the transaction is then aborted.
    */
-  copyFrom(table: string, columns: readonly string[], text: string): Promise<void>;
+  copyFrom(table: string, columns: readonly string[], data: Uint8Array): Promise<void>;
 }
 
 export interface SqlDatabase extends SqlClient {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   copyText,
-  queueValues,
+  QUEUE_COPY_COLUMNS,
   RESULT_COLUMN_NAMES,
+  resultRecord,
   rowValues,
 } from "../../../../collector/store/result-rows.js";
 import { ROLLUP_QUEUE_COLUMNS } from "../../../../collector/store/windows-sql.js";
@@ -54,7 +55,37 @@ describe("rowValues", () => {
     expect(col("chain_hash")).toBeNull();
     expect(col("chain_prev")).toBeNull(); // no prev key at all
     expect(rowValues({ ...m, prev: null }, "", "h")[RESULT_COLUMN_NAMES.indexOf("chain_prev")]).toBe("");
-    expect(queueValues(row)).toHaveLength(ROLLUP_QUEUE_COLUMNS.length);
-    expect(queueValues(row)[ROLLUP_QUEUE_COLUMNS.indexOf("agent_site")]).toBe(m.agent.site);
+    expect([...QUEUE_COPY_COLUMNS].sort()).toEqual([...ROLLUP_QUEUE_COLUMNS].sort());
+  });
+});
+
+describe("resultRecord", () => {
+  it("writes each message's results row and its rollup queue row (QUEUE_COPY_COLUMNS) in one pass", () => {
+    const a = makeResult({ seq: 1, site: "s1", intervalStart: "2026-07-01T00:00:00.000Z" });
+    const b = makeResult({ seq: 2, site: "s2", intervalStart: "2026-07-01T00:01:00.000Z" });
+    b.error = { code: "X", message: "tab\there" };
+    const texts = [JSON.stringify(a), '{"t":"é\\\\"}'];
+    const ra = resultRecord(a, texts[0] ?? "", texts[0] ?? "", null, false);
+    const rb = resultRecord(b, texts[1] ?? "", texts[1] ?? "", "hash-b", true);
+    const results = Buffer.concat([ra.resultsRow, rb.resultsRow]);
+    const queue = Buffer.concat([ra.queueRow, rb.queueRow]);
+    expect([rb.id, rb.seq, rb.agent, rb.test, rb.interval, rb.chainHash, rb.checked, rb.linked]).toEqual([
+      b.id,
+      2,
+      b.agent,
+      { id: b.test.id },
+      b.interval,
+      "hash-b",
+      true,
+      false,
+    ]);
+    const rows = [rowValues(a, texts[0] ?? "", null), rowValues(b, texts[1] ?? "", "hash-b")];
+    expect(results.toString("utf8")).toBe(copyText(rows));
+    const q = rows.map((r) => QUEUE_COPY_COLUMNS.map((n) => r[RESULT_COLUMN_NAMES.indexOf(n)] ?? null));
+    expect(queue.toString("utf8")).toBe(copyText(q));
+    // The JSON text's escaped backslash (two characters \\) is doubled for COPY (four).
+    expect(
+      results.toString("utf8").split("\n")[1]?.split("\t")[RESULT_COLUMN_NAMES.indexOf("payload_json")],
+    ).toBe('{"t":"é\\\\\\\\"}');
   });
 });
