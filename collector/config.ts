@@ -31,7 +31,7 @@ type Env = Record<string, string | undefined>;
 
 /** Connections per collector: each is one share-group member with its own persistent session. */
 const MAX_CONNECTIONS = 32;
-const DEFAULT_CONNECTIONS_MQTT5 = 4;
+export const DEFAULT_CONNECTIONS_MQTT5 = 4;
 const TOPIC_LEVELS = /^[^/#+\s$][^/#+\s]*(\/[^/#+\s]+)*$/;
 
 const MqttSection = z

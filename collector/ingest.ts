@@ -225,8 +225,11 @@ export class Ingest {
 
   private afterArrival(): void {
     if (this.failing) return;
-    if (this.pending() >= this.batchSize) void this.flush();
-    else if (this.groupCommit) this.scheduleFlush();
+    // With every lane busy a flush could start nothing (the lanes take what waits when they finish):
+    // calling it anyway cost a promise chain per arrival during a backlog.
+    if (this.pending() >= this.batchSize) {
+      if (this.lanes.size < this.writeConcurrency) void this.flush();
+    } else if (this.groupCommit) this.scheduleFlush();
   }
 
   private scheduleEvidence(): void {

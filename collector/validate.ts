@@ -17,10 +17,20 @@ export interface ResultTopic {
  * works. Null when the topic is not a result topic.
  */
 export function parseResultTopic(topic: string): ResultTopic | null {
-  const parts = topic.split("/");
-  const n = parts.length;
-  if (n < 6 || parts[n - 2] !== "result") return null;
-  const [operator, province, site, , testId] = parts.slice(n - 5);
+  // From the end, by lastIndexOf (no array of every segment per delivery): …/{operator}/{province}/{site}/result/{testId}.
+  const ends: number[] = [topic.length];
+  for (let i = 0; i < 5; i++) {
+    const slash = topic.lastIndexOf("/", (ends[i] ?? 0) - 1);
+    if (slash < 0) return null;
+    ends.push(slash);
+  }
+  // ends[k] is the slash before the k-th segment from the end (a root, even empty, precedes the fifth).
+  const seg = (k: number) => topic.slice((ends[k + 1] ?? 0) + 1, ends[k]);
+  if (seg(1) !== "result") return null;
+  const testId = seg(0);
+  const site = seg(2);
+  const province = seg(3);
+  const operator = seg(4);
   if (!operator || !province || !site || !testId) return null;
   return { operator, province, site, testId };
 }

@@ -6,12 +6,14 @@ import pg from "pg";
 import { seal, sealedPayload } from "../../agent/evidence/seal.js";
 import { silentLogger } from "../../agent/log.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
+import { DEFAULT_CONNECTIONS_MQTT5 } from "../../collector/config.js";
 import { DeviceKeys } from "../../collector/evidence.js";
 import { type AcceptOutcome, Ingest } from "../../collector/ingest.js";
 import { ReportServer } from "../../collector/report/server.js";
 import { openPostgresStore } from "../../collector/store/postgres.js";
 import type { ResultStore } from "../../collector/store/store.js";
 import { faultUpsert, windowUpsert } from "../../collector/store/windows-sql.js";
+import { IN_FLIGHT } from "../../collector/subscriber.js";
 import { isoInZone } from "../../collector/timezone.js";
 import { buildResult, resultTopic } from "../lab/result-factory.js";
 import { table } from "./common.js";
@@ -24,7 +26,8 @@ import { table } from "./common.js";
  *    rollup queue in one statement; the catch-up pass into windows, hours and faults on Ingest's timer,
  *    BENCH_ROLLUP_MS, and once more at the end, all counted): the first BENCH_SAMPLE_MINUTES of the month for
  *    every pair, as result messages, fed as the collector's MQTT reads deliver them (BENCH_CHUNK
- *    messages per event-loop turn, group commit, batches of BENCH_BATCH as collector.yaml's
+ *    messages per event-loop turn, at most BENCH_WINDOW unsettled: the broker's Receive Maximum over
+ *    the default 4 connections, 4,000; group commit, batches of BENCH_BATCH as collector.yaml's
  *    ingest.batch_size). The first half unsigned (JSON.stringify, as an agent without a device key
  *    publishes); the second half sealed by each site's device key (Ed25519 over RFC 8785 bytes, hash
  *    chain) and published as the agent does (its RFC 8785 bytes, chain.ts nextPayload), with the keys
@@ -39,7 +42,7 @@ import { table } from "./common.js";
  *    sampled every 20 ms (the report runs in the collector's process).
  *
  * Goals (issue 9): each report ≤ 5 s with RSS ≤ 300 MB; ingest ≥ 20,000 results/s.
- * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), BENCH_BATCH (500), BENCH_CHUNK (250),
+ * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), BENCH_BATCH (500), BENCH_CHUNK (250), BENCH_WINDOW (4000),
  * QOSPROBE_BENCH_PG_URL. BENCH_INGEST_ONLY=1 stops after step 2. BENCH_KEEP=1 keeps the database (its name is printed); BENCH_DB=<name> skips
  * steps 1–3 and times the reports on a database kept before.
  */
@@ -56,6 +59,8 @@ const SITES = 25;
 const STORE_DAYS = Number(process.env.BENCH_STORE_DAYS ?? 1);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const CHUNK = Number(process.env.BENCH_CHUNK ?? 250);
+/** Deliveries in flight at most: the default MQTT 5 share group's Receive Maximum (connections × IN_FLIGHT). */
+const WINDOW = Number(process.env.BENCH_WINDOW ?? DEFAULT_CONNECTIONS_MQTT5 * IN_FLIGHT);
 const KEEP = process.env.BENCH_KEEP === "1";
 const REUSE_DB = process.env.BENCH_DB;
 /** Set for the child process that times the reports (step 4) on the parent's database. */
@@ -292,8 +297,25 @@ async function ingestRate(
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const outcomes: Promise<AcceptOutcome>[] = [];
+  // A broker never has more unacknowledged deliveries out to the collector than its connections'
+  // Receive Maximum (subscriber.ts IN_FLIGHT each): the next ones wait for PUBACKs, i.e. for stores.
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  const settledOne = (o: AcceptOutcome): AcceptOutcome => {
+    inFlight -= 1;
+    if (wake && inFlight + CHUNK <= WINDOW) {
+      const w = wake;
+      wake = null;
+      w();
+    }
+    return o;
+  };
   for (let i = 0; i < payloads.length; i += CHUNK) {
-    for (const [t, b] of payloads.slice(i, i + CHUNK)) outcomes.push(ingest.accept(t, b));
+    while (inFlight + CHUNK > WINDOW) await new Promise<void>((r) => (wake = r));
+    for (const [t, b] of payloads.slice(i, i + CHUNK)) {
+      inFlight += 1;
+      outcomes.push(ingest.accept(t, b).then(settledOne));
+    }
     await new Promise((r) => setImmediate(r));
   }
   const settled = await Promise.all(outcomes);

@@ -18,6 +18,18 @@ describe("parseResultTopic", () => {
     expect(parseResultTopic("qosprobe/v1/op-a/BJ/bj-01/result/")).toBeNull();
     expect(parseResultTopic("op-a/BJ/bj-01/result/t")).toBeNull(); // no root: 5 segments
     expect(parseResultTopic("qosprobe/v1/op-a//bj-01/result/t")).toBeNull();
+    expect(parseResultTopic("qosprobe/v1/op-a/BJ/bj-01/results/t")).toBeNull();
+    expect(parseResultTopic("qosprobe/v1/op-a/BJ/bj-01/result/t/")).toBeNull(); // empty test id
+  });
+
+  it("takes any root before the operator, an empty one (a leading slash) too", () => {
+    expect(parseResultTopic("/op-a/BJ/bj-01/result/t")).toEqual({
+      operator: "op-a",
+      province: "BJ",
+      site: "bj-01",
+      testId: "t",
+    });
+    expect(parseResultTopic("a/b/c/op/P/s/result/x")?.operator).toBe("op");
   });
 });
 
