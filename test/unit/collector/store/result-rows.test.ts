@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
+  CopyWriter,
   copyText,
   QUEUE_COPY_COLUMNS,
   RESULT_COLUMN_NAMES,
+  RowArena,
   resultRecord,
   rowValues,
 } from "../../../../collector/store/result-rows.js";
@@ -32,6 +34,22 @@ describe("copyText (PostgreSQL COPY text format)", () => {
   it("refuses a number JSON cannot carry rather than store something else", () => {
     expect(() => copyText([[Number.NaN]])).toThrow(/non-finite/);
     expect(() => copyText([[Number.POSITIVE_INFINITY]])).toThrow(/non-finite/);
+  });
+});
+
+describe("CopyWriter on a RowArena", () => {
+  it("keeps every row's bytes intact when later rows move on to fresh arenas", () => {
+    const arena = new RowArena(64);
+    const rows: Array<[Buffer, string]> = [];
+    for (let i = 0; i < 40; i++) {
+      const w = new CopyWriter(arena);
+      const text = `${"x".repeat(i * 7)}é${i}`;
+      w.value(i);
+      w.value(text);
+      w.endRow();
+      rows.push([w.bytes(), `${i}\t${text}\n`]);
+    }
+    for (const [bytes, expected] of rows) expect(bytes.toString("utf8")).toBe(expected);
   });
 });
 
