@@ -90,7 +90,37 @@ export const QUEUE_COPY_COLUMNS: readonly string[] = RESULT_COLUMN_NAMES.filter(
 for (const name of ROLLUP_QUEUE_COLUMNS)
   if (!QUEUE_COPY_COLUMNS.includes(name))
     throw new Error(`rollup_queue column ${name} is not a results column`);
-const IN_QUEUE: readonly boolean[] = RESULT_COLUMN_NAMES.map((n) => QUEUE_COPY_COLUMNS.includes(n));
+/**
+ * The results columns in the order ingest's COPY sends them: the rollup_queue columns first, so a
+ * record's queue row is a prefix of its results row (copied, not encoded twice).
+ */
+const COPY_ORDER: readonly Column[] = [
+  ...RESULT_COLUMNS.filter((c) => QUEUE_COPY_COLUMNS.includes(c.name)),
+  ...RESULT_COLUMNS.filter((c) => !QUEUE_COPY_COLUMNS.includes(c.name)),
+];
+/** The column list of a record's results row (ResultRecord.resultsRow). */
+export const RESULTS_COPY_COLUMNS: readonly string[] = COPY_ORDER.map((c) => c.name);
+
+type Getter = (m: ResultMessage, json: string, chainHash: string | null) => CopyValue;
+
+/**
+ * COPY_ORDER's values as closures, one per column (the row encoder's hot loop): a path column reads
+ * its keys directly; the computed ones as columnValue computes them (a test compares the two).
+ */
+const COPY_GETTERS: readonly Getter[] = COPY_ORDER.map((c) =>
+  c.path ? pathGetter(c.path) : (m, json, hash) => columnValue(m, c, json, hash),
+);
+
+function pathGetter(path: readonly string[]): Getter {
+  type Node = Record<string, unknown> | null | undefined;
+  const orNull = (v: unknown): CopyValue => (v === undefined ? null : (v as CopyValue));
+  const [a = "", b = "", c = ""] = path;
+  if (path.length === 1) return (m) => orNull((m as unknown as Record<string, unknown>)[a]);
+  if (path.length === 2) return (m) => orNull(((m as unknown as Record<string, Node>)[a] ?? undefined)?.[b]);
+  if (path.length === 3)
+    return (m) => orNull((((m as unknown as Record<string, Node>)[a] ?? undefined)?.[b] as Node)?.[c]);
+  throw new Error(`results column path ${path.join(".")} is deeper than 3`);
+}
 
 /** One column's value: a string, number, boolean, text[] or null (SQL NULL). */
 export type CopyValue = string | number | boolean | readonly string[] | null;
@@ -136,13 +166,15 @@ export function resultRecord(
 ): ResultRecord {
   arenas ??= { results: new RowArena(), queue: new RowArena(1 << 18) };
   const results = new CopyWriter(arenas.results);
-  const queue = new CopyWriter(arenas.queue);
-  RESULT_COLUMNS.forEach((c, i) => {
-    const v = columnValue(m, c, json, chainHash);
-    results.value(v);
-    if (IN_QUEUE[i]) queue.value(v);
-  });
+  let prefix = 0;
+  for (let i = 0; i < COPY_ORDER.length; i++) {
+    results.value((COPY_GETTERS[i] as Getter)(m, json, chainHash));
+    if (i === QUEUE_COPY_COLUMNS.length - 1) prefix = results.length;
+  }
   results.endRow();
+  const resultsRow = results.bytes();
+  const queue = new CopyWriter(arenas.queue);
+  queue.append(resultsRow.subarray(0, prefix));
   queue.endRow();
   return {
     id: m.id,
@@ -152,7 +184,7 @@ export function resultRecord(
     agent: m.agent,
     test: { id: m.test.id },
     interval: m.interval,
-    resultsRow: results.bytes(),
+    resultsRow,
     queueRow: queue.bytes(),
     chainHash,
     linked: m.sig !== undefined || m.prev !== undefined,
@@ -233,7 +265,37 @@ export class CopyWriter {
   value(v: CopyValue): void {
     if (!this.rowStart) this.byte(9);
     this.rowStart = false;
+    if (typeof v === "string" && v.length <= 32 && this.plain(v)) return;
     this.text(copyField(v));
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Bytes already in COPY text format (a prefix of another row). */
+  append(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.arena.buf.set(bytes, this.start + this.len);
+    this.len += bytes.length;
+  }
+
+  /**
+   * A short string of printable ASCII without a backslash, byte by byte (most values: keys, codes,
+   * timestamps): cheaper than a call into C++ and four indexOf. False, with nothing written, otherwise.
+   */
+  private plain(s: string): boolean {
+    this.room(s.length);
+    const buf = this.arena.buf;
+    const at = this.start + this.len;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80 || c < 0x20 || c === 0x5c) return false;
+      buf[at + i] = c;
+    }
+    this.len += s.length;
+    return true;
   }
 
   endRow(): void {
@@ -256,22 +318,7 @@ export class CopyWriter {
   private text(s: string): void {
     // At most 3 UTF-8 bytes per UTF-16 code unit (a surrogate pair is 4 bytes for 2 units).
     this.room(3 * s.length);
-    const buf = this.arena.buf;
-    const at = this.start + this.len;
-    if (s.length <= 32) {
-      // Short ASCII values (keys, codes, numbers) byte by byte: cheaper than a call into C++.
-      let i = 0;
-      for (; i < s.length; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[at + i] = c;
-      }
-      if (i === s.length) {
-        this.len += i;
-        return;
-      }
-    }
-    this.len += buf.write(s, at, "utf8");
+    this.len += this.arena.buf.write(s, this.start + this.len, "utf8");
   }
 
   private room(n: number): void {

@@ -11,6 +11,7 @@ import {
   QUEUE_COPY_COLUMNS,
   RESULT_COLUMN_NAMES,
   RESULT_COLUMNS,
+  RESULTS_COPY_COLUMNS,
   recordOf,
 } from "./result-rows.js";
 import { seqIslands, storedSeqs } from "./seqs.js";
@@ -234,7 +235,7 @@ export class SqlResultStore implements ResultStore {
   private async copyResults(records: readonly ResultRecord[]): Promise<boolean> {
     try {
       await this.db.transaction(async (tx) => {
-        await tx.copyFrom("results", RESULT_COLUMN_NAMES, Buffer.concat(records.map((r) => r.resultsRow)));
+        await tx.copyFrom("results", RESULTS_COPY_COLUMNS, Buffer.concat(records.map((r) => r.resultsRow)));
         await tx.copyFrom("rollup_queue", QUEUE_COPY_COLUMNS, Buffer.concat(records.map((r) => r.queueRow)));
         await upsertChains(tx, chainSums(records));
         await updateChains(tx, records);

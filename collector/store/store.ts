@@ -89,9 +89,9 @@ export interface ResultHead {
  * generation GC and be promoted (bench:report: promotion rate 99 %, ~7 MB per scavenge).
  */
 export interface ResultRecord extends ResultHead {
-  /** The `results` row (RESULT_COLUMN_NAMES), COPY text format, newline-terminated. */
+  /** The `results` row (RESULTS_COPY_COLUMNS: the queue columns first), COPY text format, newline-terminated. */
   resultsRow: Uint8Array;
-  /** The `rollup_queue` row (QUEUE_COPY_COLUMNS), COPY text format, newline-terminated. */
+  /** The `rollup_queue` row (QUEUE_COPY_COLUMNS: a prefix of resultsRow), COPY text format, newline-terminated. */
   queueRow: Uint8Array;
   /** The evidence chain digest (evidence.ts chainHash); null when unsigned. */
   chainHash: string | null;

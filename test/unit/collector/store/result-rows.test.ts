@@ -4,6 +4,7 @@ import {
   copyText,
   QUEUE_COPY_COLUMNS,
   RESULT_COLUMN_NAMES,
+  RESULTS_COPY_COLUMNS,
   RowArena,
   resultRecord,
   rowValues,
@@ -98,12 +99,17 @@ describe("resultRecord", () => {
       false,
     ]);
     const rows = [rowValues(a, texts[0] ?? "", null), rowValues(b, texts[1] ?? "", "hash-b")];
-    expect(results.toString("utf8")).toBe(copyText(rows));
+    const inCopyOrder = rows.map((r) =>
+      RESULTS_COPY_COLUMNS.map((n) => r[RESULT_COLUMN_NAMES.indexOf(n)] ?? null),
+    );
+    expect(results.toString("utf8")).toBe(copyText(inCopyOrder));
+    expect(RESULTS_COPY_COLUMNS.slice(0, QUEUE_COPY_COLUMNS.length)).toEqual(QUEUE_COPY_COLUMNS);
+    expect([...RESULTS_COPY_COLUMNS].sort()).toEqual([...RESULT_COLUMN_NAMES].sort());
     const q = rows.map((r) => QUEUE_COPY_COLUMNS.map((n) => r[RESULT_COLUMN_NAMES.indexOf(n)] ?? null));
     expect(queue.toString("utf8")).toBe(copyText(q));
     // The JSON text's escaped backslash (two characters \\) is doubled for COPY (four).
     expect(
-      results.toString("utf8").split("\n")[1]?.split("\t")[RESULT_COLUMN_NAMES.indexOf("payload_json")],
+      results.toString("utf8").split("\n")[1]?.split("\t")[RESULTS_COPY_COLUMNS.indexOf("payload_json")],
     ).toBe('{"t":"é\\\\\\\\"}');
   });
 });
