@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { fromZodIssues } from "../agent/config/issues.js";
 import { parseYamlConfig } from "../agent/config/load.js";
 import { checkMqtt } from "../agent/config/rules.js";

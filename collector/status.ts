@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { SiteTopics } from "../agent/publish/topics.js";
 import type { SiteStatusInput } from "./store/store.js";
 

@@ -1,5 +1,5 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { z } from "zod";
+import * as z from "zod";
 import { RESULT_SCHEMA_ID, ResultMessage } from "../agent/publish/message.js";
 
 export type Validation = { ok: true; message: ResultMessage } | { ok: false; reason: string };

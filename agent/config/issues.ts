@@ -1,5 +1,5 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type YAMLError } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import type { ConfigIssue, UncheckedRule } from "../errors.js";
 import { SecretRef } from "./schema.js";
 import { closest } from "./suggest.js";

@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 import { ControlSchema, KeyJwk } from "../control/config-schema.js";
 import { METHODS } from "../probe/prober.js";
 import { ProfileId } from "../publish/message.js";

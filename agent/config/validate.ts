@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigError, formatConfigIssue } from "../errors.js";
 import { configHash, parseConfig } from "./load.js";
 import { OUTBOX_BYTES_PER_RESULT, outboxDays, resultsPerSecond } from "./outbox-size.js";

@@ -1,6 +1,6 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { CompactSign, compactVerify, decodeProtectedHeader, errors } from "jose";
-import { z } from "zod";
+import * as z from "zod";
 import { configHash } from "../config/load.js";
 import { describePublicKey, type PublicKeyInfo } from "./keys.js";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The retained status message on `{root}/{operator}/{province}/{site}/status`: an `online` heartbeat, or

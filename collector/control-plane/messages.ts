@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigAck } from "../../agent/control/ack.js";
 import type { SiteTopics } from "../../agent/publish/topics.js";
 
