@@ -80,5 +80,17 @@ export const AGENT_NODE_FLAGS = [
  * alternated (load average 1.4–3.0): peak RSS 66.5 / 66.5 MiB against 68.3 / 68.2 (and at the same
  * number of results received, 90: 66.3–66.5 against 67.6–67.8). A bare process that imports the
  * bundle and parses one object: 42.2 MiB against 43.9.
+ *
+ * Kept, third round: the reflector's worker is its own CommonJS bundle, dist/bundle/reflector-worker.cjs
+ * (scripts/bundle.ts), so the worker's isolate does not set up Node.js's ES module loader. A bare
+ * process with one idle worker: 47.4 MiB with a .cjs entry against 48.5–48.8 with an .mjs one.
+ * bench:agent, alternated (load average 2.0–3.4): peak RSS 65.6 / 66.0 MiB against 65.9 / 66.4;
+ * anonymous memory 23.2 / 23.0 against 23.7 / 24.0 MiB (the B runs received 110 / 120 results, the
+ * A runs 90 / 90: the intervals are wall-clock aligned).
+ *
+ * Measured, not kept: connecting with our own copy of mqtt.js's tcp/tls transport set-up instead of
+ * mqtt.js's connect() (whose first call loads ws, with http, https and zlib, and the SOCKS stack):
+ * bench:agent 66.6 / 66.6 against 66.9 / 68.0 MiB, within the spread; it would duplicate library code
+ * and lose MQTTJS_SOCKS_PROXY.
  */
 export const AGENT_ENTRY = "dist/bundle/cli.js";

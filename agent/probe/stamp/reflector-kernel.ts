@@ -16,10 +16,14 @@ const SYNC_REFRESH_MS = 1_000;
 const JOIN_TIMEOUT_MS = 2_000;
 
 /**
- * The compiled worker beside this file; when running from TypeScript source (vitest), the one
- * `npm run build` put in dist/ (a worker thread cannot load .ts).
+ * The compiled worker beside this file: in the bundle, reflector-worker.cjs (scripts/bundle.ts builds
+ * it as one CommonJS file, which spares the worker's isolate Node.js's ES module loader); in the tsc
+ * output, reflector-worker.js. When running from TypeScript source (vitest), the one `npm run build`
+ * put in dist/agent/ (a worker thread cannot load .ts).
  */
 function workerUrl(): URL {
+  const bundled = new URL("./reflector-worker.cjs", import.meta.url);
+  if (existsSync(bundled)) return bundled;
   const sibling = new URL("./reflector-worker.js", import.meta.url);
   if (import.meta.url.endsWith(".js") || existsSync(sibling)) return sibling;
   const built = new URL("../../../dist/agent/probe/stamp/reflector-worker.js", import.meta.url);

@@ -14,7 +14,7 @@ import { openPgliteStore } from "../../../collector/store/pglite.js";
  * The production entry point (AGENT_ENTRY: the minified bundle dist/bundle/cli.js that the systemd
  * unit and the image run, built by `npm run build`) run as they run it, with the agent's Node.js flags:
  * the agent measures through its own STAMP reflector, whose worker thread loads the bundle's
- * reflector-worker.js; and a collector-side command finds the shipped migrations and PGlite from it.
+ * reflector-worker.cjs; and a collector-side command finds the shipped migrations and PGlite from it.
  */
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
@@ -137,7 +137,7 @@ heartbeat: { interval_s: 5 }
     const modules = (await readFile(log, "utf8")).split("\n").filter(Boolean);
     const bundle = pathToFileURL(join(ROOT, "dist/bundle/")).href;
     expect(modules).toContain(`${bundle}cli.js`);
-    expect(modules).toContain(`${bundle}reflector-worker.js`);
+    expect(modules).toContain(`${bundle}reflector-worker.cjs`);
     // Nothing from the tsc output, and the bundled packages are not loaded a second time from node_modules.
     expect(modules.filter((m) => m.includes("/dist/agent/"))).toEqual([]);
     expect(
