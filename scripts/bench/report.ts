@@ -22,7 +22,7 @@ import { table } from "./common.js";
  * `npm run bench:report`: a national month in PostgreSQL, and how fast the monthly report comes back.
  *
  * 1. A fresh database (dropped at the end), migrated.
- * 2. Ingest rate through the real path (JSON payload → validate → Ingest batches → INSERT with the
+ * 2. Ingest rate through the real path (JSON payload → validate → Ingest batches → COPY with the
  *    rollup queue in one statement; the catch-up pass into windows, hours and faults on Ingest's timer,
  *    BENCH_ROLLUP_MS, and once more at the end, all counted): the first BENCH_SAMPLE_MINUTES of the month for
  *    every pair, as result messages, fed as the collector's MQTT reads deliver them (BENCH_CHUNK
@@ -146,7 +146,7 @@ async function fill(store: ResultStore, dbUrlText: string, rows: string[][]): Pr
   const r1 = await ingestRate(dbUrlText, store, unsigned, undefined);
   unsigned.length = 0;
   rows.push([
-    `ingest, unsigned (validate + INSERT + rollup pass; batches ≤ ${BATCH}), ${r1.stored.toLocaleString("en")} results`,
+    `ingest, unsigned (validate + COPY + rollup pass; batches ≤ ${BATCH}), ${r1.stored.toLocaleString("en")} results`,
     `${Math.round(r1.stored / r1.seconds).toLocaleString("en")} results/s`,
   ]);
   const signed = samplePayloads(half, SAMPLE_MINUTES, keys.private, seqs);
