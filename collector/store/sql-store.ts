@@ -83,7 +83,12 @@ function columnSql(c: Column): string {
     .map((k) => `->'${k}'`)
     .join("");
   const value = `e.p${head}->>'${keys.at(-1)}'`;
-  return c.type === "text" ? value : `(${value})::${c.type}`;
+  if (c.type === "text") return value;
+  // JSON has one number type: 0.0, 1.0 and 6e0 are integers to the schema (zod, Ajv) and COPY gets
+  // JavaScript's "0", "1", "6", but a jsonb number keeps its text ("0.0"), which integer refuses.
+  // Through numeric (exact) both take the same value.
+  if (c.type === "integer" || c.type === "bigint") return `(${value})::numeric::${c.type}`;
+  return `(${value})::${c.type}`;
 }
 
 const COLUMN_LIST = RESULT_COLUMN_NAMES.join(", ");
