@@ -1,3 +1,4 @@
+import type { ErrorObject } from "ajv";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import * as z from "zod";
 import { RESULT_SCHEMA_ID, ResultMessage } from "../agent/publish/message.js";
@@ -44,8 +45,10 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * of every object, which doubled what the garbage collector had to sweep at 10,000 results/s.
  * The schema has no refinements or transforms, so JSON Schema says all of it (`unrepresentable:
  * "throw"` makes the build fail otherwise), formats included as patterns (validateFormats is off
- * because zod emits the pattern beside each format). A body Ajv refuses goes to zod for the reason a
- * person reads; a test holds the two to the same verdict on valid results and on mutations of them.
+ * because zod emits the pattern beside each format). Ajv's verdict is the one that counts: a body it
+ * refuses goes to zod only for the reason a person reads (Ajv's own when zod would accept it: zod's
+ * records skip a "__proto__" key); a test holds the two to the same verdict on valid results and on
+ * mutations of them.
  */
 export const checkResultSchema = new Ajv2020({
   strict: true,
@@ -99,13 +102,15 @@ export function validateResult(topic: string, payload: Uint8Array | string): Val
         reason: `${path}: a NUL character (\\u0000) or a lone UTF-16 surrogate cannot be stored (PostgreSQL jsonb) or signed (RFC 8785); send well-formed text`,
       };
   }
-  let msg: ResultMessage;
-  if (checkResultSchema(body)) msg = body as ResultMessage;
-  else {
+  if (!checkResultSchema(body)) {
     const parsed = ResultMessage.safeParse(body);
     if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error) };
-    msg = parsed.data;
+    // Ajv's verdict stands where zod would accept: zod's records skip a "__proto__" key whatever its
+    // value (JSON.parse makes it an own key), so zod's output is not the text that would be stored,
+    // and a signature verified over that output does not cover the stored bytes.
+    return { ok: false, reason: ajvReason(checkResultSchema.errors) };
   }
+  const msg = body as ResultMessage;
   for (const [field, inTopic, inBody] of [
     ["site", where.site, msg.agent.site],
     ["operator", where.operator, msg.agent.operator],
@@ -118,10 +123,17 @@ export function validateResult(topic: string, payload: Uint8Array | string): Val
       return { ok: false, reason: `topic ${field} ${inTopic} does not match ${bodyField} ${inBody}` };
     }
   }
-  // Zod's output is the parsed body itself in substance (the schema is strict, with no defaults or
-  // transforms): the text received is this message's JSON, and the store can send it as it is.
+  // The message is the parsed body itself (Ajv checks without copying): the text received is this
+  // message's JSON, and the store can send it as it is.
   receivedJson.set(msg, text);
   return { ok: true, message: msg };
+}
+
+/** Ajv's first error as `path: message` (JSON Pointer path, "/" for the whole message). */
+function ajvReason(errors: readonly ErrorObject[] | null | undefined): string {
+  const e = errors?.[0];
+  if (!e) return "the message does not match the result schema";
+  return `${e.instancePath || "/"}: ${e.message ?? "does not match the result schema"}`;
 }
 
 const receivedJson = new WeakMap<object, string>();

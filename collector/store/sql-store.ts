@@ -83,7 +83,12 @@ function columnSql(c: Column): string {
     .map((k) => `->'${k}'`)
     .join("");
   const value = `e.p${head}->>'${keys.at(-1)}'`;
-  return c.type === "text" ? value : `(${value})::${c.type}`;
+  if (c.type === "text") return value;
+  // JSON has one number type: 0.0, 1.0 and 6e0 are integers to the schema (zod, Ajv) and COPY gets
+  // JavaScript's "0", "1", "6", but a jsonb number keeps its text ("0.0"), which integer refuses.
+  // Through numeric (exact) both take the same value.
+  if (c.type === "integer" || c.type === "bigint") return `(${value})::numeric::${c.type}`;
+  return `(${value})::${c.type}`;
 }
 
 const COLUMN_LIST = RESULT_COLUMN_NAMES.join(", ");
@@ -296,16 +301,20 @@ export class SqlResultStore implements ResultStore {
   private async ensurePartitions(instants: readonly number[]): Promise<void> {
     const months = new Set<string>();
     for (const t of instants) {
+      // PostgreSQL rounds a start to microseconds where Date.parse truncates to milliseconds: the row's
+      // instant is in [t, t + 1 ms] ("…T23:59:59.9999995Z" is stored as the next month's first instant).
       // Most batches fall in the month of the one before: a range check, no Date or string per result.
-      if (t >= this.lastMonth[0] && t < this.lastMonth[1]) continue;
-      const d = new Date(t);
-      const key = `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, "0")}-01T00:00:00Z`;
-      if (!this.partitions.has(key)) months.add(key);
-      else
-        this.lastMonth = [
-          Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
-          Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
-        ];
+      if (t >= this.lastMonth[0] && t + 1 < this.lastMonth[1]) continue;
+      for (const u of [t, t + 1]) {
+        const d = new Date(u);
+        const key = `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, "0")}-01T00:00:00Z`;
+        if (!this.partitions.has(key)) months.add(key);
+        else
+          this.lastMonth = [
+            Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+            Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+          ];
+      }
     }
     for (const month of months) {
       await this.db.query("SELECT qosprobe_results_partition($1::timestamptz)", [month]);

@@ -195,6 +195,49 @@ describe.each(backends)("ingest's COPY and INSERT paths on $name", (backend) => 
     expect(Number(n[0]?.n)).toBe(3);
   });
 
+  it("takes integers written as 0.0, 1.0 or 6e0 (valid JSON integers) on the INSERT path too", async () => {
+    // JSON has one number type: 0.0 is the integer 0 to the schema (zod and Ajv), and COPY receives
+    // JavaScript's "0". The INSERT path read the jsonb number's text ("0.0") and cast it to integer,
+    // which PostgreSQL refuses: once such a result was stored by COPY, its QoS 1 redelivery put its
+    // batch on the INSERT path, which failed on every retry and stalled ingest behind it.
+    const m = makeResult({ operator: "op-float-int", site: "s1", seq: 1, intervalStart: at(30) });
+    const text = JSON.stringify(m)
+      .replace('"late":0', '"late":0.0')
+      .replace('"packet_size_bytes":128', '"packet_size_bytes":128.000')
+      .replace('"seq":1,', '"seq":1.0,')
+      .replace('"lost":6', '"lost":6e0');
+    expect(text).toContain('"late":0.0');
+    expect(text).toContain('"lost":6e0');
+    const stored = received(m, text);
+    const next = received(
+      makeResult({ operator: "op-float-int", site: "s1", seq: 2, intervalStart: at(31) }),
+    );
+    expect(await store.insertResults([stored])).toEqual({ inserted: 1, duplicates: 0, refused: [] });
+    // The redelivery in a batch with a new result: COPY fails on the id key, the INSERT sorts it out.
+    expect(await store.insertResults([stored, next])).toEqual({ inserted: 1, duplicates: 1, refused: [] });
+    const rows = await dbOf(store).query<Record<string, unknown>>(
+      "SELECT seq, packet_size_bytes, lost, late FROM results WHERE operator = 'op-float-int' ORDER BY seq",
+    );
+    expect(rows.map((r) => [r.seq, r.packet_size_bytes, r.lost, r.late].map(Number))).toEqual([
+      [1, 128, 6, 0],
+      [2, 128, 6, 0],
+    ]);
+    // And a batch of such results that goes by INSERT from the start stores the same values.
+    const twinText = text.replace(m.id, makeResult().id).replaceAll('"op-float-int"', '"op-float-int2"');
+    const viaInsert = received({ ...m, agent: { ...m.agent, operator: "op-float-int2" } }, twinText);
+    expect(await store.insertResults([viaInsert, viaInsert])).toEqual({
+      inserted: 1,
+      duplicates: 1,
+      refused: [],
+    });
+    const twinRows = await dbOf(store).query<Record<string, unknown>>(
+      "SELECT seq, packet_size_bytes, lost, late FROM results WHERE operator = 'op-float-int2'",
+    );
+    expect(twinRows.map((r) => [r.seq, r.packet_size_bytes, r.lost, r.late].map(Number))).toEqual([
+      [1, 128, 6, 0],
+    ]);
+  });
+
   it("reads back results stored before migration 009 (jsonb payload, no text)", async () => {
     const m = received(makeResult({ operator: "op-old", site: "s1", seq: 1, intervalStart: at(20) }));
     await store.insertResults([m]);

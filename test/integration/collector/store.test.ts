@@ -44,6 +44,23 @@ describe.each(backends)("result store on $name", (backend) => {
     expect(rows.map((r) => r.id)).toEqual([msg.id]);
   });
 
+  it("stores a result whose interval start rounds (to PostgreSQL's microseconds) into the next month", async () => {
+    // The schema takes any number of fraction digits; PostgreSQL rounds to microseconds and Date.parse
+    // truncates to milliseconds, so this start is stored as 2027-08-01T00:00:00Z while the partition
+    // made for it was July's: the batch failed with "no partition of relation results found for row"
+    // on every retry, stalling ingest.
+    const m = makeResult({ operator: "op-month-edge", intervalStart: "2027-07-31T23:59:00.000Z" });
+    m.interval.start = "2027-07-31T23:59:59.9999995Z";
+    const msg = ResultMessage.parse(m);
+    expect(await store.insertResults([msg])).toEqual({ inserted: 1, duplicates: 0, refused: [] });
+    const rows = await store.queryResults({
+      from: new Date("2027-08-01T00:00:00Z"),
+      to: new Date("2027-08-02T00:00:00Z"),
+      operator: "op-month-edge",
+    });
+    expect(rows.map((r) => r.payload.id)).toEqual([msg.id]);
+  });
+
   it("counts a repeat inside one batch as a duplicate", async () => {
     const a = makeResult({ operator: "op-batchdup" });
     const b = makeResult({ operator: "op-batchdup", seq: 2, intervalStart: "2026-01-15T00:01:00.000Z" });

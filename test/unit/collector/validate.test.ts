@@ -134,6 +134,25 @@ describe("validateResult", () => {
     expect(pair.ok && pair.message.agent.version).toBe("1 \u{1F600} C:\\users");
   });
 
+  it('refuses a record holding a "__proto__" key with a wrong value (zod skips the key, Ajv does not)', () => {
+    // JSON.parse makes "__proto__" an own key; zod's z.record skips it whatever its value, so zod
+    // accepted this and returned a copy without it, while the text stored (payload_json) kept it. A
+    // sealed result could thus carry bytes the signature check never covered and still count as checked.
+    const m = makeResult();
+    m.packets.loss_reasons = { "network unreachable": 3 };
+    const text = JSON.stringify(m).replace(
+      '"loss_reasons":{',
+      '"loss_reasons":{"__proto__":{"forged":true},',
+    );
+    expect(JSON.parse(text).packets.loss_reasons).toHaveProperty("__proto__");
+    const v = validateResult(resultTopic(m), Buffer.from(text, "utf8"));
+    expect(v).toEqual({ ok: false, reason: "/packets/loss_reasons/__proto__: must be integer" });
+    // With a count there it is a key like any other: accepted, and the message is the text received.
+    const count = JSON.stringify(m).replace('"loss_reasons":{', '"loss_reasons":{"__proto__":2,');
+    const ok = validateResult(resultTopic(m), count);
+    expect(ok.ok && JSON.stringify(ok.message)).toBe(count);
+  });
+
   it("rejects a message on a topic that is not a result topic", () => {
     expect(validateResult("qosprobe/v1/op-a/BJ/bj-01/status", JSON.stringify(msg))).toEqual({
       ok: false,
