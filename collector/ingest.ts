@@ -327,7 +327,8 @@ export class Ingest {
         const ms = Math.round(performance.now() - started);
         this.count.stored += report.inserted;
         this.count.duplicates += report.duplicates;
-        // A second result claiming a stored interval under another id: kept as a reject, with why.
+        // A second result claiming a stored interval under another id, or one PostgreSQL cannot hold (a
+        // count beyond integer): kept as a reject, with why; the rest of the batch is stored.
         const refused = new Map(report.refused.map((r) => [r.id, r.reason]));
         if (refused.size > 0) {
           const claims = results.filter((w) => refused.has(w.item.id));
@@ -343,7 +344,7 @@ export class Ingest {
           this.count.rejected += claims.length;
           this.log.warn(
             { refused: claims.length, reason: report.refused[0]?.reason },
-            "ingest: interval claimed twice",
+            "ingest: results refused by the store (an interval claimed twice, or a value PostgreSQL cannot hold)",
           );
         }
         for (const w of results) w.settle(refused.has(w.item.id) ? "rejected" : "stored");

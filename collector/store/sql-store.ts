@@ -210,6 +210,43 @@ export class SqlResultStore implements ResultStore {
     });
   }
 
+  /** Store results (records, or messages made into records): see insertBatch and insertIsolating. */
+  insertResults(results: readonly (ResultMessage | ResultRecord)[]): Promise<InsertReport> {
+    return guard("insert results", async () => {
+      if (results.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
+      return this.insertIsolating(results.map((r) => (isRecord(r) ? r : recordOf(r))));
+    });
+  }
+
+  /**
+   * insertBatch, and when PostgreSQL refuses a value (SQLSTATE class 22, data exception: a count beyond
+   * `integer`, a year it cannot hold), the batch in halves until each offending result stands alone:
+   * those are refused with PostgreSQL's reason (the caller records them as rejects) and the rest is
+   * stored. Otherwise one such result, valid by the wire schema, failed its whole batch on every retry
+   * and stalled ingest for every agent.
+   */
+  private async insertIsolating(records: ResultRecord[]): Promise<InsertReport> {
+    try {
+      return await this.insertBatch(records);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code !== "string" || !code.startsWith("22")) throw err;
+      const [only] = records;
+      if (records.length === 1 && only) {
+        const reason = `PostgreSQL cannot store result ${only.id} (interval ${only.interval.start} of test ${only.test.id} at ${only.agent.operator}/${only.agent.site}): ${(err as Error).message} (SQLSTATE ${code})`;
+        return { inserted: 0, duplicates: 0, refused: [{ id: only.id, reason }] };
+      }
+      const mid = records.length >>> 1;
+      const a = await this.insertIsolating(records.slice(0, mid));
+      const b = await this.insertIsolating(records.slice(mid));
+      return {
+        inserted: a.inserted + b.inserted,
+        duplicates: a.duplicates + b.duplicates,
+        refused: [...a.refused, ...b.refused],
+      };
+    }
+  }
+
   /**
    * Store a batch, with its rollup queue rows and evidence chains, in one transaction. The common case
    * (every result new) goes in by COPY (copyResults); a batch holding a stored id (QoS 1 redelivery) or
@@ -217,20 +254,16 @@ export class SqlResultStore implements ResultStore {
    * INSERT … ON CONFLICT statement (insertSorting), which sorts out each row. After such a batch the
    * INSERT stays first (a redelivery burst after a restart) until a batch comes through with neither.
    */
-  insertResults(results: readonly (ResultMessage | ResultRecord)[]): Promise<InsertReport> {
-    return guard("insert results", async () => {
-      if (results.length === 0) return { inserted: 0, duplicates: 0, refused: [] };
-      const records = results.map((r) => (isRecord(r) ? r : recordOf(r)));
-      await this.ensurePartitions(records.map((r) => Date.parse(r.interval.start)));
-      records.sort(byClaimKey);
-      if (this.copyFirst) {
-        if (await this.copyResults(records)) return { inserted: records.length, duplicates: 0, refused: [] };
-        this.copyFirst = false;
-      }
-      const report = await this.insertSorting(records);
-      if (report.duplicates === 0 && report.refused.length === 0) this.copyFirst = true;
-      return report;
-    });
+  private async insertBatch(records: ResultRecord[]): Promise<InsertReport> {
+    await this.ensurePartitions(records.map((r) => Date.parse(r.interval.start)));
+    records.sort(byClaimKey);
+    if (this.copyFirst) {
+      if (await this.copyResults(records)) return { inserted: records.length, duplicates: 0, refused: [] };
+      this.copyFirst = false;
+    }
+    const report = await this.insertSorting(records);
+    if (report.duplicates === 0 && report.refused.length === 0) this.copyFirst = true;
+    return report;
   }
 
   /**

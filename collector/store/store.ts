@@ -22,7 +22,8 @@ export interface ResultStore {
   /**
    * Store results and queue them for the 5-minute window, hour and fault tables (rollup()). A stored id is
    * a duplicate (nothing added); another id claiming a stored (operator, site, test, interval start) is
-   * refused with a reason, for the caller to record as a reject.
+   * refused with a reason, for the caller to record as a reject; so is a result with a value PostgreSQL
+   * cannot hold (the rest of its batch is stored).
    */
   insertResults(results: readonly (ResultMessage | ResultRecord)[]): Promise<InsertReport>;
   /**
@@ -107,7 +108,10 @@ export interface InsertReport {
   inserted: number;
   /** Messages whose id was already stored (or repeated within the batch). */
   duplicates: number;
-  /** Messages refused because their interval is already claimed by another result id. */
+  /**
+   * Messages refused, with the reason: their interval is already claimed by another result id, or
+   * PostgreSQL cannot hold one of their values (sql-store.ts insertIsolating).
+   */
   refused: RefusedClaim[];
 }
 

@@ -18,6 +18,10 @@ import { backends } from "../../helpers/store-backends.js";
 const T0 = Date.parse("2026-07-01T00:00:00.000Z");
 const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
 
+function isSet<T>(x: T | undefined): x is T {
+  return x !== undefined;
+}
+
 function dbOf(store: ResultStore): SqlDatabase {
   return (store as unknown as { db: SqlDatabase }).db;
 }
@@ -236,6 +240,40 @@ describe.each(backends)("ingest's COPY and INSERT paths on $name", (backend) => 
     expect(twinRows.map((r) => [r.seq, r.packet_size_bytes, r.lost, r.late].map(Number))).toEqual([
       [1, 128, 6, 0],
     ]);
+  });
+
+  it("refuses only the results PostgreSQL cannot hold and stores the rest of their batch, on either path", async () => {
+    const good = [0, 1, 2, 3, 4].map((i) =>
+      received(makeResult({ operator: "op-poison", site: "s1", seq: i + 1, intervalStart: at(40 + i) })),
+    );
+    // Valid by the wire schema (counts ≤ 2^53 − 1, any ISO year) but not storable: integer overflow and
+    // a year PostgreSQL does not have.
+    const overflow = makeResult({ operator: "op-poison", site: "s2", seq: 1, intervalStart: at(40) });
+    overflow.packets.late = 2 ** 31;
+    const yearZero = makeResult({ operator: "op-poison", site: "s3", seq: 1 });
+    yearZero.interval = { start: "0000-01-01T00:00:00.000Z", end: "0000-01-01T00:01:00.000Z" };
+    const bad = [received(overflow), received(yearZero)];
+    const report = await store.insertResults(
+      [good[0], bad[0], good[1], good[2], bad[1], good[3]].filter(isSet),
+    );
+    expect(report.inserted).toBe(4);
+    expect(report.duplicates).toBe(0);
+    expect(report.refused.map((r) => r.id).sort()).toEqual(bad.map((m) => m.id).sort());
+    expect(report.refused.find((r) => r.id === overflow.id)?.reason).toMatch(
+      /PostgreSQL cannot store result .* out of range for type integer \(SQLSTATE 22003\)/,
+    );
+    // On the INSERT path too (a redelivery in the batch sends it there).
+    const again = [good[0], good[4], bad[0]].filter(isSet);
+    const second = await store.insertResults(again);
+    expect([second.inserted, second.duplicates, second.refused.map((r) => r.id)]).toEqual([
+      1,
+      1,
+      [overflow.id],
+    ]);
+    const n = await dbOf(store).query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM results WHERE operator = 'op-poison'",
+    );
+    expect(Number(n[0]?.n)).toBe(5);
   });
 
   it("reads back results stored before migration 009 (jsonb payload, no text)", async () => {
