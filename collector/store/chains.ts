@@ -52,9 +52,12 @@ export interface ChainSum {
   last_seq: number;
   /** The chain digest of the result at last_seq (null when that one is unsigned). */
   head_hash: string | null;
-  /** Earliest and latest interval start, ms since the epoch. */
+  /** Earliest and latest interval start, ms since the epoch (for comparing) … */
   first_ms: number;
   last_ms: number;
+  /** … and as received (PostgreSQL keeps microseconds, which Date.parse drops). */
+  first_at: string;
+  last_at: string;
 }
 
 /**
@@ -80,6 +83,8 @@ export function chainSums(inserted: readonly ResultRecord[]): ChainSum[] {
         head_hash: hash,
         first_ms: at,
         last_ms: at,
+        first_at: m.interval.start,
+        last_at: m.interval.start,
       });
       continue;
     }
@@ -91,8 +96,14 @@ export function chainSums(inserted: readonly ResultRecord[]): ChainSum[] {
       s.last_seq = m.seq;
       s.head_hash = hash;
     }
-    s.first_ms = Math.min(s.first_ms, at);
-    s.last_ms = Math.max(s.last_ms, at);
+    if (at < s.first_ms) {
+      s.first_ms = at;
+      s.first_at = m.interval.start;
+    }
+    if (at > s.last_ms) {
+      s.last_ms = at;
+      s.last_at = m.interval.start;
+    }
   }
   return [...by.values()].sort((a, b) => cmp(a.operator, b.operator) || cmp(a.site, b.site));
 }
@@ -115,8 +126,8 @@ export async function upsertChains(tx: SqlClient, sums: readonly ChainSum[]): Pr
       sums.map((s) => s.first_seq),
       sums.map((s) => s.last_seq),
       sums.map((s) => s.head_hash),
-      sums.map((s) => new Date(s.first_ms).toISOString()),
-      sums.map((s) => new Date(s.last_ms).toISOString()),
+      sums.map((s) => s.first_at),
+      sums.map((s) => s.last_at),
     ],
     { name: "qosprobe_chains_upsert" },
   );

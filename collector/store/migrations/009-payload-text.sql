@@ -6,8 +6,8 @@
 -- PostgreSQL (bench:report, COPY of the same 6,000 results: 52–72 µs of backend CPU per result into
 -- jsonb, 27–33 into json). Nothing reads inside a stored payload: the columns beside it hold every
 -- field a query or rollup needs, and the payload is only returned whole (queryResults). Verbatim text
--- is also the better evidence: a sealed result's stored bytes are the RFC 8785 bytes its signature
--- covers, where jsonb reorders keys.
+-- is also the better evidence: a result a qos-probe agent sealed arrives as the RFC 8785 bytes its
+-- signature covers and is kept as such, where jsonb reorders keys and keeps one of duplicated keys.
 --
 -- Expand only, no rewrite: rows stored before keep their jsonb `payload` (now nullable) and new rows
 -- fill `payload_json` alone; readers take COALESCE(payload_json, payload::json). Changing the column's
