@@ -98,6 +98,9 @@ const COPY_ORDER: readonly Column[] = [
   ...RESULT_COLUMNS.filter((c) => QUEUE_COPY_COLUMNS.includes(c.name)),
   ...RESULT_COLUMNS.filter((c) => !QUEUE_COPY_COLUMNS.includes(c.name)),
 ];
+/** Where payload_json is in COPY_ORDER. */
+const PAYLOAD_AT = COPY_ORDER.findIndex((c) => c.name === "payload_json");
+
 /** The column list of a record's results row (ResultRecord.resultsRow). */
 export const RESULTS_COPY_COLUMNS: readonly string[] = COPY_ORDER.map((c) => c.name);
 
@@ -168,6 +171,7 @@ export function resultRecord(
   const results = new CopyWriter(arenas.results);
   let prefix = 0;
   for (let i = 0; i < COPY_ORDER.length; i++) {
+    if (i === PAYLOAD_AT && typeof payload !== "string" && results.rawText(payload)) continue;
     results.value((COPY_GETTERS[i] as Getter)(m, json, chainHash));
     if (i === QUEUE_COPY_COLUMNS.length - 1) prefix = results.length;
   }
@@ -272,6 +276,23 @@ export class CopyWriter {
   /** Bytes written so far. */
   get length(): number {
     return this.len;
+  }
+
+  /**
+   * The payload's own UTF-8 bytes as the next value, when COPY needs no escape in them (no backslash,
+   * newline, carriage return or tab byte; a byte order mark left out, as the validated text has none):
+   * a copy instead of encoding the decoded text again (~4 µs a result). False, with nothing written,
+   * when an escape is needed (the caller writes the text).
+   */
+  rawText(bytes: Uint8Array): boolean {
+    const from = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset + from, bytes.byteLength - from);
+    if (b.indexOf(0x5c) >= 0 || b.indexOf(0x0a) >= 0 || b.indexOf(0x0d) >= 0 || b.indexOf(0x09) >= 0)
+      return false;
+    if (!this.rowStart) this.byte(9);
+    this.rowStart = false;
+    this.append(b);
+    return true;
   }
 
   /** Bytes already in COPY text format (a prefix of another row). */

@@ -38,6 +38,29 @@ describe("copyText (PostgreSQL COPY text format)", () => {
   });
 });
 
+const utf8 = (b: Uint8Array) => Buffer.from(b).toString("utf8");
+
+describe("resultRecord from the bytes received", () => {
+  it("copies the payload's own bytes when COPY needs no escape (a byte order mark left out), else encodes the text", () => {
+    const m = makeResult({ seq: 3, intervalStart: "2026-07-01T00:00:00.000Z" });
+    m.error = { code: "E", message: "北京 → 广州" };
+    const text = JSON.stringify(m);
+    const fromText = utf8(resultRecord(m, text, text, null, false).resultsRow);
+    const plain = Buffer.from(text, "utf8");
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), plain]);
+    expect(utf8(resultRecord(m, text, plain, null, false).resultsRow)).toBe(fromText);
+    expect(utf8(resultRecord(m, text, withBom, null, false).resultsRow)).toBe(fromText);
+    // A backslash in the JSON text (an escaped quote): the bytes need COPY's escape, so the text path.
+    m.error = { code: "E", message: 'say "hi"' };
+    const escaped = JSON.stringify(m);
+    const row = utf8(resultRecord(m, escaped, Buffer.from(escaped, "utf8"), null, false).resultsRow);
+    expect(row).toBe(utf8(resultRecord(m, escaped, escaped, null, false).resultsRow));
+    expect(row.split("\t")[RESULTS_COPY_COLUMNS.indexOf("payload_json")]).toBe(
+      escaped.replaceAll("\\", "\\\\"),
+    );
+  });
+});
+
 describe("CopyWriter on a RowArena", () => {
   it("keeps every row's bytes intact when later rows move on to fresh arenas", () => {
     const arena = new RowArena(64);
