@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { type BuildOptions, build } from "esbuild";
 
 /** The repository root: this compiled file is dist/scripts/bundle.js. */
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -42,17 +42,11 @@ export const BUNDLE_EXTERNAL = [
 export async function bundle(): Promise<void> {
   // Chunk names carry content hashes: a chunk of an earlier build would otherwise stay beside the new ones.
   await rm(join(ROOT, "dist/bundle"), { recursive: true, force: true });
-  await build({
+  // What both bundles share: self-contained minified files for Node.js 20, native addons left out.
+  const common = {
     absWorkingDir: ROOT,
-    entryPoints: { cli: "agent/cli.ts" },
     outdir: "dist/bundle",
-    entryNames: "[name]",
-    // Chunks beside the entry: reflector-kernel.ts looks for ./reflector-worker.cjs next to the file
-    // its code is in, whichever chunk that is.
-    chunkNames: "[name]-[hash]",
     bundle: true,
-    splitting: true,
-    format: "esm",
     platform: "node",
     target: "node20",
     minify: true,
@@ -60,10 +54,20 @@ export async function bundle(): Promise<void> {
     legalComments: "none",
     sourcemap: false,
     external: [...BUNDLE_EXTERNAL],
+    logLevel: "warning",
+  } satisfies BuildOptions;
+  await build({
+    ...common,
+    entryPoints: { cli: "agent/cli.ts" },
+    entryNames: "[name]",
+    // Chunks beside the entry: reflector-kernel.ts looks for ./reflector-worker.cjs next to the file
+    // its code is in, whichever chunk that is.
+    chunkNames: "[name]-[hash]",
+    splitting: true,
+    format: "esm",
     banner: {
       js: 'import { createRequire as __qpCreateRequire } from "node:module"; const require = __qpCreateRequire(import.meta.url);',
     },
-    logLevel: "warning",
   });
   // The reflector's worker thread: one self-contained CommonJS file. A worker whose entry is an ES
   // module sets up Node.js's ES module loader in its own isolate; a CommonJS one does not (a bare
@@ -71,23 +75,13 @@ export async function bundle(): Promise<void> {
   // It shares no module instance with the main thread (they are separate isolates anyway), so
   // bundling its ≈ 30 KB of imports into it duplicates nothing that is loaded twice in one isolate.
   await build({
-    absWorkingDir: ROOT,
+    ...common,
     entryPoints: { "reflector-worker": "agent/probe/stamp/reflector-worker.ts" },
-    outdir: "dist/bundle",
     outExtension: { ".js": ".cjs" },
-    bundle: true,
     format: "cjs",
-    platform: "node",
-    target: "node20",
-    minify: true,
-    charset: "ascii",
-    legalComments: "none",
-    sourcemap: false,
-    external: [...BUNDLE_EXTERNAL],
     // net/libc.ts loads koffi with createRequire(import.meta.url): CommonJS has no import.meta.
     define: { "import.meta.url": "__qpImportMetaUrl" },
     banner: { js: 'const __qpImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
-    logLevel: "warning",
   });
 }
 
