@@ -68,6 +68,7 @@ export function buildReflector(
     ...(r.allow?.length ? { allow: r.allow } : {}),
     rateLimitPps: r.rate_limit_pps,
     stateful: r.stateful,
+    thread: r.thread,
     clock,
     log: log.child({ part: "reflector" }),
   });

@@ -88,6 +88,16 @@ export const AGENT_NODE_FLAGS = [
  * anonymous memory 23.2 / 23.0 against 23.7 / 24.0 MiB (the B runs received 110 / 120 results, the
  * A runs 90 / 90: the intervals are wall-clock aligned).
  *
+ * Kept, fourth round: the kernel-timestamped reflector's packet loop runs on the main thread by default
+ * (reflector.thread: main; reflector-kernel.ts ReflectorThread), woken by a libuv poll handle like the
+ * sender's socket, instead of in a worker thread with its own V8 isolate. bench:agent, alternated
+ * (BENCH_REFLECTOR_THREAD=worker|main, load average 0.2–0.5, 90–100 results): peak RSS 66.6 / 66.2 MiB
+ * in a worker against 58.9 / 59.0 on the main thread; anonymous 23.9 / 23.6 against 16.4 / 16.5; CPU
+ * 6.0 / 6.6 % against 5.7 / 6.1 %. What the main thread adds is measured by each reply's kernel TX
+ * stamp: against a demo agent's reflector, 1,000 packets at 10 ms, the worst reply left 0.093 ms after
+ * its T3 (corrected by Follow-Up Telemetry) while its residence time reached 33 ms (a busy moment of
+ * the agent, which the sender subtracts); bench:truth kernel max − min 0.018 / 0.016 / 0.014 ms.
+ *
  * Measured, not kept: connecting with our own copy of mqtt.js's tcp/tls transport set-up instead of
  * mqtt.js's connect() (whose first call loads ws, with http, https and zlib, and the SOCKS stack):
  * bench:agent 66.6 / 66.6 against 66.9 / 68.0 MiB, within the spread; it would duplicate library code

@@ -230,6 +230,15 @@ export const ReflectorSchema = z
       .describe("source addresses/CIDRs allowed; default: all"),
     rate_limit_pps: z.number().positive().max(1_000_000).default(1000),
     stateful: z.boolean().default(false),
+    thread: z
+      .enum(["main", "worker"])
+      .default("main")
+      .describe(
+        "where the kernel-timestamped reflector's packet loop runs: main (the agent's thread: no second " +
+          "V8 isolate, ≈ 9 MiB less resident; a busy moment lengthens the residence time T3 − T2, which " +
+          "senders subtract) or worker (a thread of its own: not even a GC pause between T3 and the wire, " +
+          "for senders without Follow-Up Telemetry)",
+      ),
     auth: ReflectorAuth.prefault({}),
   })
   .strict();

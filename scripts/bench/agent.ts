@@ -27,6 +27,8 @@ import { smapsBreakdown, smapsRows } from "./smaps.js";
  * At the end it prints where the resident memory is, by kind of mapping (smaps.ts).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+/** Where the agent's own reflector loop runs (reflector.thread): BENCH_REFLECTOR_THREAD=worker measures the other. */
+const THREAD = process.env.BENCH_REFLECTOR_THREAD ?? "main";
 const INTERVAL_S = 10;
 const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat times are in these ticks
 
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
       (p) =>
         `  - { id: xj-${site(p.code)}, method: stamp, from: ${site(home.code)}, to: ${site(p.code)}, rate_pps: 1, continuous: { interval_s: ${INTERVAL_S} } }`,
     ),
+    `reflector: { thread: ${THREAD} }`,
     `mqtt: { url: "${broker.url}", protocol_version: 4 }`,
     "heartbeat: { interval_s: 30 }",
   ].join("\n");
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
     client.on("connect", () => client.subscribe("qosprobe/v1/+/+/+/result/+", { qos: 1 }));
 
     console.log(
-      `bench:agent  30 continuous STAMP tests at 1 pps, ${INTERVAL_S} s intervals, ${SECONDS} s, node ${flags.join(" ") || "(no flags)"}\n  tree ${tree}: ${cli}\n`,
+      `bench:agent  30 continuous STAMP tests at 1 pps, ${INTERVAL_S} s intervals, ${SECONDS} s, reflector loop on the ${THREAD} thread, node ${flags.join(" ") || "(no flags)"}\n  tree ${tree}: ${cli}\n`,
     );
     const start = await procSample(pid);
     const t0 = performance.now();

@@ -3,12 +3,39 @@ import type { AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
 import { QosProbeError } from "../../errors.js";
 import type { Libc } from "../../net/libc.js";
+import { RecvCtx } from "../../net/recv.js";
 import { bindSys, C, openUdpFd, type Sys, SysError } from "../../net/sys.js";
+import { STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
 import type { ClockSyncState } from "../prober.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
 import type { ReflectorCounters, ReflectorOptions } from "./reflector.js";
 import { bindHint } from "./reflector.js";
+import { createReflectorLoop } from "./reflector-loop.js";
 import { type ReflectorWorkerData, SHARED_SLOTS, SLOT } from "./reflector-shared.js";
+
+/**
+ * Where the kernel-timestamped reflector's packet loop (reflector-loop.ts) runs.
+ *
+ * "main": on the agent's main thread, woken by a libuv poll handle on the socket (koffi.node.poll, as
+ *   the Session-Sender's socket is). T2 is the kernel's receive stamp and T3 is read right before
+ *   sendto(), so a busy event loop lengthens the residence time T3 − T2 (which the sender subtracts)
+ *   and changes no delay figure. What the main thread can add is a pause between T3 and the wire (V8
+ *   finishing a garbage collection at a call there): each reply's kernel TX stamp measures it
+ *   (reply_tx_gap_max_us, reply_tx_late_over_1ms) and Follow-Up Telemetry reports it to senders that
+ *   ask. Costs no thread and no second V8 isolate.
+ * "worker": in a worker thread of its own (reflector-worker.ts), blocked in poll(2): nothing else runs
+ *   in that isolate, so not even that pause; a second isolate costs ≈ 9–10 MiB resident (bench:agent).
+ */
+export type ReflectorThread = "main" | "worker";
+
+/** The default: see ReflectorThread and agent/node-flags.ts for the measurements behind it. */
+export const DEFAULT_REFLECTOR_THREAD: ReflectorThread = "main";
+
+/** What the engine stops: the worker thread, or the main thread's poll handle. */
+interface LoopRunner {
+  /** After the stop flag is set and the socket shut down for reading: wait for the loop to end. */
+  stop(): Promise<void>;
+}
 
 /** How often the Error Estimate the worker sends is refreshed from the clock-sync state. */
 const SYNC_REFRESH_MS = 1_000;
@@ -48,7 +75,7 @@ export class KernelReflectorEngine {
   private constructor(
     private readonly sys: Sys,
     private readonly fd: number,
-    private readonly worker: Worker,
+    private readonly runner: LoopRunner,
     shared: SharedArrayBuffer,
     private readonly bound: AddressInfo,
   ) {
@@ -99,24 +126,20 @@ export class KernelReflectorEngine {
     };
     const syncOf = () => (typeof o.clockSync === "function" ? o.clockSync() : o.clockSync);
     Atomics.store(new Int32Array(shared), SLOT.errorEstimate, errorEstimateOf(syncOf()));
-    let worker: Worker;
+    let runner: LoopRunner;
     try {
-      worker = new Worker(workerUrl(), { workerData: data, name: "stamp-reflector" });
-      await new Promise<void>((resolve, reject) => {
-        worker.once("message", (m) => (m === "ready" ? resolve() : reject(new Error(String(m?.error ?? m)))));
-        worker.once("error", reject);
-        worker.once("exit", (code) => reject(new Error(`reflector worker exited with ${code}`)));
-      });
+      runner =
+        (o.thread ?? DEFAULT_REFLECTOR_THREAD) === "worker"
+          ? await startWorker(data, o)
+          : startOnMainThread(sys, data, o);
     } catch (err) {
       sys.close(fd);
-      throw new QosProbeError("PROBE_SETUP", `reflector worker did not start: ${(err as Error).message}`, {
+      throw new QosProbeError("PROBE_SETUP", `reflector loop did not start: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    worker.removeAllListeners();
-    worker.on("error", (err) => o.log?.error({ err }, "reflector worker failed"));
     const bound: AddressInfo = { address: o.host, family: family === 6 ? "IPv6" : "IPv4", port };
-    const engine = new KernelReflectorEngine(sys, fd, worker, shared, bound);
+    const engine = new KernelReflectorEngine(sys, fd, runner, shared, bound);
     engine.refresh = setInterval(() => {
       Atomics.store(engine.shared, SLOT.errorEstimate, errorEstimateOf(syncOf()));
     }, SYNC_REFRESH_MS);
@@ -154,14 +177,75 @@ export class KernelReflectorEngine {
     Atomics.store(this.shared, SLOT.stop, 1);
     // Wakes a poll()/recvmsg blocked on the fd (close() would not: the blocked call keeps the socket).
     this.sys.shutdown(this.fd, C.SHUT_RD);
-    const exited = new Promise<void>((resolve) => this.worker.once("exit", () => resolve()));
-    const timer = new Promise<"timeout">((resolve) =>
-      setTimeout(() => resolve("timeout"), JOIN_TIMEOUT_MS).unref(),
-    );
-    // The worker polls with a short timeout and checks the flag, so this only trips if it is wedged.
-    if ((await Promise.race([exited, timer])) === "timeout") await this.worker.terminate();
+    await this.runner.stop();
     this.sys.close(this.fd);
   }
+}
+
+/** The loop in a worker thread (reflector-worker.ts), once it says it is ready. */
+async function startWorker(data: ReflectorWorkerData, o: ReflectorOptions): Promise<LoopRunner> {
+  const worker = new Worker(workerUrl(), { workerData: data, name: "stamp-reflector" });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.once("message", (m) => (m === "ready" ? resolve() : reject(new Error(String(m?.error ?? m)))));
+      worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`reflector worker exited with ${code}`)));
+    });
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+  worker.removeAllListeners();
+  worker.on("error", (err) => o.log?.error({ err }, "reflector worker failed"));
+  return {
+    async stop() {
+      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      const timer = new Promise<"timeout">((resolve) =>
+        setTimeout(() => resolve("timeout"), JOIN_TIMEOUT_MS).unref(),
+      );
+      // The worker polls with a short timeout and checks the flag, so this only trips if it is wedged.
+      if ((await Promise.race([exited, timer])) === "timeout") await worker.terminate();
+    },
+  };
+}
+
+/**
+ * The loop on this thread: a libuv poll handle on the socket calls drain() whenever a datagram (or a
+ * TX stamp) waits. libuv stops a poll handle whose fd reports POLLERR (the error queue holds TX
+ * stamps) and calls back with a negative status: drain, then start it again (kernel-udp.ts does the
+ * same). The handle keeps the process alive, as the worker thread did.
+ */
+function startOnMainThread(sys: Sys, data: ReflectorWorkerData, o: ReflectorOptions): LoopRunner {
+  const ctx = new RecvCtx(sys, STAMP_MAX_DATAGRAM_BYTES, 512);
+  const errCtx = new RecvCtx(sys, 64, 512);
+  const loop = createReflectorLoop(sys, ctx, errCtx, new Int32Array(data.shared), data);
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    handle.close(); // before the engine closes the fd: libuv must stop watching the number first
+    ctx.free();
+    errCtx.free();
+  };
+  // koffi 3.3.4 calls back with (status, events) although its typings say (events): cast.
+  type PollCb = Parameters<Sys["koffi"]["node"]["poll"]>[1];
+  const onEvent = ((status: number) => {
+    if (done) return;
+    let open = true;
+    try {
+      open = loop.drain();
+    } catch (err) {
+      o.log?.error({ err }, "reflector loop failed on a datagram");
+    }
+    if (!open) finish();
+    else if (status < 0) handle.start({ readable: true }, onEvent);
+  }) as unknown as PollCb;
+  const handle = sys.koffi.node.poll(data.fd, { readable: true }, onEvent);
+  return {
+    async stop() {
+      finish();
+    },
+  };
 }
 
 function errorEstimateOf(sync: ClockSyncState): number {

@@ -46,6 +46,11 @@ export interface ReflectorOptions {
   rateLimitBurst?: number;
   /** Per-session reflector sequence counter (RFC 8762 §4.3.1) instead of echoing the sender's. */
   stateful?: boolean;
+  /**
+   * Kernel socket only: where its packet loop runs (reflector-kernel.ts ReflectorThread); default
+   * DEFAULT_REFLECTOR_THREAD.
+   */
+  thread?: "main" | "worker";
   /** SO_RCVBUF in bytes (kernel socket only; tests shrink it to provoke kernel drops). */
   receiveBufferBytes?: number;
   clock?: Clock;
@@ -106,9 +111,9 @@ export const literalLookup: NonNullable<dgram.SocketOptions["lookup"]> = (addres
  * sequence number is the sender's. Replies are as long as the request (symmetric size) but at least
  * the base packet, with the request's padding and TLVs copied back.
  *
- * Where the FFI loads (agent/net), the packet loop runs in its own worker thread on the kernel-
- * timestamped socket (reflector-kernel.ts, reflector-worker.ts): T2 = kernel RX stamp, T3 read just
- * before sendto, Sender TTL copied, kernel drops counted. Elsewhere, or with QOSPROBE_TIMESTAMPS=user,
+ * Where the FFI loads (agent/net), the packet loop runs on the kernel-timestamped socket, on the main
+ * thread or in a worker thread of its own (`thread`; reflector-kernel.ts, reflector-loop.ts): T2 =
+ * kernel RX stamp, T3 read just before sendto, Sender TTL copied, kernel drops counted. Elsewhere, or with QOSPROBE_TIMESTAMPS=user,
  * it runs here on dgram with user-space timestamps, Sender TTL 0 (unknown).
  */
 export class Reflector {
@@ -143,7 +148,7 @@ export class Reflector {
     return this.kernel ? this.kernel.counters() : { ...this.userCounters };
   }
 
-  /** "kernel" while the worker-thread reflector runs, "user" on the dgram fallback. */
+  /** "kernel" while the kernel-timestamped reflector runs, "user" on the dgram fallback. */
   get timestamps(): "kernel" | "user" {
     return this.kernel ? "kernel" : "user";
   }

@@ -71,7 +71,7 @@ describe("the bundle (AGENT_ENTRY)", () => {
     expect(out).toContain("agent.site: Invalid input: expected string, received number at line 2:16");
   });
 
-  it("runs the agent: STAMP results through its own reflector's worker, every module from the bundle", async () => {
+  it("runs the agent: STAMP results through its own reflector in a worker thread (reflector.thread: worker), every module from the bundle", async () => {
     dir = await mkdtemp(join(tmpdir(), "qosprobe-bundle-"));
     const log = join(dir, "modules.txt");
     // A module-resolution hook in every thread (workers inherit --import): which files each one loads.
@@ -96,7 +96,7 @@ agent: { site: bj-01, data_dir: ${join(dir, "data")} }
 sites:
   - { id: bj-01, operator: op, province: "110000", reflector: { host: 127.0.0.1, port: ${port} } }
   - { id: gz-01, operator: op, province: "440000", reflector: { host: 127.0.0.1, port: ${port} } }
-reflector: { listen: "127.0.0.1:${port}" }
+reflector: { listen: "127.0.0.1:${port}", thread: worker }
 tests:
   - { id: bj-gz, method: stamp, from: bj-01, to: gz-01, rate_pps: 10, loss_timeout_ms: 500, continuous: { interval_s: 1 } }
 mqtt: { url: "mqtt://127.0.0.1:9", keepalive_s: 5 }

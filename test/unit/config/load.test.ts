@@ -55,6 +55,7 @@ describe("parseConfig", () => {
         listen: "0.0.0.0:862",
         rate_limit_pps: 1000,
         stateful: false,
+        thread: "main",
         auth: { mode: "open" },
       },
       tests: [

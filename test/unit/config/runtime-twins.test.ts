@@ -250,10 +250,10 @@ const CHECKS: RuntimeCheck[] = [
     match: "failed the HMAC check",
     not_config: "the two ends' keys differ: each key is a secret reference resolved on its own host",
   },
-  // stamp/reflector-kernel.ts (the worker-thread Session-Reflector on the kernel socket)
+  // stamp/reflector-kernel.ts (the Session-Reflector on the kernel socket, main thread or worker)
   { file: "reflector-kernel.ts", match: "worker is not built", not_config: NET },
   { file: "reflector-kernel.ts", match: "cannot listen on", not_config: NET },
-  { file: "reflector-kernel.ts", match: "worker did not start", not_config: NET },
+  { file: "reflector-kernel.ts", match: "reflector loop did not start", not_config: NET },
   // stamp/packet.ts
   { file: "packet.ts", match: "test packet of", not_config: WIRE },
   { file: "packet.ts", match: "authenticated test packet", not_config: WIRE },
