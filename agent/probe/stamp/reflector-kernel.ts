@@ -37,7 +37,7 @@ interface LoopRunner {
   stop(): Promise<void>;
 }
 
-/** How often the Error Estimate the worker sends is refreshed from the clock-sync state. */
+/** How often the Error Estimate the reflector sends is refreshed from the clock-sync state. */
 const SYNC_REFRESH_MS = 1_000;
 /** A worker that has not left this long after shutdown(SHUT_RD) is terminated: stop never hangs. */
 const JOIN_TIMEOUT_MS = 2_000;
@@ -63,9 +63,9 @@ function workerUrl(): URL {
 }
 
 /**
- * The kernel-timestamped reflector's main-thread side: opens and binds the socket, runs the packet
- * loop in a worker thread (reflector-worker.ts), reads its counters from shared memory, and stops it
- * in order: stop flag, shutdown(SHUT_RD) (wakes its poll), join, close.
+ * The kernel-timestamped reflector: opens and binds the socket, runs the packet loop (reflector-loop.ts)
+ * on this thread or in a worker (ReflectorThread), reads its counters from the shared Int32Array, and
+ * stops it in order: stop flag, shutdown(SHUT_RD) (ends the loop), join or close the poll handle, close.
  */
 export class KernelReflectorEngine {
   private readonly shared: Int32Array;
