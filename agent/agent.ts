@@ -404,7 +404,16 @@ export class Agent {
     await reflector.start();
     this.reflector = reflector;
     const a = reflector.address();
-    this.log.info({ address: a.address, port: a.port }, "STAMP reflector listening");
+    this.log.info(
+      {
+        address: a.address,
+        port: a.port,
+        timestamps: reflector.timestamps,
+        thread: reflector.thread,
+        receive_buffer_bytes: reflector.receiveBufferBytes,
+      },
+      "STAMP reflector listening",
+    );
   }
 
   private startScheduler(): void {

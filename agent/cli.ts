@@ -118,6 +118,15 @@ program
       .default("open"),
   )
   .option("--auth-key-file <path>", "shared HMAC key (hex or raw) for authenticated mode")
+  .addOption(
+    new Option(
+      "--thread <where>",
+      "where the kernel-timestamped packet loop runs: main (no second V8 isolate; a GC pause between " +
+        "T3 and the wire is measured and reported to senders that ask) or worker (a thread of its own)",
+    )
+      .choices(["main", "worker"])
+      .default("main"),
+  )
   .option(
     "--stats-interval <time>",
     "log counters every 60s, 5m… (bare number: seconds; 0 = never)",
@@ -148,6 +157,7 @@ Port 862 needs CAP_NET_BIND_SERVICE (the systemd unit grants it) or root.`,
         auth_mode: o.authMode,
         ...(o.authKeyFile ? { auth_key_file: o.authKeyFile } : {}),
         stats_interval_s: o.statsInterval,
+        thread: o.thread,
       },
       log,
     );

@@ -14,6 +14,8 @@ export interface ReflectRoleOptions {
   auth_mode: ReflectorAuthMode;
   auth_key_file?: string;
   stats_interval_s: number;
+  /** Where the kernel-timestamped packet loop runs (ReflectorOptions.thread); default main. */
+  thread?: "main" | "worker";
 }
 
 /**
@@ -60,13 +62,23 @@ export async function runReflectorRole(opts: ReflectRoleOptions, log: Logger): P
     ...(opts.allow?.length ? { allow: opts.allow } : {}),
     rateLimitPps: opts.rate_limit_pps,
     stateful: opts.stateful,
+    ...(opts.thread ? { thread: opts.thread } : {}),
     log,
   });
   await reflector.start();
   const bound = reflector.address();
   log.info(
-    { address: bound.address, port: bound.port, auth_mode: opts.auth_mode, clock_synced: clockSync.synced },
-    `STAMP reflector listening on ${bound.address}:${bound.port}`,
+    {
+      address: bound.address,
+      port: bound.port,
+      auth_mode: opts.auth_mode,
+      clock_synced: clockSync.synced,
+      timestamps: reflector.timestamps,
+      thread: reflector.thread,
+      receive_buffer_bytes: reflector.receiveBufferBytes,
+    },
+    `STAMP reflector listening on ${bound.address}:${bound.port} ` +
+      `(${reflector.timestamps} timestamps, packet loop on the ${reflector.thread} thread)`,
   );
 
   const refresh = setInterval(() => {

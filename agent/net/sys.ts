@@ -92,6 +92,7 @@ export interface Sys {
   bind: CFunction;
   connect: CFunction;
   setsockopt: CFunction;
+  getsockopt: CFunction;
   getsockname: CFunction;
   sendto: CFunction;
   recvmsg: CFunction;
@@ -170,6 +171,7 @@ export function bindSys(libc: Libc): Sys {
     bind: f("int bind(int fd, const void *addr, uint32_t len)"),
     connect: f("int connect(int fd, const void *addr, uint32_t len)"),
     setsockopt: f("int setsockopt(int fd, int level, int name, const void *val, uint32_t len)"),
+    getsockopt: f("int getsockopt(int fd, int level, int name, void *val, _Inout_ uint32_t *len)"),
     getsockname: f("int getsockname(int fd, void *addr, _Inout_ uint32_t *len)"),
     sendto: f(
       "intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)",
@@ -266,6 +268,13 @@ export function setIntOpt(sys: Sys, fd: number, level: number, name: number, val
   return sys.setsockopt(fd, level, name, b, 4) === 0 ? 0 : sys.libc.errno();
 }
 
+/** Read an int socket option; throws SysError. */
+export function getIntOpt(sys: Sys, fd: number, level: number, name: number, what: string): number {
+  const b = Buffer.alloc(4);
+  check(sys, sys.getsockopt(fd, level, name, b, [4]), `getsockopt(${what})`);
+  return b.readInt32LE();
+}
+
 /** Throw a SysError unless the call returned ≥ 0. */
 export function check(sys: Sys, rc: unknown, call: string): number {
   const n = Number(rc);
@@ -297,6 +306,11 @@ export interface OpenedFd {
   localPort: number;
   /** The 64-bit timestamp options took (kernel ≥ 5.1); false = the native-`long` fallbacks 35/37. */
   tsNew: boolean;
+  /**
+   * The receive queue's limit in bytes as the kernel applies it (getsockopt SO_RCVBUF: twice what was
+   * asked, capped at 2 × net.core.rmem_max; socket(7)).
+   */
+  rcvbufBytes: number;
 }
 
 /**
@@ -362,7 +376,8 @@ export function openUdpFd(sys: Sys, o: OpenOptions): OpenedFd {
     const name = Buffer.alloc(128);
     const nameLen = [128];
     check(sys, sys.getsockname(fd, name, nameLen), "getsockname");
-    return { fd, family: o.family, localPort: name.readUInt16BE(2), tsNew };
+    const rcvbufBytes = getIntOpt(sys, fd, C.SOL_SOCKET, C.SO_RCVBUF, "SO_RCVBUF");
+    return { fd, family: o.family, localPort: name.readUInt16BE(2), tsNew, rcvbufBytes };
   } catch (err) {
     sys.close(fd);
     throw err;

@@ -50,6 +50,14 @@ export const STAMP_BASE_BYTES = { unauthenticated: 44, authenticated: 112 } as c
 export const STAMP_MAX_DATAGRAM_BYTES = 9216;
 
 /**
+ * SO_RCVBUF a Session-Reflector asks for: room for bursts from many senders at once while its loop is
+ * busy (1 MiB holds ≈ 2,000 small datagrams on loopback; the kernel's default 208 KiB held 256 of a
+ * 2,000-datagram burst). The kernel caps the request at net.core.rmem_max (212992 on a stock Debian or
+ * Raspberry Pi OS); raise that sysctl for the full size. Kernel memory, charged only while datagrams wait.
+ */
+export const REFLECTOR_RECEIVE_BUFFER_BYTES = 1 << 20;
+
+/**
  * The IP packet sizes a STAMP test can send: from the mode's base packet (RFC 8762 §4.2.1: 44 octets
  * unauthenticated, §4.2.2: 112 authenticated) to the reflector's largest datagram, plus the family's
  * IP and UDP headers. IPv4: 72 / 140 .. 9244; IPv6: 92 / 160 .. 9264 bytes.

@@ -5,7 +5,7 @@ import { QosProbeError } from "../../errors.js";
 import type { Libc } from "../../net/libc.js";
 import { RecvCtx } from "../../net/recv.js";
 import { bindSys, C, openUdpFd, type Sys, SysError } from "../../net/sys.js";
-import { STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
+import { REFLECTOR_RECEIVE_BUFFER_BYTES, STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
 import type { ClockSyncState } from "../prober.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
 import type { ReflectorCounters, ReflectorOptions } from "./reflector.js";
@@ -78,6 +78,10 @@ export class KernelReflectorEngine {
     private readonly runner: LoopRunner,
     shared: SharedArrayBuffer,
     private readonly bound: AddressInfo,
+    /** Where the packet loop runs. */
+    readonly thread: ReflectorThread,
+    /** The receive queue's limit as the kernel applies it (OpenedFd.rcvbufBytes). */
+    readonly receiveBufferBytes: number,
   ) {
     this.shared = new Int32Array(shared);
   }
@@ -87,6 +91,7 @@ export class KernelReflectorEngine {
     const family = o.host.includes(":") ? 6 : 4;
     let fd: number;
     let port: number;
+    let rcvbuf: number;
     try {
       const opened = openUdpFd(sys, {
         family,
@@ -96,10 +101,11 @@ export class KernelReflectorEngine {
         // senders that ask (RFC 8972 §4.7 Follow-Up Telemetry) and counted.
         txStamps: true,
         v6Only: false,
-        ...(o.receiveBufferBytes ? { rcvbufBytes: o.receiveBufferBytes } : {}),
+        rcvbufBytes: o.receiveBufferBytes ?? REFLECTOR_RECEIVE_BUFFER_BYTES,
       });
       fd = opened.fd;
       port = opened.localPort;
+      rcvbuf = opened.rcvbufBytes;
     } catch (err) {
       const code = err instanceof SysError ? err.code : undefined;
       throw new QosProbeError(
@@ -126,12 +132,10 @@ export class KernelReflectorEngine {
     };
     const syncOf = () => (typeof o.clockSync === "function" ? o.clockSync() : o.clockSync);
     Atomics.store(new Int32Array(shared), SLOT.errorEstimate, errorEstimateOf(syncOf()));
+    const thread = o.thread ?? DEFAULT_REFLECTOR_THREAD;
     let runner: LoopRunner;
     try {
-      runner =
-        (o.thread ?? DEFAULT_REFLECTOR_THREAD) === "worker"
-          ? await startWorker(data, o)
-          : startOnMainThread(sys, data, o);
+      runner = thread === "worker" ? await startWorker(data, o) : startOnMainThread(sys, data, o);
     } catch (err) {
       sys.close(fd);
       throw new QosProbeError("PROBE_SETUP", `reflector loop did not start: ${(err as Error).message}`, {
@@ -139,7 +143,7 @@ export class KernelReflectorEngine {
       });
     }
     const bound: AddressInfo = { address: o.host, family: family === 6 ? "IPv6" : "IPv4", port };
-    const engine = new KernelReflectorEngine(sys, fd, runner, shared, bound);
+    const engine = new KernelReflectorEngine(sys, fd, runner, shared, bound, thread, rcvbuf);
     engine.refresh = setInterval(() => {
       Atomics.store(engine.shared, SLOT.errorEstimate, errorEstimateOf(syncOf()));
     }, SYNC_REFRESH_MS);

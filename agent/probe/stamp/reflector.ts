@@ -5,7 +5,7 @@ import { type Clock, systemClock } from "../../clock.js";
 import { QosProbeError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
 import { libc as loadedFfi } from "../../net/libc.js";
-import { STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
+import { REFLECTOR_RECEIVE_BUFFER_BYTES, STAMP_MAX_DATAGRAM_BYTES } from "../limits.js";
 import type { ClockSyncState } from "../prober.js";
 import { buildAllowList, isAllowed } from "./allowlist.js";
 import { encodeErrorEstimate, errorEstimateFromSync } from "./error-estimate.js";
@@ -51,7 +51,10 @@ export interface ReflectorOptions {
    * DEFAULT_REFLECTOR_THREAD.
    */
   thread?: "main" | "worker";
-  /** SO_RCVBUF in bytes (kernel socket only; tests shrink it to provoke kernel drops). */
+  /**
+   * SO_RCVBUF to ask for, bytes; default limits.REFLECTOR_RECEIVE_BUFFER_BYTES (tests shrink it to provoke
+   * kernel drops). What the kernel granted is `receiveBufferBytes` on the started reflector.
+   */
   receiveBufferBytes?: number;
   clock?: Clock;
   log?: Logger;
@@ -69,7 +72,11 @@ export interface ReflectorCounters {
    * Both engines apply the same bound, so a sender's size limit does not depend on the reflector's host.
    */
   dropped_oversize: number;
-  /** Dropped by the kernel for a full receive queue (SO_RXQ_OVFL); 0 on the dgram fallback, which cannot see them. */
+  /**
+   * Dropped by the kernel for a full receive queue (SO_RXQ_OVFL; `receiveBufferBytes` is its size). The
+   * kernel reports them with the next datagram read, so a burst's drops appear once traffic resumes. 0 on
+   * the dgram fallback, which cannot see them.
+   */
   dropped_kernel: number;
   /** Replies whose residence time T3 − T2 exceeded 1 ms: time the host, not the network, added. */
   residence_over_1ms: number;
@@ -153,6 +160,23 @@ export class Reflector {
     return this.kernel ? "kernel" : "user";
   }
 
+  /**
+   * Where the packet loop runs: the kernel engine's thread (ReflectorOptions.thread), or "main" on the
+   * dgram fallback, which always runs on the event loop.
+   */
+  get thread(): "main" | "worker" {
+    return this.kernel ? this.kernel.thread : "main";
+  }
+
+  /**
+   * The receive queue's limit in bytes as the kernel applies it (socket(7): twice the request, capped at
+   * 2 × net.core.rmem_max); 0 before start.
+   */
+  get receiveBufferBytes(): number {
+    if (this.kernel) return this.kernel.receiveBufferBytes;
+    return this.socket ? this.socket.getRecvBufferSize() : 0;
+  }
+
   async start(): Promise<void> {
     if (this.socket || this.kernel) return;
     const mode = this.opts.authMode ?? "open";
@@ -178,6 +202,7 @@ export class Reflector {
     const socket = dgram.createSocket({
       type: isIPv6(this.opts.host) ? "udp6" : "udp4",
       lookup: literalLookup,
+      recvBufferSize: this.opts.receiveBufferBytes ?? REFLECTOR_RECEIVE_BUFFER_BYTES,
     });
     socket.on("message", (msg, rinfo) => this.onMessage(msg, rinfo));
     await new Promise<void>((resolve, reject) => {

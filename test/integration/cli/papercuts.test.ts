@@ -81,12 +81,11 @@ describe("qos-probe CLI papercuts (issue 10)", () => {
     expect(result.packets).toMatchObject({ sent: 3, received: 3 });
   });
 
-  it("reflect takes --stats-interval 0 (never) and --rate-limit 0 (no limit)", async () => {
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [CLI, "reflect", "-l", "127.0.0.1:0", "--stats-interval", "0", "--rate-limit", "0"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+  /** Starts `qos-probe reflect` with `args`; resolves with the child and its output once it listens. */
+  async function startReflect(args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
+    const child: ChildProcess = spawn(process.execPath, [CLI, "reflect", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     cleanups.push(async () => {
       if (child.exitCode === null) {
         child.kill("SIGKILL");
@@ -104,10 +103,59 @@ describe("qos-probe CLI papercuts (issue 10)", () => {
     while (!out.includes("STAMP reflector listening") && child.exitCode === null && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(out).toContain("STAMP reflector listening on 127.0.0.1:");
+    return { child, output: () => out };
+  }
+
+  it("reflect takes --stats-interval 0 (never) and --rate-limit 0 (no limit)", async () => {
+    const { child, output } = await startReflect([
+      "-l",
+      "127.0.0.1:0",
+      "--stats-interval",
+      "0",
+      "--rate-limit",
+      "0",
+    ]);
+    expect(output()).toContain("STAMP reflector listening on 127.0.0.1:");
     const exited = once(child, "exit");
     child.kill("SIGTERM");
     expect((await exited)[0]).toBe(0);
+  });
+
+  it("reflect --thread worker runs its loop in a worker, says so, answers, and stops on SIGINT", async () => {
+    const { child, output } = await startReflect(["-l", "127.0.0.1:0", "--thread", "worker"]);
+    const listening = JSON.parse(
+      output()
+        .split("\n")
+        .find((l) => l.includes("STAMP reflector listening")) ?? "{}",
+    ) as { port?: number; thread?: string; timestamps?: string; receive_buffer_bytes?: number; msg?: string };
+    const port = listening.port;
+    expect(port).toBeGreaterThan(0);
+    expect(listening.thread).toBe("worker");
+    expect(listening.msg).toContain(`packet loop on the worker thread`);
+    expect(listening.msg).toContain(`(${listening.timestamps} timestamps`);
+    expect(listening.receive_buffer_bytes).toBeGreaterThan(0);
+
+    const r = await cli(["test", `stamp://127.0.0.1:${port}`, "-c", "20", "--interval", "10ms", "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).packets).toMatchObject({ sent: 20, received: 20 });
+
+    const exited = once(child, "exit");
+    child.kill("SIGINT");
+    expect((await exited)[0]).toBe(0);
+    const stopping = JSON.parse(
+      output()
+        .split("\n")
+        .find((l) => l.includes("reflector stopping")) ?? "{}",
+    ) as { counters?: { received: number; reflected: number } };
+    // The 20 requests plus the sender's first, and every one answered.
+    expect(stopping.counters?.reflected).toBe(stopping.counters?.received);
+    expect(stopping.counters?.received).toBeGreaterThanOrEqual(20);
+  });
+
+  it("reflect refuses a --thread it does not know, as a usage error", async () => {
+    const r = await cli(["reflect", "-l", "127.0.0.1:0", "--thread", "both"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--thread.*both.*main, worker|Allowed choices are main, worker/);
   });
 
   it("a demo whose report port is taken exits non-zero with nothing left running", async () => {

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadLibc } from "../../../../agent/net/libc.js";
 import { timestampPreference } from "../../../../agent/net/udp.js";
+import { REFLECTOR_RECEIVE_BUFFER_BYTES } from "../../../../agent/probe/limits.js";
 import { encodeSenderPacket, parseReflectorPacket } from "../../../../agent/probe/stamp/packet.js";
 import { Reflector } from "../../../../agent/probe/stamp/reflector.js";
 import { stamp } from "../../../../agent/probe/stamp/sender.js";
@@ -293,6 +294,49 @@ describe.skipIf(!KERNEL).each(["main", "worker"] as const)(
         await r.stop(); // a second stop is a no-op
         expect(() => r.address()).toThrow(/not started/);
         await peer.close();
+      }
+    });
+
+    /** Sends `n` requests back to back, in one synchronous loop: a main-thread reflector reads none meanwhile. */
+    async function burst(askBytes: number | undefined, n: number) {
+      const r = await reflector("127.0.0.1", askBytes ? { receiveBufferBytes: askBytes } : {});
+      const port = r.address().port;
+      const peer = await udpPeer();
+      cleanups.push(peer.close);
+      const pkt = encodeSenderPacket(
+        { seq: 1, timestamp: { seconds: 1, fraction: 0 }, errorEstimate: 0, ssid: 0 },
+        { length: 44 },
+      );
+      for (let k = 0; k < n; k += 1) peer.socket.send(pkt, port, "127.0.0.1");
+      // Until the loop has read all it will (the count stands still for 100 ms), bounded at 5 s.
+      let last = -1;
+      for (let waited = 0; waited < 5000 && r.counters.received !== last; waited += 100) {
+        last = r.counters.received;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      // SO_RXQ_OVFL reports drops with the next datagram read: one more brings the count in.
+      peer.socket.send(pkt, port, "127.0.0.1");
+      await until(() => r.counters.received + r.counters.dropped_kernel >= n + 1, 5000);
+      return { granted: r.receiveBufferBytes, counters: r.counters };
+    }
+
+    it("the default receive queue holds a 1,500-request burst the kernel's default queue drops", async () => {
+      const rmemMax = Number(readFileSync("/proc/sys/net/core/rmem_max", "utf8"));
+      const asked = REFLECTOR_RECEIVE_BUFFER_BYTES;
+      const { granted, counters } = await burst(undefined, 1500);
+      expect(granted).toBe(2 * Math.min(asked, rmemMax)); // socket(7): doubled, capped at rmem_max
+      expect(counters.received + counters.dropped_kernel).toBe(1501);
+      if (rmemMax >= asked) {
+        expect(counters.dropped_kernel).toBe(0);
+        expect(counters.reflected).toBe(1501);
+      }
+      if (thread === "main") {
+        // The witness that the burst overflows a queue of the kernel's default size (rmem_default,
+        // 212992 bytes: asking half of it, as the kernel doubles) when the loop cannot read meanwhile.
+        const small = await burst(106_496, 1500);
+        expect(small.granted).toBe(212_992);
+        expect(small.counters.dropped_kernel).toBeGreaterThan(0);
+        expect(small.counters.received + small.counters.dropped_kernel).toBe(1501);
       }
     });
   },
