@@ -109,6 +109,16 @@ describe.each(backends)("rollup pass on $name", (backend) => {
     expect(await sums(store, [T0], T0 + 60 * MIN)).toEqual(hours);
   });
 
+  it("the rollup tables keep half of each page for the pass's updates (migration 010: heap-only updates)", async () => {
+    const rows = await dbOf(store).query<{ relname: string; reloptions: string[] | null }>(
+      "SELECT relname, reloptions FROM pg_class WHERE relname IN ('windows', 'window_hours') ORDER BY relname",
+    );
+    expect(rows.map((r) => [r.relname, r.reloptions])).toEqual([
+      ["window_hours", ["fillfactor=50"]],
+      ["windows", ["fillfactor=50"]],
+    ]);
+  });
+
   it("a report read right after ingest sees every result and fault, without waiting for the timer", async () => {
     const ingest = new Ingest({
       store,
