@@ -13,7 +13,7 @@ describe("loadMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count, 007 the rollup queue, 008 the partition race, 009 the verbatim payload text", async () => {
+  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count, 007 the rollup queue, 008 the partition race, 009 the verbatim payload text, 010 the rollup tables' fillfactor", async () => {
     const shipped = await loadMigrations();
     expect(shipped.map((m) => [m.version, m.name])).toEqual([
       [1, "initial"],
@@ -25,6 +25,7 @@ describe("loadMigrations", () => {
       [7, "rollup-queue"],
       [8, "partition-race"],
       [9, "payload-text"],
+      [10, "windows-fillfactor"],
     ]);
     const creates = (i: number) =>
       [...(shipped[i]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
