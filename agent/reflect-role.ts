@@ -94,15 +94,27 @@ export async function runReflectorRole(opts: ReflectRoleOptions, log: Logger): P
         )
       : undefined;
 
+  // Signals stay handled until the end: a second one (`timeout` forwards to the child and its group,
+  // a person presses Ctrl-C twice) must not kill the process before its counters are logged. Stopping
+  // is bounded (a worker is joined for at most 2 s), so a repeat is only noted.
+  let stopping = false;
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
+    onSignal = (signal) => {
+      if (stopping) {
+        log.info({ signal }, "reflector already stopping");
+        return;
+      }
+      stopping = true;
       log.info({ signal, counters: reflector.counters }, "reflector stopping");
       resolve();
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   });
   clearInterval(refresh);
   if (stats) clearInterval(stats);
   await reflector.stop();
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
 }

@@ -196,6 +196,13 @@ export class Reflector {
     }
     const clock = this.opts.clock ?? systemClock;
     this.logger = this.opts.log ?? silentLogger();
+    if (this.opts.thread === "worker") {
+      // Asked for, not honoured: the dgram fallback always runs on the event loop. Said once, at start.
+      this.logger.warn(
+        { thread_asked: "worker", thread: "main", timestamps: "user" },
+        "reflector thread worker asked for, but user timestamps (QOSPROBE_TIMESTAMPS=user, or no koffi) run on the main thread",
+      );
+    }
     this.time = new AnchoredClock(clock);
     this.lastAnchorMono = clock.mono();
 
@@ -257,6 +264,17 @@ export class Reflector {
     if (!time || !socket) return;
     this.userCounters.received += 1;
     try {
+      // The kernel loop's order (reflector-loop.ts): size, allow list, rate limit, parse; so a runt
+      // spends no source's rate budget in either engine. The smallest request anyone sends is a
+      // TWAMP-light sender's 14 bytes (sequence, timestamp, error estimate).
+      if (msg.length > STAMP_MAX_DATAGRAM_BYTES) {
+        this.userCounters.dropped_oversize += 1;
+        return;
+      }
+      if (msg.length < MIN_SENDER_BYTES) {
+        this.userCounters.dropped_malformed += 1;
+        return;
+      }
       if (this.allowList && !isAllowed(this.allowList, rinfo.address)) {
         this.userCounters.dropped_not_allowed += 1;
         return;
@@ -330,15 +348,6 @@ export class Reflector {
   /** Parse by auth mode; counts and returns undefined for packets we will not answer. */
   private parse(msg: Buffer): ParsedSenderPacket | undefined {
     const mode = this.opts.authMode ?? "open";
-    // The smallest request anyone sends: a TWAMP-light sender's 14 bytes (sequence, timestamp, error estimate).
-    if (msg.length < MIN_SENDER_BYTES) {
-      this.userCounters.dropped_malformed += 1;
-      return undefined;
-    }
-    if (msg.length > STAMP_MAX_DATAGRAM_BYTES) {
-      this.userCounters.dropped_oversize += 1;
-      return undefined;
-    }
     const key = this.opts.authKey;
     if (mode !== "open" && key && msg.length >= AUTH_BASE_BYTES) {
       try {

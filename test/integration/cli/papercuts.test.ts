@@ -82,9 +82,13 @@ describe("qos-probe CLI papercuts (issue 10)", () => {
   });
 
   /** Starts `qos-probe reflect` with `args`; resolves with the child and its output once it listens. */
-  async function startReflect(args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
+  async function startReflect(
+    args: string[],
+    env: NodeJS.ProcessEnv = process.env,
+  ): Promise<{ child: ChildProcess; output: () => string }> {
     const child: ChildProcess = spawn(process.execPath, [CLI, "reflect", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
+      env,
     });
     cleanups.push(async () => {
       if (child.exitCode === null) {
@@ -150,6 +154,35 @@ describe("qos-probe CLI papercuts (issue 10)", () => {
     // The 20 requests plus the sender's first, and every one answered.
     expect(stopping.counters?.reflected).toBe(stopping.counters?.received);
     expect(stopping.counters?.received).toBeGreaterThanOrEqual(20);
+  });
+
+  it("reflect stopped by two signals at once still logs its counters and exits 0", async () => {
+    // `timeout` forwards its signal to the child and to the child's group: two at once.
+    const { child, output } = await startReflect(["-l", "127.0.0.1:0", "--stats-interval", "0"]);
+    expect(output()).toContain("STAMP reflector listening");
+    const exited = once(child, "exit");
+    child.kill("SIGINT");
+    child.kill("SIGINT");
+    child.kill("SIGTERM");
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(output().match(/"msg":"reflector stopping"/g)).toHaveLength(1);
+  });
+
+  it("reflect --thread worker on user timestamps says it runs on the main thread instead", async () => {
+    const { child, output } = await startReflect(["-l", "127.0.0.1:0", "--thread", "worker"], {
+      ...process.env,
+      QOSPROBE_TIMESTAMPS: "user",
+    });
+    const lines = output()
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; thread?: string; thread_asked?: string });
+    expect(lines.find((l) => l.thread_asked === "worker")).toMatchObject({ level: 40, thread: "main" });
+    expect(lines.find((l) => l.msg.startsWith("STAMP reflector listening"))?.thread).toBe("main");
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
+    expect((await exited)[0]).toBe(0);
   });
 
   it("reflect refuses a --thread it does not know, as a usage error", async () => {

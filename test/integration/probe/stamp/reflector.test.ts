@@ -259,6 +259,26 @@ describe("stamp sender ↔ reflector over loopback", () => {
     expect(r.counters).toMatchObject({ reflected: 1, dropped_rate_limited: 2 });
   });
 
+  it("runts and oversize datagrams are dropped before the rate limiter: they spend no source's budget", async () => {
+    // Both engines in one order (reflector-loop.ts drain, reflector.ts onMessage): size, allow list,
+    // rate limit, parse. A flood of runts from an address must not starve that address's real tests.
+    const r = await reflector({ rateLimitPps: 1, rateLimitBurst: 1 });
+    const replies: Buffer[] = [];
+    const raw = await peer((msg) => replies.push(msg));
+    for (let k = 0; k < 5; k += 1) raw.socket.send(Buffer.alloc(10, 7), r.address().port, "127.0.0.1");
+    expect(await until(() => r.counters.received === 5)).toBe(true);
+    const packet = encodeSenderPacket({ seq: 1, timestamp: T1, errorEstimate: 1, ssid: 0 }, { length: 44 });
+    raw.socket.send(packet, r.address().port, "127.0.0.1");
+    expect(await until(() => replies.length === 1)).toBe(true);
+    await countersReach(r, { reflected: 1 });
+    expect(r.counters).toMatchObject({
+      received: 6,
+      reflected: 1,
+      dropped_malformed: 5,
+      dropped_rate_limited: 0,
+    });
+  });
+
   it("stateful mode numbers replies per session; stateless echoes the sender's number", async () => {
     const stateful = await reflector({ stateful: true });
     const stateless = await reflector();
