@@ -44,7 +44,7 @@ import { table } from "./common.js";
  *
  * Goals (issue 9): each report ≤ 5 s with RSS ≤ 300 MB; ingest ≥ 20,000 results/s.
  * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), BENCH_BATCH (500), BENCH_CHUNK (250), BENCH_WINDOW (4000),
- * QOSPROBE_BENCH_PG_URL. BENCH_INGEST_ONLY=1 stops after step 2. BENCH_KEEP=1 keeps the database (its name is printed); BENCH_DB=<name> skips
+ * BENCH_LANES (Ingest's writeConcurrency), QOSPROBE_BENCH_PG_URL. BENCH_INGEST_ONLY=1 stops after step 2. BENCH_KEEP=1 keeps the database (its name is printed); BENCH_DB=<name> skips
  * steps 1–3 and times the reports on a database kept before.
  */
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 300);
@@ -70,6 +70,8 @@ const REPORT_CHILD = process.env.BENCH_REPORT_CHILD === "1";
 const INGEST_ONLY = process.env.BENCH_INGEST_ONLY === "1";
 /** Ingest's catch-up pass interval, ms (BENCH_ROLLUP_MS; default Ingest's). */
 const ROLLUP_MS = process.env.BENCH_ROLLUP_MS ? Number(process.env.BENCH_ROLLUP_MS) : undefined;
+/** Ingest's write lanes (BENCH_LANES; default Ingest's writeConcurrency). */
+const LANES = process.env.BENCH_LANES ? Number(process.env.BENCH_LANES) : undefined;
 
 /** Pair p: from site p % 25 to another site, test id unique per pair; 25 sites × 12 peers = 300. */
 function pairOf(p: number): { site: string; peer: string; test: string } {
@@ -273,6 +275,7 @@ async function ingestRate(
     },
     ...(deviceKeys ? { deviceKeys } : {}),
     ...(ROLLUP_MS ? { rollupIntervalMs: ROLLUP_MS } : {}),
+    ...(LANES ? { writeConcurrency: LANES } : {}),
   });
   ingest.start();
   const pg0 = await backendCpu(dbUrl);

@@ -251,7 +251,7 @@ describe("Ingest", () => {
     expect(store.resultBatches).toEqual([first.map((m) => m.id), later.map((m) => m.id)]);
   });
 
-  it("writes two batches at once by default; a third turn's arrivals wait for a free writer", async () => {
+  it("writes three batches at once by default; a fourth turn's arrivals wait for a free writer", async () => {
     const store = new MemoryStore();
     let open: () => void = () => {};
     store.gate = new Promise<void>((resolve) => {
@@ -264,7 +264,7 @@ describe("Ingest", () => {
       batchSize: 100,
       groupCommit: true,
     });
-    const turns = [[1, 2, 3], [4, 5], [6]].map((seqs) => seqs.map((seq) => makeResult({ seq })));
+    const turns = [[1, 2, 3], [4, 5], [6], [7, 8]].map((seqs) => seqs.map((seq) => makeResult({ seq })));
     const outcomes: Promise<string>[] = [];
     const batches: number[] = [];
     for (const turn of turns) {
@@ -272,10 +272,10 @@ describe("Ingest", () => {
       await settle();
       batches.push(store.resultBatches.length);
     }
-    // Both writers hang on the gate: turn 1 and turn 2 are written at once, turn 3 waits.
-    expect(batches).toEqual([1, 2, 2]);
+    // All three writers hang on the gate: turns 1–3 are written at once, turn 4 waits.
+    expect(batches).toEqual([1, 2, 3, 3]);
     open();
-    expect(await Promise.all(outcomes)).toEqual(Array(6).fill("stored"));
+    expect(await Promise.all(outcomes)).toEqual(Array(8).fill("stored"));
     expect(store.resultBatches).toEqual(turns.map((t) => t.map((m) => m.id)));
   });
   it("counts the timer's catch-up passes and their failures; no pass after stop's last one", async () => {
