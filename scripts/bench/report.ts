@@ -6,7 +6,7 @@ import pg from "pg";
 import { seal, sealedPayload } from "../../agent/evidence/seal.js";
 import { silentLogger } from "../../agent/log.js";
 import type { ResultMessage } from "../../agent/publish/message.js";
-import { DEFAULT_CONNECTIONS_MQTT5 } from "../../collector/config.js";
+import { DEFAULT_BATCH_SIZE, DEFAULT_CONNECTIONS_MQTT5 } from "../../collector/config.js";
 import { DeviceKeys } from "../../collector/evidence.js";
 import { type AcceptOutcome, Ingest } from "../../collector/ingest.js";
 import { ReportServer } from "../../collector/report/server.js";
@@ -43,7 +43,7 @@ import { table } from "./common.js";
  *    sampled every 20 ms (the report runs in the collector's process).
  *
  * Goals (issue 9): each report ≤ 5 s with RSS ≤ 300 MB; ingest ≥ 20,000 results/s.
- * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), BENCH_BATCH (500), BENCH_CHUNK (250), BENCH_WINDOW (4000),
+ * BENCH_PAIRS (300), BENCH_SAMPLE_MINUTES (240), BENCH_BATCH (collector.yaml's default, 1000), BENCH_CHUNK (250), BENCH_WINDOW (4000),
  * BENCH_LANES (Ingest's writeConcurrency), QOSPROBE_BENCH_PG_URL. BENCH_INGEST_ONLY=1 stops after step 2. BENCH_KEEP=1 keeps the database (its name is printed); BENCH_DB=<name> skips
  * steps 1–3 and times the reports on a database kept before.
  */
@@ -58,7 +58,7 @@ const MINUTES = (MONTH_TO - MONTH_FROM) / 60_000;
 const SITES = 25;
 /** Days whose results are stored as rows (the rest feed the window SQL directly). */
 const STORE_DAYS = Number(process.env.BENCH_STORE_DAYS ?? 1);
-const BATCH = Number(process.env.BENCH_BATCH ?? 500);
+const BATCH = Number(process.env.BENCH_BATCH ?? DEFAULT_BATCH_SIZE);
 const CHUNK = Number(process.env.BENCH_CHUNK ?? 250);
 /** Deliveries in flight at most: the default MQTT 5 share group's Receive Maximum (connections × IN_FLIGHT). */
 const WINDOW = Number(process.env.BENCH_WINDOW ?? DEFAULT_CONNECTIONS_MQTT5 * IN_FLIGHT);

@@ -77,7 +77,7 @@ describe("collector.yaml defaults and sites", () => {
     expect(c.database).toEqual({ data_dir: "/var/lib/qos-probe-collector/pglite" });
     expect(c.data_dir).toBe("/var/lib/qos-probe-collector");
     expect(c.ingest).toEqual({
-      batch_size: 500,
+      batch_size: 1000,
       flush_interval_ms: 1000,
       receipt_interval_ms: 1000,
       results_stale_s: 300,
