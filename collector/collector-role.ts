@@ -2,6 +2,7 @@ import type { Logger } from "../agent/log.js";
 import { persistentClientId } from "./client-id.js";
 import { Collector } from "./collector.js";
 import { loadCollectorConfig } from "./config.js";
+import { missingCollectorFlags } from "./node-flags.js";
 import { describeDatabase, openConfiguredStore } from "./store/open.js";
 
 /** How long SIGTERM may take before the process gives up waiting (systemd's default stop timeout is 90 s). */
@@ -18,6 +19,13 @@ export async function runCollectorRole(configPath: string, log: Logger): Promise
     { mqtt: config.mqtt.url, client_id: config.mqtt.client_id, database: describeDatabase(config.database) },
     "collector starting",
   );
+  const missing = missingCollectorFlags();
+  if (missing.length > 0)
+    log.info(
+      { missing_node_flags: missing },
+      `collector started without ${missing.join(" ")}: ingest under a backlog is ≈ 8 % slower; ` +
+        `start it as node ${missing.join(" ")} … or with NODE_OPTIONS=${missing.join(" ")} (collector/node-flags.ts)`,
+    );
   const store = await openConfiguredStore(config.database, log);
   const collector = new Collector({ config, store, log });
   try {

@@ -9,6 +9,7 @@ import type { ResultMessage } from "../../agent/publish/message.js";
 import { DEFAULT_BATCH_SIZE, DEFAULT_CONNECTIONS_MQTT5 } from "../../collector/config.js";
 import { DeviceKeys } from "../../collector/evidence.js";
 import { type AcceptOutcome, Ingest } from "../../collector/ingest.js";
+import { COLLECTOR_NODE_FLAGS } from "../../collector/node-flags.js";
 import { ReportServer } from "../../collector/report/server.js";
 import { openPostgresStore } from "../../collector/store/postgres.js";
 import type { ResultStore } from "../../collector/store/store.js";
@@ -110,7 +111,10 @@ const WINDOW_SOURCE = BULK_SELECT.replace("gen_random_uuid() AS id", "NULL::uuid
 /** Steps 2 and 3: the sample through ingest, then the rest of the month in bulk. */
 async function fill(store: ResultStore, dbUrlText: string, rows: string[][]): Promise<void> {
   const total = PAIRS * MINUTES;
-  console.log(`bench:report: ${PAIRS} pairs × ${MINUTES} minutes = ${total.toLocaleString("en")} results`);
+  console.log(
+    `bench:report: ${PAIRS} pairs × ${MINUTES} minutes = ${total.toLocaleString("en")} results ` +
+      `(node ${process.execArgv.join(" ") || "without flags"}; the collector's: ${COLLECTOR_NODE_FLAGS.join(" ")})`,
+  );
 
   // 2. Ingest through the real path: half unsigned, half sealed with registered device keys.
   const half = Math.floor(SAMPLE_MINUTES / 2);
@@ -382,7 +386,8 @@ function download(url: string): Promise<{ status: number; bytes: number }> {
 /** Run step 4 in a child process (`node --expose-gc` this script with BENCH_DB), its output shown. */
 function reportsInChild(dbName: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url)], {
+    // The parent's Node.js flags (package.json: --expose-gc and the collector's, collector/node-flags.ts).
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
       env: { ...process.env, BENCH_DB: dbName, BENCH_REPORT_CHILD: "1" },
       stdio: "inherit",
     });

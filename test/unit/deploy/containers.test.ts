@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { AGENT_ENTRY, AGENT_NODE_FLAGS } from "../../../agent/node-flags.js";
 import { parseCollectorConfig } from "../../../collector/config.js";
+import { COLLECTOR_NODE_FLAGS } from "../../../collector/node-flags.js";
 
 /**
  * No Docker engine runs in CI, so the container files are checked statically: docker-compose.yml
@@ -85,11 +86,12 @@ describe("docker-compose.yml", () => {
     const cfg = parseCollectorConfig(text, "deploy/collector.yaml", { QOSPROBE_MQTT_USER: "collector" });
     expect(cfg.mqtt.url).toBe("mqtts://mosquitto:8883");
     expect(cfg.database.url).toEqual({ file: "/run/secrets/db_url" });
-    // The image's entrypoint carries the agent's Node.js flags; the collector's has none of them.
+    // The image's entrypoint carries the agent's Node.js flags; the collector's has its own instead.
     expect(compose.services.collector?.entrypoint).toEqual([
       "/usr/bin/tini",
       "--",
       "node",
+      ...COLLECTOR_NODE_FLAGS,
       "dist/agent/cli.js",
     ]);
   });
