@@ -6,8 +6,8 @@
  * --max-semi-space-size=32: a result waits in memory, as its record (store.ts ResultRecord), from its
  *   arrival until its batch commits: up to the brokers' Receive Maximum, 4,000 results of ≈ 3 kB. With
  *   V8's default young generation (semi-spaces up to 16 MiB) a scavenge comes every few thousand
- *   results and promotes the waiting ones to the old generation, where a mark-compact must free them
- *   later. With 32 MiB most die young. bench:report unsigned ingest, 6 alternated runs each
+ *   results and promotes those still waiting (38–50 % of what it scanned, --trace-gc-nvp) to the old
+ *   generation, where a mark-compact must free them later. With 32 MiB more of them die young. bench:report unsigned ingest, 6 alternated runs each
  *   (2 cores): 18,949–21,254 results/s stored against 15,821–19,309 with the default
  *   (medians 20,680 / 19,170), node CPU 37–45 µs a result against 45–59; 64 MiB was no better than 32.
  *   It raises the collector's resident memory under load by up to ≈ 32 MiB (two larger semi-spaces):
