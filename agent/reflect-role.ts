@@ -4,6 +4,7 @@ import { readClockSync } from "./host/clock-sync.js";
 import type { Logger } from "./log.js";
 import type { ClockSyncState } from "./probe/prober.js";
 import { Reflector, type ReflectorAuthMode } from "./probe/stamp/reflector.js";
+import type { ReflectorThread } from "./probe/stamp/reflector-kernel.js";
 import { parseListen } from "./probe/target.js";
 
 export interface ReflectRoleOptions {
@@ -15,7 +16,7 @@ export interface ReflectRoleOptions {
   auth_key_file?: string;
   stats_interval_s: number;
   /** Where the kernel-timestamped packet loop runs (ReflectorOptions.thread); default main. */
-  thread?: "main" | "worker";
+  thread?: ReflectorThread;
 }
 
 /**

@@ -23,7 +23,7 @@ import {
   stampTransmitTime,
 } from "./packet.js";
 import { SourceRateLimiter } from "./rate-limit.js";
-import { KernelReflectorEngine } from "./reflector-kernel.js";
+import { KernelReflectorEngine, type ReflectorThread } from "./reflector-kernel.js";
 
 /** Which test packets the reflector answers. "both" tries HMAC first, then falls back to open mode. */
 export type ReflectorAuthMode = "open" | "authenticated" | "both";
@@ -50,7 +50,7 @@ export interface ReflectorOptions {
    * Kernel socket only: where its packet loop runs (reflector-kernel.ts ReflectorThread); default
    * DEFAULT_REFLECTOR_THREAD.
    */
-  thread?: "main" | "worker";
+  thread?: ReflectorThread;
   /**
    * SO_RCVBUF to ask for, bytes; default limits.REFLECTOR_RECEIVE_BUFFER_BYTES (tests shrink it to provoke
    * kernel drops). What the kernel granted is `receiveBufferBytes` on the started reflector.
@@ -164,7 +164,7 @@ export class Reflector {
    * Where the packet loop runs: the kernel engine's thread (ReflectorOptions.thread), or "main" on the
    * dgram fallback, which always runs on the event loop.
    */
-  get thread(): "main" | "worker" {
+  get thread(): ReflectorThread {
     return this.kernel ? this.kernel.thread : "main";
   }
 

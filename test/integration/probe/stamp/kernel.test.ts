@@ -82,6 +82,24 @@ function capture(port: number, packets: number, fields: string[]) {
   return { done, ready: () => /Capture started/.test(stderr) };
 }
 
+/**
+ * Send `n` requests (`request(seq)`, 20 ms apart) to the reflector on `port` while tshark captures both
+ * directions; the parsed replies and the capture's rows (epoch, UDP source port, STAMP sequence number).
+ */
+async function captureExchange(port: number, n: number, request: (seq: number) => Buffer) {
+  const cap = capture(port, 2 * n, ["frame.time_epoch", "udp.srcport", "twamp.test.seq_number"]);
+  expect(await until(cap.ready, 10_000)).toBe(true);
+  const replies: ReturnType<typeof parseReflectorPacket>[] = [];
+  const peer = await udpPeer((msg) => replies.push(parseReflectorPacket(msg)));
+  cleanups.push(peer.close);
+  for (let seq = 0; seq < n; seq += 1) {
+    peer.socket.send(request(seq), port, "127.0.0.1");
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  expect(await until(() => replies.length === n, 5000)).toBe(true);
+  return { replies, rows: await cap.done };
+}
+
 /** "1796049678.123456789" (frame.time_epoch) → ns. */
 function epochToNs(text: string): bigint {
   const [s = "0", f = "0"] = text.trim().split(".");
@@ -106,25 +124,12 @@ describe.skipIf(!KERNEL).each(["main", "worker"] as const)(
       async () => {
         const r = await reflector();
         const port = r.address().port;
-        const N = 5;
-        const cap = capture(port, 2 * N, ["frame.time_epoch", "udp.srcport", "twamp.test.seq_number"]);
-        expect(await until(cap.ready, 10_000)).toBe(true);
-        const replies: ReturnType<typeof parseReflectorPacket>[] = [];
-        const peer = await udpPeer((msg) => replies.push(parseReflectorPacket(msg)));
-        cleanups.push(peer.close);
-        for (let seq = 0; seq < N; seq += 1) {
-          peer.socket.send(
-            encodeSenderPacket(
-              { seq, timestamp: { seconds: 0, fraction: 0 }, errorEstimate: 0, ssid: 0 },
-              { length: 44 },
-            ),
-            port,
-            "127.0.0.1",
-          );
-          await new Promise((res) => setTimeout(res, 20));
-        }
-        expect(await until(() => replies.length === N, 5000)).toBe(true);
-        const rows = await cap.done;
+        const { replies, rows } = await captureExchange(port, 5, (seq) =>
+          encodeSenderPacket(
+            { seq, timestamp: { seconds: 0, fraction: 0 }, errorEstimate: 0, ssid: 0 },
+            { length: 44 },
+          ),
+        );
         for (const reply of replies) {
           const seq = reply.senderSeq;
           const request = rows.find((c) => Number(c[1]) !== port && Number(c[2]) === seq);
@@ -148,21 +153,12 @@ describe.skipIf(!KERNEL).each(["main", "worker"] as const)(
         const r = await reflector();
         const port = r.address().port;
         const N = 5;
-        const cap = capture(port, 2 * N, ["frame.time_epoch", "udp.srcport", "twamp.test.seq_number"]);
-        expect(await until(cap.ready, 10_000)).toBe(true);
-        const replies: ReturnType<typeof parseReflectorPacket>[] = [];
-        const peer = await udpPeer((msg) => replies.push(parseReflectorPacket(msg)));
-        cleanups.push(peer.close);
-        for (let seq = 0; seq < N; seq += 1) {
-          const request = encodeSenderPacket(
+        const { replies, rows } = await captureExchange(port, N, (seq) =>
+          encodeSenderPacket(
             { seq, timestamp: { seconds: 0, fraction: 0 }, errorEstimate: 0, ssid: 3 },
             { length: 72, followUp: true },
-          );
-          peer.socket.send(request, port, "127.0.0.1");
-          await new Promise((res) => setTimeout(res, 20));
-        }
-        expect(await until(() => replies.length === N, 5000)).toBe(true);
-        const rows = await cap.done;
+          ),
+        );
         // The session's first reply has nothing to report; each later one names its predecessor.
         expect(replies[0]?.followUp).toBeNull();
         for (let k = 1; k < N; k += 1) {
