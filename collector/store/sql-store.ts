@@ -62,8 +62,8 @@ export const REJECT_RAW_LIMIT_BYTES = 65_536;
 
 /** SQL for a computed column of the INSERT path (result-rows.ts computes the same in JavaScript). */
 const COMPUTED_SQL: Record<string, string> = {
-  // The texts received, beside the array ($3, by position): stored verbatim (migration 009).
-  payload_json: "($3::text[])[e.i]::json",
+  // The texts received, beside the array ($3, by position): stored verbatim (migration 011).
+  payload_text: "($3::text[])[e.i]",
   flags: "ARRAY(SELECT jsonb_array_elements_text(e.p->'quality'->'flags'))",
   // The chain digests travel beside the payloads ($2, by position).
   chain_hash: "($2::text[])[e.i]",
@@ -94,10 +94,11 @@ function columnSql(c: Column): string {
 const COLUMN_LIST = RESULT_COLUMN_NAMES.join(", ");
 /**
  * The columns as rows of `results` hold them (the v1 columns, without the ones migration 3 added); the
- * payload is the text received (payload_json) or, for rows stored before migration 009, the jsonb.
+ * payload is the text received (payload_text), or for rows stored before migration 011 the json
+ * column (migration 009) or before that the jsonb.
  */
-const V1_COLUMN_LIST = RESULT_COLUMN_NAMES.slice(0, RESULT_COLUMN_NAMES.indexOf("payload_json"))
-  .concat("COALESCE(payload_json, payload::json) AS payload")
+const V1_COLUMN_LIST = RESULT_COLUMN_NAMES.slice(0, RESULT_COLUMN_NAMES.indexOf("payload_text"))
+  .concat("COALESCE(payload_text::json, payload_json, payload::json) AS payload")
   .join(", ");
 
 /**

@@ -90,7 +90,7 @@ function twin(msgs: readonly ResultMessage[], operator: string): ResultMessage[]
   });
 }
 
-const SKIP = new Set(["id", "operator", "received_at", "payload_json", "payload"]);
+const SKIP = new Set(["id", "operator", "received_at", "payload_text", "payload_json", "payload"]);
 
 async function rowsOf(db: SqlDatabase, table: string, operator: string): Promise<Record<string, unknown>[]> {
   const rows = await db.query<Record<string, unknown>>(
@@ -146,13 +146,14 @@ describe.each(backends)("ingest's COPY and INSERT paths on $name", (backend) => 
     expect(copied[2]?.ow_clock_synced).toBe(true);
     // The payload is the text received, byte for byte, on both paths.
     for (const op of ["op-copy", "op-insert"]) {
-      const texts = await db.query<{ t: string; j: unknown }>(
-        "SELECT payload_json::text AS t, payload AS j FROM results WHERE operator = $1 ORDER BY agent_site, interval_start",
+      const texts = await db.query<{ t: string; pj: unknown; j: unknown }>(
+        "SELECT payload_text AS t, payload_json AS pj, payload AS j FROM results WHERE operator = $1 ORDER BY agent_site, interval_start",
         [op],
       );
       const sent = (op === "op-copy" ? viaCopy : viaInsert).map((m) => JSON.stringify(m));
       expect(texts.map((r) => r.t)).toEqual(sent);
-      expect(texts.every((r) => r.j === null)).toBe(true);
+      // Migration 011: only the text column is written.
+      expect(texts.every((r) => r.j === null && r.pj === null)).toBe(true);
     }
   });
 
@@ -276,18 +277,24 @@ describe.each(backends)("ingest's COPY and INSERT paths on $name", (backend) => 
     expect(Number(n[0]?.n)).toBe(5);
   });
 
-  it("reads back results stored before migration 009 (jsonb payload, no text)", async () => {
-    const m = received(makeResult({ operator: "op-old", site: "s1", seq: 1, intervalStart: at(20) }));
-    await store.insertResults([m]);
+  it("reads back results stored before migration 009 (jsonb payload) and before 011 (json payload)", async () => {
+    const jsonb = received(makeResult({ operator: "op-old", site: "s1", seq: 1, intervalStart: at(20) }));
+    const json = received(makeResult({ operator: "op-old", site: "s1", seq: 2, intervalStart: at(21) }));
+    await store.insertResults([jsonb, json]);
     const db = dbOf(store);
+    await db.query("UPDATE results SET payload = payload_text::jsonb, payload_text = NULL WHERE id = $1", [
+      jsonb.id,
+    ]);
     await db.query(
-      "UPDATE results SET payload = payload_json::jsonb, payload_json = NULL WHERE operator = 'op-old'",
+      "UPDATE results SET payload_json = payload_text::json, payload_text = NULL WHERE id = $1",
+      [json.id],
     );
     const rows = await store.queryResults({
       from: new Date(T0),
       to: new Date(T0 + 86_400_000),
       operator: "op-old",
     });
-    expect(rows.map((r) => (r.payload as ResultMessage).id)).toEqual([m.id]);
+    expect(rows.map((r) => (r.payload as ResultMessage).id).sort()).toEqual([jsonb.id, json.id].sort());
+    expect(rows.map((r) => (r.payload as ResultMessage).seq).sort()).toEqual([1, 2]);
   });
 });

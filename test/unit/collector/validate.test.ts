@@ -136,7 +136,7 @@ describe("validateResult", () => {
 
   it('refuses a record holding a "__proto__" key with a wrong value (zod skips the key, Ajv does not)', () => {
     // JSON.parse makes "__proto__" an own key; zod's z.record skips it whatever its value, so zod
-    // accepted this and returned a copy without it, while the text stored (payload_json) kept it. A
+    // accepted this and returned a copy without it, while the text stored (payload_text) kept it. A
     // sealed result could thus carry bytes the signature check never covered and still count as checked.
     const m = makeResult();
     m.packets.loss_reasons = { "network unreachable": 3 };

@@ -13,7 +13,7 @@ describe("loadMigrations", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count, 007 the rollup queue, 008 the partition race, 009 the verbatim payload text, 010 the rollup tables' fillfactor", async () => {
+  it("finds the shipped migrations: 001 the three tables, 002 the agent seq watermark, 003 the partitioned ones, 004 the hourly rollup and evidence chains, 005 the control plane, 006 the signature-checked count, 007 the rollup queue, 008 the partition race, 009 the verbatim payload text, 010 the rollup tables' fillfactor, 011 the unchecked payload text", async () => {
     const shipped = await loadMigrations();
     expect(shipped.map((m) => [m.version, m.name])).toEqual([
       [1, "initial"],
@@ -26,6 +26,7 @@ describe("loadMigrations", () => {
       [8, "partition-race"],
       [9, "payload-text"],
       [10, "windows-fillfactor"],
+      [11, "payload-unchecked"],
     ]);
     const creates = (i: number) =>
       [...(shipped[i]?.sql ?? "").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
@@ -36,6 +37,7 @@ describe("loadMigrations", () => {
     expect(creates(4)).toEqual(["config_acks", "site_control"]);
     expect(creates(6)).toEqual(["rollup_queue"]);
     expect(shipped[7]?.sql).toContain("EXCEPTION WHEN duplicate_table");
+    expect(shipped[10]?.sql).toContain("ADD COLUMN payload_text text");
   });
 
   it("orders by version and ignores files that are not .sql", async () => {

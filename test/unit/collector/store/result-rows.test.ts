@@ -55,7 +55,7 @@ describe("resultRecord from the bytes received", () => {
     const escaped = JSON.stringify(m);
     const row = utf8(resultRecord(m, escaped, Buffer.from(escaped, "utf8"), null, false).resultsRow);
     expect(row).toBe(utf8(resultRecord(m, escaped, escaped, null, false).resultsRow));
-    expect(row.split("\t")[RESULTS_COPY_COLUMNS.indexOf("payload_json")]).toBe(
+    expect(row.split("\t")[RESULTS_COPY_COLUMNS.indexOf("payload_text")]).toBe(
       escaped.replaceAll("\\", "\\\\"),
     );
   });
@@ -90,7 +90,7 @@ describe("rowValues", () => {
     expect(col("interval_start")).toBe("2026-07-01T00:00:00.000Z");
     expect(col("sent")).toBe(m.packets.sent);
     expect(col("rtt_mean_ms")).toBe(m.rtt_ms?.mean);
-    expect(col("payload_json")).toBe("{…}");
+    expect(col("payload_text")).toBe("{…}");
     expect(col("flags")).toEqual(["aborted"]);
     expect(col("error_code")).toBeNull();
     expect(col("ow_forward_mean_ms")).toBeNull();
@@ -132,7 +132,7 @@ describe("resultRecord", () => {
     expect(queue.toString("utf8")).toBe(copyText(q));
     // The JSON text's escaped backslash (two characters \\) is doubled for COPY (four).
     expect(
-      results.toString("utf8").split("\n")[1]?.split("\t")[RESULTS_COPY_COLUMNS.indexOf("payload_json")],
+      results.toString("utf8").split("\n")[1]?.split("\t")[RESULTS_COPY_COLUMNS.indexOf("payload_text")],
     ).toBe('{"t":"é\\\\\\\\"}');
   });
 });
