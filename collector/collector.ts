@@ -17,7 +17,7 @@ import { Ingest, type IngestCounters, type StoredBatch, zeroIngestCounters } fro
 import { CollectorReceipts, type ReceiptCounters } from "./receipts.js";
 import { ReportServer } from "./report/server.js";
 import { parseStatus } from "./status.js";
-import type { ResultHead, ResultStore } from "./store/store.js";
+import type { MigrationReport, ResultHead, ResultStore } from "./store/store.js";
 import {
   type Disposition,
   IN_FLIGHT,
@@ -104,6 +104,8 @@ export class Collector {
     const { config, store } = this.options;
     const migration = await store.migrate();
     if (migration.applied.length > 0) this.log.info(migration, "collector: store migrated");
+    const ahead = storeAhead(migration);
+    if (ahead) this.log.error(migration, ahead);
     const ingest = new Ingest({
       store,
       log: this.log,
@@ -383,4 +385,15 @@ export function seqRanges(msgs: readonly ResultHead[]): Record<string, string> {
     out[k] = parts.join(",");
   }
   return out;
+}
+
+/**
+ * The line a collector logs when a newer qos-probe migrated its store (null otherwise). Ingest goes on:
+ * migrations only add (columns, tables), so this version's writes stay valid and nothing is lost; what
+ * it reads back of rows the newer version wrote may miss fields (011 moved the payload to a column that
+ * versions ≤ 010 read back as null).
+ */
+export function storeAhead(migration: MigrationReport): string | null {
+  if (migration.current <= migration.known) return null;
+  return `collector: the store is at migration ${migration.current}, newer than this qos-probe (${migration.known}): a newer collector shares the database. Results are still stored, but what this version reads back of newer rows (report --format results, verify) can miss fields; upgrade this collector`;
 }

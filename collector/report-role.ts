@@ -170,5 +170,15 @@ export async function openForReport(
       hint: "point at the collector's database, or start the collector once to migrate it",
     });
   }
+  // A newer qos-probe migrated it: rows it stored can hold what this version does not read (migration
+  // 011 moved the payload to a column versions ≤ 010 do not know, which they read back as null).
+  if (schema.current > schema.needed) {
+    await store.close();
+    throw new QosProbeError(
+      "USAGE",
+      `${describeDatabase(db)}: this database's qos-probe store is at migration ${schema.current}, newer than this version (${schema.needed}); a read with it could miss what newer results hold`,
+      { hint: "run this command with the qos-probe version the collector runs (or newer)" },
+    );
+  }
   return store;
 }

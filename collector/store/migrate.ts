@@ -76,7 +76,8 @@ export async function runMigrations(
   migrations: readonly Migration[],
 ): Promise<MigrationReport> {
   const applied: number[] = [];
-  if (migrations.length === 0) return { applied, current: 0 };
+  const known = migrations.at(-1)?.version ?? 0;
+  if (migrations.length === 0) return { applied, current: 0, known };
   for (const migration of migrations) {
     const ran = await db.transaction(async (tx) => {
       await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
@@ -102,5 +103,5 @@ export async function runMigrations(
     if (ran) applied.push(migration.version);
   }
   const current = await db.query<{ v: number | null }>("SELECT max(version) AS v FROM schema_migrations");
-  return { applied, current: current[0]?.v ?? 0 };
+  return { applied, current: current[0]?.v ?? 0, known };
 }

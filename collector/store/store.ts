@@ -67,6 +67,11 @@ export interface MigrationReport {
   applied: number[];
   /** The highest version now in `schema_migrations`. */
   current: number;
+  /**
+   * The highest version this program ships. Above it, `current` means a newer qos-probe migrated the
+   * store: this one still writes correctly (migrations only add), but may read newer rows incompletely.
+   */
+  known: number;
 }
 
 /**

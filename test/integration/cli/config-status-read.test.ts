@@ -128,6 +128,35 @@ describe("qos-probe config status reads, never writes", () => {
     expect(v.rows[0]?.v).toBe(2);
   });
 
+  it("on a PostgreSQL store ahead of this version (a newer collector migrated it): the export and config status exit 2 naming both migrations", async () => {
+    const url = await emptyDatabase();
+    await migrated(url);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query("INSERT INTO schema_migrations (version, name) VALUES ($1, 'from-a-newer-version')", [
+      (LATEST ?? 0) + 1,
+    ]);
+    await c.end();
+    const ahead = `this database's qos-probe store is at migration ${(LATEST ?? 0) + 1}, newer than this version (${LATEST})`;
+    const exported = await runCli([
+      "report",
+      "--database-url",
+      url,
+      "--from",
+      "2026-11-01",
+      "--to",
+      "2026-11-02",
+      "--format",
+      "results",
+    ]);
+    expect(exported.code).toBe(2);
+    expect(exported.stdout).toBe("");
+    expect(exported.stderr).toContain(ahead);
+    const status = await runCli(["config", "status", "--database-url", url]);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toContain(ahead);
+  });
+
   it("--site that is not known: exit 2 saying none is known; a migrated store otherwise reads", async () => {
     const url = await emptyDatabase();
     await migrated(url);

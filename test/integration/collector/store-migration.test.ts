@@ -95,7 +95,11 @@ describe("migration 1 → 3 on PostgreSQL", () => {
     const store = openPostgresStore({ url: url.toString(), log: silentLogger() });
     try {
       const versions = (await loadMigrations()).map((m) => m.version).filter((v) => v > 1);
-      expect(await store.migrate()).toEqual({ applied: versions, current: versions.at(-1) });
+      expect(await store.migrate()).toEqual({
+        applied: versions,
+        current: versions.at(-1),
+        known: versions.at(-1),
+      });
       const rows = await store.queryResults({ from: new Date(T0), to: new Date(T0 + 60 * MIN) });
       expect(rows.map((r) => r.id).sort()).toEqual([a.id, b.id].sort());
       const rejects = await store.queryRejects({ from: new Date(0), to: new Date(Date.now() + 60_000) });

@@ -44,7 +44,7 @@ describe("PGlite store directory", () => {
     const reopened = await openPgliteStore({ dataDir });
     open.push(reopened);
     const last = (await loadMigrations()).at(-1)?.version;
-    expect(await reopened.migrate()).toEqual({ applied: [], current: last });
+    expect(await reopened.migrate()).toEqual({ applied: [], current: last, known: last });
     const rows = await reopened.queryResults({
       from: new Date("2026-07-01T00:00:00Z"),
       to: new Date("2026-07-02T00:00:00Z"),

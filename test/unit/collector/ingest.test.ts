@@ -25,7 +25,7 @@ class MemoryStore implements ResultStore {
   gate: Promise<void> | null = null;
 
   async migrate() {
-    return { applied: [], current: 1 };
+    return { applied: [], current: 1, known: 1 };
   }
   async schemaVersion() {
     return { current: 1, needed: 1 };
