@@ -23,6 +23,9 @@ export function describeDatabase(db: DatabaseSettings): string {
   if (typeof db.url !== "string") return `PostgreSQL (url from ${db.url.file})`;
   try {
     const u = new URL(db.url);
+    // node-postgres takes ?host=/dir as the server's Unix socket directory, over the URL's host.
+    const socketDir = u.searchParams.get("host");
+    if (socketDir?.startsWith("/")) return `PostgreSQL ${socketDir} (Unix socket)${u.pathname}`;
     return `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}`;
   } catch {
     return "PostgreSQL";
