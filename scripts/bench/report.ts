@@ -301,29 +301,37 @@ async function ingestRate(
   const pg0 = await backendCpu(dbUrl);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const outcomes: Promise<AcceptOutcome>[] = [];
+  // Outcomes are counted as they settle, as the subscriber acks each delivery and drops it (this bench
+  // held every accept's promise to the end; 3 alternated pairs showed no difference in rate or CPU).
+  let stored = 0;
+  let settledCount = 0;
+  let allSettled: () => void = () => {};
+  const done = new Promise<void>((r) => (allSettled = r));
   // A broker never has more unacknowledged deliveries out to the collector than its connections'
   // Receive Maximum (subscriber.ts IN_FLIGHT each): the next ones wait for PUBACKs, i.e. for stores.
   let inFlight = 0;
   let wake: (() => void) | null = null;
-  const settledOne = (o: AcceptOutcome): AcceptOutcome => {
+  const settledOne = (o: AcceptOutcome): void => {
     inFlight -= 1;
+    settledCount += 1;
+    if (o === "stored") stored += 1;
     if (wake && inFlight + CHUNK <= WINDOW) {
       const w = wake;
       wake = null;
       w();
     }
-    return o;
+    if (settledCount === payloads.length) allSettled();
   };
   for (let i = 0; i < payloads.length; i += CHUNK) {
     while (inFlight + CHUNK > WINDOW) await new Promise<void>((r) => (wake = r));
-    for (const [t, b] of payloads.slice(i, i + CHUNK)) {
+    for (let j = i; j < Math.min(i + CHUNK, payloads.length); j++) {
+      const [t, b] = payloads[j] as [string, Buffer];
       inFlight += 1;
-      outcomes.push(ingest.accept(t, b).then(settledOne));
+      void ingest.accept(t, b).then(settledOne);
     }
     await new Promise((r) => setImmediate(r));
   }
-  const settled = await Promise.all(outcomes);
+  if (payloads.length > 0) await done;
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   let pg1 = await backendCpu(dbUrl);
@@ -342,7 +350,6 @@ async function ingestRate(
     pg1 = pg2;
   }
   await ingest.stop();
-  const stored = settled.filter((o) => o === "stored").length;
   if (stored !== payloads.length)
     throw new Error(`ingest: ${stored} of ${payloads.length} stored (${JSON.stringify(ingest.counters())})`);
   const { store_errors } = ingest.counters();
