@@ -1,7 +1,10 @@
+import { readFileSync } from "node:fs";
+import { resolveSecret } from "../agent/config/secrets.js";
+import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
 import { persistentClientId } from "./client-id.js";
 import { Collector } from "./collector.js";
-import { loadCollectorConfig } from "./config.js";
+import { type CollectorConfig, loadCollectorConfig } from "./config.js";
 import { missingCollectorFlags } from "./node-flags.js";
 import { describeDatabase, openConfiguredStore } from "./store/open.js";
 
@@ -14,6 +17,9 @@ const STOP_DEADLINE_MS = 20_000;
  */
 export async function runCollectorRole(configPath: string, log: Logger): Promise<void> {
   const config = loadCollectorConfig(configPath);
+  // The broker's credentials before anything is written: a missing secret must not leave a new PGlite
+  // store or client id file behind (nothing half-applied).
+  brokerCredentials(config);
   if (!config.mqtt.client_id_explicit) config.mqtt.client_id = await persistentClientId(config.data_dir);
   log.info(
     { mqtt: config.mqtt.url, client_id: config.mqtt.client_id, database: describeDatabase(config.database) },
@@ -51,4 +57,31 @@ export async function runCollectorRole(configPath: string, log: Logger): Promise
   await Promise.race([collector.stop(), deadline]);
   clearTimeout(timer);
   await store.close();
+}
+
+/**
+ * Resolve the MQTT username and password references and read the TLS files, as the subscribers will:
+ * throws CONFIG_SECRET naming the variable or file, or CONFIG naming a TLS file it cannot read.
+ */
+export function brokerCredentials(
+  config: CollectorConfig,
+  env: Record<string, string | undefined> = process.env,
+): void {
+  if (config.mqtt.username) resolveSecret(config.mqtt.username, env);
+  if (config.mqtt.password) resolveSecret(config.mqtt.password, env);
+  for (const [key, file] of Object.entries(config.mqtt.tls ?? {})) {
+    if (typeof file !== "string") continue;
+    try {
+      readFileSync(file);
+    } catch (err) {
+      throw new QosProbeError(
+        "CONFIG_READ",
+        `mqtt.tls.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+        {
+          hint: "check the path and that the user qos-probe runs as may read it",
+          cause: err,
+        },
+      );
+    }
+  }
 }

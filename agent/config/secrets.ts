@@ -12,7 +12,7 @@ export function resolveSecret(ref: SecretRef, env: Record<string, string | undef
     const value = env[ref.env];
     if (value === undefined || value === "") {
       throw new QosProbeError("CONFIG_SECRET", `secret environment variable ${ref.env} is not set`, {
-        hint: `export ${ref.env} in the agent's environment (systemd: EnvironmentFile=)`,
+        hint: `export ${ref.env} in the environment qos-probe runs in (systemd: EnvironmentFile=)`,
       });
     }
     return Buffer.from(value, "utf8");
@@ -23,7 +23,7 @@ export function resolveSecret(ref: SecretRef, env: Record<string, string | undef
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     throw new QosProbeError("CONFIG_SECRET", `cannot read secret file ${ref.file} (${code})`, {
-      hint: "check the path and that the agent's user may read it",
+      hint: "check the path and that the user qos-probe runs as may read it",
       cause: err,
     });
   }

@@ -609,9 +609,8 @@ export class SqlResultStore implements ResultStore {
   }
 }
 
-/** Every store failure surfaces as one error kind, with the operation named and the driver error kept. */
 /** What to do about the connection failures a person can fix (PostgreSQL SQLSTATE / Node error codes). */
-function storeErrorHint(err: unknown): string | undefined {
+export function storeErrorHint(err: unknown): string | undefined {
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : "";
   if (message.includes("no PostgreSQL user name"))
@@ -621,9 +620,13 @@ function storeErrorHint(err: unknown): string | undefined {
   if (code === "28000" || code === "28P01")
     return "check the user and password in the database URL (postgres://USER:PASSWORD@HOST/DB)";
   if (code === "ECONNREFUSED") return "is PostgreSQL running and listening on that host and port?";
+  // A Unix socket (?host=/dir): the directory or the socket file in it is missing.
+  if (code === "ENOENT" && /\.s\.PGSQL\.\d+/.test(message))
+    return "no PostgreSQL socket there: is PostgreSQL running, and is ?host= its socket directory (SHOW unix_socket_directories)?";
   return undefined;
 }
 
+/** Every store failure surfaces as one error kind, with the operation named and the driver error kept. */
 async function guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();

@@ -1,12 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { rejectDscp } from "../../../agent/probe/tcp.js";
 import { CLI } from "../../helpers/agent-process.js";
+import { runCli } from "../../helpers/cli-run.js";
 
 /** The compiled CLI as an operator runs it: exit codes, --json errors, unit suffixes, 0 = off. */
 
@@ -207,6 +209,41 @@ describe("qos-probe CLI papercuts (issue 10)", () => {
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
     expect(r.stderr).toContain(`report server cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
+  });
+
+  it("collector with a broker secret unset or a TLS file missing: exit non-zero naming it, and no store or client id written", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "qp-secret-"));
+    try {
+      const yaml = readFileSync("config/collector.example.yaml", "utf8")
+        .replace("data_dir: /var/lib/qos-probe-collector/pglite", `data_dir: ${join(dir, "pglite")}`)
+        .replace("data_dir: /var/lib/qos-probe-collector\n", `data_dir: ${join(dir, "state")}\n`)
+        .replace(
+          "sites_from: agent.example.yaml",
+          `sites_from: ${join(process.cwd(), "config/agent.example.yaml")}`,
+        );
+      expect(yaml).not.toContain("/var/lib/");
+      await writeFile(join(dir, "collector.yaml"), yaml);
+      const env = { ...process.env };
+      delete env.QOSPROBE_MQTT_USER;
+      const unset = await runCli(["collector", "--config", join(dir, "collector.yaml")], { env });
+      expect(unset.code).not.toBe(0);
+      expect(unset.stderr).toContain("secret environment variable QOSPROBE_MQTT_USER is not set");
+      expect(unset.stderr).toContain("in the environment qos-probe runs in");
+      // Credentials there (a password file of ours), the CA file missing.
+      await writeFile(join(dir, "mqtt-password"), "pw\n");
+      await writeFile(
+        join(dir, "collector.yaml"),
+        yaml.replace("/etc/qos-probe/mqtt-password", join(dir, "mqtt-password")),
+      );
+      const noCa = await runCli(["collector", "--config", join(dir, "collector.yaml")], {
+        env: { ...env, QOSPROBE_MQTT_USER: "c1" },
+      });
+      expect(noCa.code).not.toBe(0);
+      expect(noCa.stderr).toContain("mqtt.tls.ca_file: cannot read /etc/qos-probe/ca.pem (ENOENT)");
+      expect((await readdir(dir)).sort()).toEqual(["collector.yaml", "mqtt-password"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("the TCP DSCP refusal points to methods that mark packets: STAMP on the kernel socket, or icmp", () => {
