@@ -131,7 +131,7 @@ async function fill(store: ResultStore, dbUrlText: string, rows: string[][]): Pr
     runs.push(await ingestRate(dbUrlText, store, unsigned, undefined));
   }
   rows.push([
-    `ingest, unsigned (validate + COPY + rollup pass; batches ≤ ${BATCH}), ${RUNS} runs of ${(runs[0]?.stored ?? 0).toLocaleString("en")} results`,
+    `ingest, unsigned (validate + COPY + rollup pass; batches ≤ ${BATCH}), ${RUNS} run${RUNS === 1 ? "" : "s"} of ${(runs[0]?.stored ?? 0).toLocaleString("en")} results`,
     runsCell(runs),
   ]);
   const signed = samplePayloads(RUNS * RUN_MINUTES, SAMPLE_MINUTES, keys.private, seqs);
@@ -262,6 +262,26 @@ function rateCell(r: { stored: number; seconds: number; rolledSeconds: number })
   return `${rate(r.seconds)} results/s stored; ${rate(r.rolledSeconds)}/s stored and rolled up`;
 }
 
+/**
+ * How fast this host runs right now: CPU µs per JSON.parse of one result payload, the median of 7
+ * rounds of 2,000 (the run's first payload; 0 when there is none). This shared machine's speed moves
+ * by half within seconds (a loop like this one over a 3 kB text: 14.4, then 23.6 µs 4 s later, the VM
+ * otherwise idle, 2026-12-01), and every figure of a run moves with it: compare runs at similar
+ * references.
+ */
+function hostReferenceUs(payload: Buffer | undefined): number {
+  if (!payload) return 0;
+  const text = payload.toString("utf8");
+  const rounds: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < 2000; i++) JSON.parse(text);
+    const c = process.cpuUsage(c0);
+    rounds.push((c.user + c.system) / 2000);
+  }
+  return median(rounds) ?? 0;
+}
+
 /** Runs' rates as their median and each run, stored and stored-and-rolled-up (rateCell's two figures). */
 function runsCell(runs: ReadonlyArray<{ stored: number; seconds: number; rolledSeconds: number }>): string {
   const fmt = (xs: number[]) => {
@@ -281,6 +301,7 @@ async function ingestRate(
   payloads: ReadonlyArray<[string, Buffer]>,
   deviceKeys: DeviceKeys | undefined,
 ): Promise<{ stored: number; seconds: number; rolledSeconds: number; nodeUs: number; pgUs: number }> {
+  const reference = hostReferenceUs(payloads[0]?.[1]);
   let batches = 0;
   let inBatches = 0;
   const ingest = new Ingest({
@@ -358,7 +379,7 @@ async function ingestRate(
   for (const [pid, s] of pg1) pgS += s - (pg0.get(pid) ?? 0);
   const pgUs = (pgS * 1e6) / stored;
   console.log(
-    `ingest: ${stored} stored in ${seconds.toFixed(1)} s (${deviceKeys ? "signed" : "unsigned"}; ${store_errors} failed writes retried); CPU per result: node ${nodeUs.toFixed(0)} µs, PostgreSQL backends ${pgUs.toFixed(0)} µs; ${batches} batches of ${(inBatches / batches).toFixed(0)} on average`,
+    `ingest: ${stored} stored in ${seconds.toFixed(1)} s (${deviceKeys ? "signed" : "unsigned"}; ${store_errors} failed writes retried); CPU per result: node ${nodeUs.toFixed(0)} µs, PostgreSQL backends ${pgUs.toFixed(0)} µs; ${batches} batches of ${(inBatches / batches).toFixed(0)} on average; host reference ${reference.toFixed(1)} µs`,
   );
   if (store.rollup)
     console.log(
