@@ -1,10 +1,7 @@
-import { readFileSync } from "node:fs";
-import { resolveSecret } from "../agent/config/secrets.js";
-import { QosProbeError } from "../agent/errors.js";
 import type { Logger } from "../agent/log.js";
 import { persistentClientId } from "./client-id.js";
-import { Collector } from "./collector.js";
-import { type CollectorConfig, loadCollectorConfig } from "./config.js";
+import { brokerCredentials, Collector } from "./collector.js";
+import { loadCollectorConfig } from "./config.js";
 import { missingCollectorFlags } from "./node-flags.js";
 import { describeDatabase, openConfiguredStore } from "./store/open.js";
 
@@ -57,31 +54,4 @@ export async function runCollectorRole(configPath: string, log: Logger): Promise
   await Promise.race([collector.stop(), deadline]);
   clearTimeout(timer);
   await store.close();
-}
-
-/**
- * Resolve the MQTT username and password references and read the TLS files, as the subscribers will:
- * throws CONFIG_SECRET naming the variable or file, or CONFIG naming a TLS file it cannot read.
- */
-export function brokerCredentials(
-  config: CollectorConfig,
-  env: Record<string, string | undefined> = process.env,
-): void {
-  if (config.mqtt.username) resolveSecret(config.mqtt.username, env);
-  if (config.mqtt.password) resolveSecret(config.mqtt.password, env);
-  for (const [key, file] of Object.entries(config.mqtt.tls ?? {})) {
-    if (typeof file !== "string") continue;
-    try {
-      readFileSync(file);
-    } catch (err) {
-      throw new QosProbeError(
-        "CONFIG_READ",
-        `mqtt.tls.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
-        {
-          hint: "check the path and that the user qos-probe runs as may read it",
-          cause: err,
-        },
-      );
-    }
-  }
 }

@@ -334,11 +334,7 @@ export class Collector {
       keepaliveS: m.keepalive_s,
       sessionExpiryS: m.session_expiry_s,
       log: this.log,
-      ...(m.username ? { username: resolveSecret(m.username, env).toString("utf8") } : {}),
-      ...(m.password ? { password: resolveSecret(m.password, env).toString("utf8") } : {}),
-      ...(m.tls?.ca_file ? { ca: readFileSync(m.tls.ca_file) } : {}),
-      ...(m.tls?.cert_file ? { cert: readFileSync(m.tls.cert_file) } : {}),
-      ...(m.tls?.key_file ? { key: readFileSync(m.tls.key_file) } : {}),
+      ...brokerCredentials(this.options.config, env),
     };
     return Array.from({ length: m.connections }, (_, i) => ({
       ...common,
@@ -396,4 +392,35 @@ export function seqRanges(msgs: readonly ResultHead[]): Record<string, string> {
 export function storeAhead(migration: MigrationReport): string | null {
   if (migration.current <= migration.known) return null;
   return `collector: the store is at migration ${migration.current}, newer than this qos-probe (${migration.known}): a newer collector shares the database. Results are still stored, but what this version reads back of newer rows (report --format results, verify) can miss fields; upgrade this collector`;
+}
+
+/**
+ * The broker credentials the subscribers connect with: the MQTT username and password references
+ * resolved, the TLS files read. Throws CONFIG_SECRET naming the variable or file, or CONFIG_READ naming
+ * a TLS file it cannot read. The collector role calls it once before it writes anything (a missing
+ * secret must not leave a new PGlite store or client id file behind).
+ */
+export function brokerCredentials(
+  config: CollectorConfig,
+  env: Record<string, string | undefined> = process.env,
+): { username?: string; password?: string; ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const m = config.mqtt;
+  const read = (key: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new QosProbeError(
+        "CONFIG_READ",
+        `mqtt.tls.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+        { hint: "check the path and that the user qos-probe runs as may read it", cause: err },
+      );
+    }
+  };
+  return {
+    ...(m.username ? { username: resolveSecret(m.username, env).toString("utf8") } : {}),
+    ...(m.password ? { password: resolveSecret(m.password, env).toString("utf8") } : {}),
+    ...(m.tls?.ca_file ? { ca: read("ca_file", m.tls.ca_file) } : {}),
+    ...(m.tls?.cert_file ? { cert: read("cert_file", m.tls.cert_file) } : {}),
+    ...(m.tls?.key_file ? { key: read("key_file", m.tls.key_file) } : {}),
+  };
 }
